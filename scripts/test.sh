@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs brevis's whole test suite on a fresh machine: installs what the tests need
+# (Debian packages when a tool is missing, npm packages into tests/oidc/node_modules,
+# pinned Python packages into .venv-test), checks formatting and lints, then runs every
+# test (unit, integration, interop).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+
+need_apt=()
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
+command -v cc >/dev/null || need_apt+=(gcc)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need_apt[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+log "test OIDC provider (npm ci in tests/oidc)"
+(cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+
+log "Python test environment (.venv-test, pinned in tests/py/requirements.txt)"
+stamp=.venv-test/.requirements.sha256
+want=$(sha256sum tests/py/requirements.txt | cut -d' ' -f1)
+if [ ! -x .venv-test/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  rm -rf .venv-test
+  python3 -m venv .venv-test
+  .venv-test/bin/pip install --quiet --disable-pip-version-check -r tests/py/requirements.txt
+  echo "$want" > "$stamp"
+fi
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy (all targets, warnings are errors)"
+cargo clippy --release --all-targets --locked -- -D warnings
+
+log "cargo test (release)"
+cargo test --release --locked -- "$@"

@@ -1,0 +1,149 @@
+//! The one place errors become HTTP: gRPC-gateway style `{"code","message","details"}`
+//! bodies with Fulcio's status codes and fixed client messages. 5xx bodies never carry
+//! internal details; those go to the logs.
+
+use crate::authority::{IssueError, KeyProblem};
+use crate::ca::CaError;
+use crate::identity::IdentityError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+
+pub const MSG_TOKEN: &str = "There was an error processing the identity token";
+pub const MSG_KEY_UNPARSABLE: &str = "The public key supplied in the request could not be parsed";
+pub const MSG_KEY_INSECURE: &str = "The public key supplied in the request is insecure";
+pub const MSG_BAD_SIGNATURE: &str = "The signature supplied in the request could not be verified";
+pub const MSG_CSR_UNPARSABLE: &str = "The certificate signing request could not be parsed";
+pub const MSG_CA_BACKEND: &str = "error communicating with CA backend";
+pub const MSG_CT: &str = "Error entering certificate in CTL";
+pub const MSG_TRUST_BUNDLE: &str = "error retrieving trust bundle from CA backend";
+
+/// gRPC status codes used on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    InvalidArgument = 3,
+    NotFound = 5,
+    ResourceExhausted = 8,
+    Unimplemented = 12,
+    Internal = 13,
+    Unavailable = 14,
+}
+
+/// An error response.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: Code,
+    pub message: String,
+    /// Stable machine-readable reason (metrics, logs); not sent.
+    pub reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: u8,
+    message: &'a str,
+    details: [(); 0],
+}
+
+impl ApiError {
+    pub fn bad_request(reason: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: Code::InvalidArgument,
+            message: message.into(),
+            reason,
+        }
+    }
+
+    pub fn internal(reason: &'static str, message: &'static str) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: Code::Internal,
+            message: message.into(),
+            reason,
+        }
+    }
+
+    pub fn not_found() -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: Code::NotFound,
+            message: "Not Found".into(),
+            reason: "not_found",
+        }
+    }
+
+    pub fn method_not_allowed() -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_IMPLEMENTED,
+            code: Code::Unimplemented,
+            message: "Method Not Allowed".into(),
+            reason: "method_not_allowed",
+        }
+    }
+
+    pub fn unavailable(reason: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: Code::Unavailable,
+            message: message.into(),
+            reason,
+        }
+    }
+
+    pub fn too_many_requests(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: Code::ResourceExhausted,
+            message: message.into(),
+            reason: "rate_limited",
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(Body {
+            code: self.code as u8,
+            message: &self.message,
+            details: [],
+        })
+    }
+}
+
+/// The exhaustive map from an issuance failure to what the client sees.
+impl From<&IssueError> for ApiError {
+    fn from(e: &IssueError) -> ApiError {
+        let reason = e.reason();
+        match e {
+            IssueError::Token(_) | IssueError::Identity(IdentityError::Claim(_)) => {
+                ApiError::bad_request(reason, MSG_TOKEN)
+            }
+            IssueError::Identity(IdentityError::Template(m)) => ApiError::bad_request(reason, m),
+            IssueError::Key(k) => match k {
+                KeyProblem::Unparsable(_) => ApiError::bad_request(reason, MSG_KEY_UNPARSABLE),
+                KeyProblem::Insecure(_) => ApiError::bad_request(reason, MSG_KEY_INSECURE),
+                KeyProblem::Unsupported(_) => ApiError::bad_request(reason, k.to_string()),
+                KeyProblem::BadProof => ApiError::bad_request(reason, MSG_BAD_SIGNATURE),
+                KeyProblem::NotPermitted(..) => ApiError::bad_request(reason, k.to_string()),
+                KeyProblem::CsrUnparsable(_) => ApiError::bad_request(reason, MSG_CSR_UNPARSABLE),
+                KeyProblem::CsrAlgorithm(_) => ApiError::bad_request(reason, k.to_string()),
+            },
+            IssueError::Ca(CaError::Template(m)) => ApiError::bad_request(reason, m),
+            IssueError::Ca(_) => ApiError::internal(reason, MSG_CA_BACKEND),
+            IssueError::Ct(_) => ApiError::internal(reason, MSG_CT),
+        }
+    }
+}

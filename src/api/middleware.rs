@@ -1,0 +1,87 @@
+//! Per-request plumbing on the main listener: request ids (echoed in `X-Request-Id`),
+//! Fulcio's HTTP metrics, permissive CORS, and a tracing span per request.
+
+use crate::metrics;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpResponse};
+use std::time::Instant;
+use tracing::Instrument;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            let mut b = [0u8; 12];
+            let _ = aws_lc_rs::rand::fill(&mut b);
+            hex::encode(b)
+        })
+}
+
+/// Wraps every request of the main listener.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let start = Instant::now();
+    let id = request_id(&req);
+    let method = req.method().as_str().to_ascii_lowercase();
+    let has_origin = req.headers().contains_key(header::ORIGIN);
+    let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.path());
+
+    let mut res = if req.method() == actix_web::http::Method::OPTIONS && has_origin {
+        // CORS pre-flight: answer directly.
+        let resp = HttpResponse::Ok()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, HEAD"))
+            .insert_header((
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "Origin, Accept, Content-Type, X-Requested-With, Authorization",
+            ))
+            .finish();
+        req.into_response(resp).map_into_right_body()
+    } else {
+        next.call(req)
+            .instrument(span.clone())
+            .await?
+            .map_into_left_body()
+    };
+
+    let status = res.status().as_u16();
+    let code = status.to_string();
+    metrics::HTTP_REQUESTS
+        .with_label_values(&[code.as_str(), method.as_str()])
+        .inc();
+    metrics::API_LATENCY
+        .with_label_values(&[code.as_str(), method.as_str()])
+        .observe(start.elapsed().as_secs_f64());
+    let headers = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        headers.insert(REQUEST_ID.clone(), v);
+    }
+    if has_origin {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    }
+    span.in_scope(|| {
+        tracing::debug!(
+            status,
+            elapsed_ms = start.elapsed().as_secs_f64() * 1000.0,
+            "request done"
+        );
+    });
+    Ok(res)
+}

@@ -1,0 +1,297 @@
+//! The HTTP API: Fulcio's REST routes (v2 and legacy v1), health, and the metrics
+//! endpoint. The only module that knows actix-web.
+
+pub mod error;
+pub mod json;
+mod middleware;
+
+use crate::authority::{Authority, Issued, KeyProof, SigningRequest};
+use crate::metrics;
+use crate::model::pem::decode_proto_bytes;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use error::ApiError;
+use std::sync::Arc;
+
+/// Fulcio's request size cap (4 MiB).
+pub const MAX_BODY_BYTES: usize = 4 << 20;
+
+/// What the handlers share.
+pub struct AppState {
+    pub authority: Arc<Authority>,
+    /// Readiness checks beyond "the process runs" (CT log, signer, config).
+    pub readiness: Arc<dyn Fn() -> Result<(), String> + Send + Sync>,
+}
+
+/// Registers every route of the main listener.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let not_allowed =
+        || web::to(|| async { Err::<HttpResponse, _>(ApiError::method_not_allowed()) });
+    cfg.service(
+        web::resource("/api/v2/signingCert")
+            .route(web::post().to(signing_cert_v2))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/api/v2/trustBundle")
+            .route(web::get().to(trust_bundle))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/api/v2/configuration")
+            .route(web::get().to(configuration))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/api/v1/signingCert")
+            .route(web::post().to(signing_cert_v1))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/api/v1/rootCert")
+            .route(web::get().to(root_cert))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/healthz")
+            .route(web::get().to(healthz))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/readyz")
+            .route(web::get().to(readyz))
+            .default_service(not_allowed()),
+    )
+    .default_service(web::to(|| async {
+        Err::<HttpResponse, _>(ApiError::not_found())
+    }));
+}
+
+pub use middleware::observe;
+
+/// The metrics listener's one route.
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/metrics",
+        web::get().to(|| async {
+            HttpResponse::Ok()
+                .content_type("text/plain; version=0.0.4; charset=utf-8")
+                .body(metrics::render())
+        }),
+    );
+}
+
+async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    match payload.to_bytes_limited(MAX_BODY_BYTES).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(_)) => Err(ApiError::bad_request(
+            "body_unreadable",
+            "could not read the request body",
+        )),
+        Err(_) => Err(ApiError::bad_request(
+            "body_too_large",
+            format!("request body exceeds the limit of {MAX_BODY_BYTES} bytes"),
+        )),
+    }
+}
+
+/// The bearer token as the grpc-gateway derives it: the `Authorization` header with the
+/// first occurrence of `Bearer ` removed.
+fn header_token(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.replacen("Bearer ", "", 1))
+        .unwrap_or_default()
+}
+
+fn decode_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request("malformed_request", format!("invalid request body: {e}"))
+    })
+}
+
+fn bytes_field(value: &str, field: &str) -> Result<Vec<u8>, ApiError> {
+    decode_proto_bytes(value).ok_or_else(|| {
+        ApiError::bad_request(
+            "malformed_request",
+            format!("invalid request body: field {field} is not valid base64"),
+        )
+    })
+}
+
+async fn issue(
+    state: &AppState,
+    req: &HttpRequest,
+    request: SigningRequest,
+) -> Result<Issued, ApiError> {
+    match state.authority.issue(request).await {
+        Ok(issued) => {
+            let sct = issued.sct.as_ref();
+            tracing::info!(
+                target: "audit",
+                serial = %issued.identity.serial_hex,
+                identity = %issued.identity.san,
+                issuer = %issued.identity.issuer_label,
+                issuer_type = %issued.identity.issuer_type,
+                key_type = %issued.identity.key,
+                ct_log_index = sct.and_then(|s| crate::model::sct::parse_leaf_index(&s.extensions)),
+                sct_timestamp = sct.map(|s| s.timestamp),
+                client = %req.connection_info().peer_addr().unwrap_or("unknown"),
+                "certificate issued"
+            );
+            Ok(issued)
+        }
+        Err(e) => {
+            let api = ApiError::from(&e);
+            metrics::REJECTIONS.with_label_values(&[e.reason()]).inc();
+            if api.status.is_server_error() {
+                tracing::error!(reason = e.reason(), error = %e, "signing request failed");
+            } else {
+                tracing::info!(reason = e.reason(), error = %e, "signing request refused");
+            }
+            Err(api)
+        }
+    }
+}
+
+async fn signing_cert_v2(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload).await?;
+    let parsed: json::CreateSigningCertificateRequest = decode_json(&body)?;
+    if parsed.public_key_request.is_some() && parsed.certificate_signing_request.is_some() {
+        return Err(ApiError::bad_request(
+            "malformed_request",
+            "invalid request body: publicKeyRequest and certificateSigningRequest are mutually exclusive (oneof key)",
+        ));
+    }
+    let token = parsed
+        .credentials
+        .and_then(|c| c.oidc_identity_token)
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| header_token(&req));
+    let key = match (
+        parsed.public_key_request,
+        parsed.certificate_signing_request,
+    ) {
+        (_, Some(csr)) => KeyProof::Csr {
+            pem: bytes_field(&csr, "certificateSigningRequest")?,
+        },
+        (Some(pk), None) => KeyProof::PublicKey {
+            content: pk
+                .public_key
+                .and_then(|k| k.content)
+                .unwrap_or_default()
+                .into_bytes(),
+            proof: bytes_field(
+                pk.proof_of_possession.as_deref().unwrap_or(""),
+                "proofOfPossession",
+            )?,
+        },
+        (None, None) => KeyProof::PublicKey {
+            content: Vec::new(),
+            proof: Vec::new(),
+        },
+    };
+    let issued = issue(&state, &req, SigningRequest { token, key }).await?;
+    let chain = json::CertificateChain {
+        certificates: issued.chain_pem,
+    };
+    let body = match issued.sct {
+        Some(_) => json::SigningCertificate::Embedded { chain },
+        None => json::SigningCertificate::Detached {
+            chain,
+            signed_certificate_timestamp: String::new(),
+        },
+    };
+    metrics::NEW_CERTS.inc();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn signing_cert_v1(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload).await?;
+    let parsed: json::LegacyRequest = decode_json(&body)?;
+    let key = match parsed.certificate_signing_request.filter(|c| !c.is_empty()) {
+        Some(csr) => KeyProof::Csr {
+            pem: bytes_field(&csr, "certificateSigningRequest")?,
+        },
+        None => {
+            let content = match parsed.public_key.and_then(|k| k.content) {
+                Some(c) => bytes_field(&c, "publicKey.content")?,
+                None => Vec::new(),
+            };
+            KeyProof::PublicKey {
+                content,
+                proof: bytes_field(
+                    parsed.signed_email_address.as_deref().unwrap_or(""),
+                    "signedEmailAddress",
+                )?,
+            }
+        }
+    };
+    let token = header_token(&req);
+    let issued = issue(&state, &req, SigningRequest { token, key }).await?;
+    let text = issued.chain_pem.concat();
+    metrics::NEW_CERTS.inc();
+    // Embedded SCTs travel in the certificate; no SCT header, as Fulcio in embedded mode.
+    Ok(HttpResponse::Created()
+        .content_type("application/pem-certificate-chain")
+        .body(text.trim_end().to_string()))
+}
+
+async fn trust_bundle(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let ca = state.authority.ca();
+    Ok(HttpResponse::Ok().json(json::TrustBundle {
+        chains: vec![json::CertificateChain {
+            certificates: ca.chain_pem().to_vec(),
+        }],
+    }))
+}
+
+async fn root_cert(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let ca = state.authority.ca();
+    let text: String = ca.chain_pem().iter().map(|p| format!("{p}\n")).collect();
+    Ok(HttpResponse::Ok()
+        .content_type("application/pem-certificate-chain")
+        .body(text.trim().to_string()))
+}
+
+async fn configuration(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let identity = state.authority.identity();
+    let issuer = |c: &crate::config::IssuerConfig, wildcard: bool| json::ConfiguredIssuer {
+        issuer_url: (!wildcard).then(|| c.issuer_url.clone()),
+        wildcard_issuer_url: wildcard.then(|| c.key.clone()),
+        audience: c.client_id.clone(),
+        challenge_claim: c.effective_challenge_claim().to_string(),
+        spiffe_trust_domain: c.spiffe_trust_domain.clone().unwrap_or_default(),
+        issuer_type: c.kind.as_str().to_string(),
+        subject_domain: c.subject_domain.clone().unwrap_or_default(),
+        skip_email_verification: c.skip_email_verification,
+    };
+    let issuers = identity
+        .config
+        .issuers
+        .iter()
+        .map(|c| issuer(c, false))
+        .chain(identity.config.meta_issuers.iter().map(|c| issuer(c, true)))
+        .collect();
+    Ok(HttpResponse::Ok().json(json::Configuration { issuers }))
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "SERVING"}))
+}
+
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    match (state.readiness)() {
+        Ok(()) => Ok(HttpResponse::Ok().json(serde_json::json!({"status": "SERVING"}))),
+        Err(reason) => Err(ApiError::unavailable("not_ready", reason)),
+    }
+}

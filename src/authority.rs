@@ -1,0 +1,418 @@
+//! The six steps of one issuance, as one async function with named phases:
+//! authenticate, identify, prove possession, prepare, log, issue.
+//!
+//! Every step has its own error variant; `api::error` maps them to HTTP in one place.
+
+use crate::ca::{CaError, CertificateAuthority};
+use crate::config::{AlgorithmRegistry, IdentityConfig, IssuerConfig};
+use crate::ct::{self, CtError, Submitter};
+use crate::identity::{Identities, IdentityError};
+use crate::metrics;
+use crate::model::sct::{self, Entry, Sct};
+use crate::model::{Clock, HashAlg, KeyError, KeyKind, Principal, PublicKey, SignatureScheme, pem};
+use crate::oidc::{TokenError, VerifiedToken, Verifier, VerifierOptions};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+use thiserror::Error;
+use x509_parser::prelude::FromDer;
+
+/// How the client proves it holds the key.
+#[derive(Debug, Clone)]
+pub enum KeyProof {
+    /// A public key (PEM or DER) and a signature over the challenge.
+    PublicKey { content: Vec<u8>, proof: Vec<u8> },
+    /// A PEM PKCS#10 request; its self-signature is the proof.
+    Csr { pem: Vec<u8> },
+}
+
+/// One request for a certificate.
+#[derive(Debug, Clone)]
+pub struct SigningRequest {
+    pub token: String,
+    pub key: KeyProof,
+}
+
+/// Problems with the client's key or its proof.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum KeyProblem {
+    #[error("the public key could not be parsed: {0}")]
+    Unparsable(String),
+    #[error("the public key is insecure: {0}")]
+    Insecure(String),
+    #[error("unsupported public key algorithm: {0}")]
+    Unsupported(String),
+    #[error("the proof of possession does not verify")]
+    BadProof,
+    #[error("signing algorithm not permitted: {}, {}", .0.go_type(), .1.map(HashAlg::name).unwrap_or("unknown hash value 0"))]
+    NotPermitted(KeyKind, Option<HashAlg>),
+    #[error("the certificate signing request could not be parsed: {0}")]
+    CsrUnparsable(String),
+    #[error("unrecognized signature algorithm: {0}")]
+    CsrAlgorithm(String),
+}
+
+impl KeyProblem {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            KeyProblem::Unparsable(_) => "key_unparsable",
+            KeyProblem::Insecure(_) => "key_insecure",
+            KeyProblem::Unsupported(_) => "key_unsupported",
+            KeyProblem::BadProof => "bad_proof",
+            KeyProblem::NotPermitted(..) => "algorithm_not_permitted",
+            KeyProblem::CsrUnparsable(_) => "csr_unparsable",
+            KeyProblem::CsrAlgorithm(_) => "csr_algorithm",
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum IssueError {
+    #[error("identity token: {0}")]
+    Token(#[from] TokenError),
+    #[error("identity: {0}")]
+    Identity(#[from] IdentityError),
+    #[error("key: {0}")]
+    Key(#[from] KeyProblem),
+    #[error("CA: {0}")]
+    Ca(#[from] CaError),
+    #[error("CT: {0}")]
+    Ct(#[from] CtError),
+}
+
+impl IssueError {
+    /// A closed set of reason codes for `brevis_rejections_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IssueError::Token(e) => e.reason(),
+            IssueError::Identity(IdentityError::Claim(_)) => "identity_claims",
+            IssueError::Identity(IdentityError::Template(_)) => "identity_template",
+            IssueError::Key(k) => k.reason(),
+            IssueError::Ca(CaError::Template(_)) => "identity_template",
+            IssueError::Ca(_) => "ca_backend",
+            IssueError::Ct(_) => "ct_log",
+        }
+    }
+}
+
+/// A signed certificate and how its SCT travels.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// Canonical PEM: leaf, then the CA chain (issuing certificate first, root last).
+    pub chain_pem: Vec<String>,
+    pub leaf_der: Vec<u8>,
+    /// `Some` when the SCT is embedded in the leaf; `None` when CT is disabled.
+    pub sct: Option<Sct>,
+    pub identity: IssuedIdentity,
+}
+
+/// What was certified, for logs and the audit record.
+#[derive(Debug, Clone)]
+pub struct IssuedIdentity {
+    pub issuer_label: String,
+    pub issuer_type: String,
+    pub san: String,
+    pub key: KeyKind,
+    pub serial_hex: String,
+}
+
+/// The identity side of the configuration, swapped as a whole on reload.
+pub struct IdentityState {
+    pub config: IdentityConfig,
+    pub verifier: Verifier,
+    pub identities: Identities,
+}
+
+impl IdentityState {
+    pub fn new(
+        config: IdentityConfig,
+        clock: Arc<dyn Clock>,
+        options: VerifierOptions,
+    ) -> Result<IdentityState, String> {
+        let identities = Identities::new(&config).map_err(|e| e.to_string())?;
+        let verifier = Verifier::new(&config, clock, options)?;
+        Ok(IdentityState {
+            config,
+            verifier,
+            identities,
+        })
+    }
+}
+
+/// Everything one issuance needs.
+pub struct Authority {
+    identity: RwLock<Arc<IdentityState>>,
+    ca: RwLock<Arc<CertificateAuthority>>,
+    algorithms: AlgorithmRegistry,
+    ct: Option<Arc<dyn Submitter>>,
+    clock: Arc<dyn Clock>,
+}
+
+fn observe(phase: &'static str, start: Instant) {
+    metrics::ISSUANCE_PHASE
+        .with_label_values(&[phase])
+        .observe(start.elapsed().as_secs_f64());
+}
+
+impl Authority {
+    pub fn new(
+        identity: IdentityState,
+        ca: CertificateAuthority,
+        algorithms: AlgorithmRegistry,
+        ct: Option<Arc<dyn Submitter>>,
+        clock: Arc<dyn Clock>,
+    ) -> Authority {
+        Authority {
+            identity: RwLock::new(Arc::new(identity)),
+            ca: RwLock::new(Arc::new(ca)),
+            algorithms,
+            ct,
+            clock,
+        }
+    }
+
+    pub fn identity(&self) -> Arc<IdentityState> {
+        // A poisoned lock only means a panic elsewhere while swapping an Arc; the value
+        // inside is still a complete state.
+        self.identity
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn ca(&self) -> Arc<CertificateAuthority> {
+        self.ca.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn replace_identity(&self, state: IdentityState) {
+        *self.identity.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
+    }
+
+    pub fn replace_ca(&self, ca: CertificateAuthority) {
+        *self.ca.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ca);
+    }
+
+    pub fn ct(&self) -> Option<&Arc<dyn Submitter>> {
+        self.ct.as_ref()
+    }
+
+    pub fn algorithms(&self) -> &AlgorithmRegistry {
+        &self.algorithms
+    }
+
+    /// Issues one certificate.
+    pub async fn issue(&self, request: SigningRequest) -> Result<Issued, IssueError> {
+        let identity = self.identity();
+        let ca = self.ca();
+
+        // 1. Authenticate: route on the unverified issuer, verify the token.
+        let t = Instant::now();
+        let token: VerifiedToken = identity.verifier.verify(&request.token).await?;
+        observe("authenticate", t);
+
+        // 2. Identify: claims -> principal, by issuer type.
+        let t = Instant::now();
+        let principal: Principal = identity
+            .identities
+            .principal(&token.issuer, &token.claims)?;
+        observe("identify", t);
+
+        // 3. Prove possession.
+        let t = Instant::now();
+        let key = self.prove_possession(&request.key, &principal.challenge)?;
+        observe("prove", t);
+
+        // 4. Prepare the TBS.
+        let t = Instant::now();
+        let leaf = ca.prepare(&principal, &key, self.clock.unix_seconds())?;
+        observe("prepare", t);
+
+        let (leaf_der, sct) = match &self.ct {
+            None => {
+                let t = Instant::now();
+                let der = ca.sign_without_ct(&leaf)?;
+                metrics::SIGNER_DURATION
+                    .with_label_values(&["certificate"])
+                    .observe(t.elapsed().as_secs_f64());
+                observe("issue", t);
+                (der, None)
+            }
+            Some(log) => {
+                // 5. Log: precertificate -> add-pre-chain -> verified SCT.
+                let t = Instant::now();
+                let precert = ca.sign_precertificate(&leaf)?;
+                metrics::SIGNER_DURATION
+                    .with_label_values(&["precertificate"])
+                    .observe(t.elapsed().as_secs_f64());
+                let sct = self
+                    .log_precertificate(log.as_ref(), &ca, &precert.der)
+                    .await?;
+                observe("log", t);
+
+                // 6. Issue: same TBS with the SCT list in the poison's place, checked.
+                let t = Instant::now();
+                let list = sct::sct_list(std::slice::from_ref(&sct));
+                let der = ca.sign_final(&leaf, &precert, &list)?;
+                metrics::SIGNER_DURATION
+                    .with_label_values(&["certificate"])
+                    .observe(t.elapsed().as_secs_f64());
+                observe("issue", t);
+                (der, Some(sct))
+            }
+        };
+
+        let mut chain_pem = Vec::with_capacity(ca.chain_pem().len() + 1);
+        chain_pem.push(pem::certificate(&leaf_der));
+        chain_pem.extend(ca.chain_pem().iter().cloned());
+        metrics::CERTS_ISSUED
+            .with_label_values(&[token.label.as_str(), token.issuer.kind.as_str()])
+            .inc();
+        Ok(Issued {
+            chain_pem,
+            leaf_der,
+            sct,
+            identity: IssuedIdentity {
+                issuer_label: token.label.clone(),
+                issuer_type: token.issuer.kind.as_str().to_string(),
+                san: principal.san.value().to_string(),
+                key: key.kind(),
+                serial_hex: hex::encode(&leaf.serial),
+            },
+        })
+    }
+
+    async fn log_precertificate(
+        &self,
+        log: &dyn Submitter,
+        ca: &CertificateAuthority,
+        precert: &[u8],
+    ) -> Result<Sct, IssueError> {
+        let start = Instant::now();
+        let mut chain = Vec::with_capacity(ca.chain_der().len() + 1);
+        chain.push(precert.to_vec());
+        chain.extend(ca.chain_der().iter().cloned());
+        let result = log
+            .add_pre_chain(&chain)
+            .await
+            .and_then(|sct| match log.public_key() {
+                None => Ok(sct),
+                Some(key) => {
+                    let tbs = crate::ca::tbs_of(precert)
+                        .ok()
+                        .and_then(|t| {
+                            crate::model::der::tbs_without_extension(
+                                &t,
+                                &crate::model::oid::CT_POISON.tlv(),
+                            )
+                            .ok()
+                            .flatten()
+                        })
+                        .ok_or_else(|| {
+                            CtError::InvalidSct("precertificate has no poison".into())
+                        })?;
+                    let ikh = ct::sha256(ca.issuer_spki());
+                    let entry = Entry::Precert {
+                        issuer_key_hash: &ikh,
+                        tbs: &tbs,
+                    };
+                    if key.verify_sct(&sct, &entry) {
+                        Ok(sct)
+                    } else {
+                        Err(CtError::InvalidSct(
+                            "SCT signature does not verify with the log's public key".into(),
+                        ))
+                    }
+                }
+            });
+        metrics::CT_SUBMISSION_DURATION
+            .with_label_values(&[log.label()])
+            .observe(start.elapsed().as_secs_f64());
+        metrics::CT_SUBMISSIONS
+            .with_label_values(&[log.label(), if result.is_ok() { "ok" } else { "error" }])
+            .inc();
+        Ok(result?)
+    }
+
+    fn prove_possession(&self, proof: &KeyProof, challenge: &str) -> Result<PublicKey, KeyProblem> {
+        match proof {
+            KeyProof::PublicKey { content, proof } => {
+                if content.is_empty() {
+                    return Err(KeyProblem::Unparsable("no public key supplied".into()));
+                }
+                let key = PublicKey::from_content(content).map_err(key_problem)?;
+                if !key.verify_proof(challenge.as_bytes(), proof) {
+                    return Err(KeyProblem::BadProof);
+                }
+                let hash = key.kind().default_hash();
+                if !self.algorithms.permits(key.kind(), hash) {
+                    return Err(KeyProblem::NotPermitted(key.kind(), hash));
+                }
+                Ok(key)
+            }
+            KeyProof::Csr { pem: csr_pem } => {
+                let text = std::str::from_utf8(csr_pem)
+                    .map_err(|_| KeyProblem::CsrUnparsable("not PEM text".into()))?;
+                let block =
+                    pem::parse_first(text).map_err(|e| KeyProblem::CsrUnparsable(e.to_string()))?;
+                if block.label != "CERTIFICATE REQUEST" && block.label != "NEW CERTIFICATE REQUEST"
+                {
+                    return Err(KeyProblem::CsrUnparsable(format!(
+                        "PEM block is {:?}, not CERTIFICATE REQUEST",
+                        block.label
+                    )));
+                }
+                let (rest, csr) =
+                    x509_parser::certification_request::X509CertificationRequest::from_der(
+                        &block.der,
+                    )
+                    .map_err(|e| KeyProblem::CsrUnparsable(e.to_string()))?;
+                if !rest.is_empty() {
+                    return Err(KeyProblem::CsrUnparsable("trailing data".into()));
+                }
+                let info = &csr.certification_request_info;
+                let key = PublicKey::from_spki_der(info.subject_pki.raw).map_err(key_problem)?;
+                let alg_oid = csr.signature_algorithm.algorithm.as_bytes();
+                let scheme = SignatureScheme::from_oid(alg_oid).ok_or_else(|| {
+                    KeyProblem::CsrAlgorithm(signature_algorithm_name(
+                        &csr.signature_algorithm.algorithm.to_id_string(),
+                    ))
+                })?;
+                if !key.verify(scheme, info.raw, &csr.signature_value.data) {
+                    return Err(KeyProblem::BadProof);
+                }
+                let hash = scheme.hash();
+                if !self.algorithms.permits(key.kind(), hash) {
+                    return Err(KeyProblem::NotPermitted(key.kind(), hash));
+                }
+                Ok(key)
+            }
+        }
+    }
+}
+
+fn key_problem(e: KeyError) -> KeyProblem {
+    match e {
+        KeyError::Malformed(m) => KeyProblem::Unparsable(m.to_string()),
+        KeyError::Insecure(m) => KeyProblem::Insecure(m),
+        KeyError::Unsupported(m) => KeyProblem::Unsupported(m),
+    }
+}
+
+/// Go's names for the signature algorithms Fulcio refuses on CSRs.
+fn signature_algorithm_name(dotted: &str) -> String {
+    match dotted {
+        "1.2.840.113549.1.1.4" => "MD5-RSA".into(),
+        "1.2.840.113549.1.1.5" => "SHA1-RSA".into(),
+        "1.2.840.113549.1.1.10" => "RSASSA-PSS".into(),
+        "1.2.840.10045.4.1" => "ECDSA-SHA1".into(),
+        "1.2.840.10040.4.3" => "DSA-SHA1".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Used by `/api/v2/configuration`.
+pub fn configured_issuers(state: &IdentityState) -> (Vec<&IssuerConfig>, Vec<&IssuerConfig>) {
+    (
+        state.config.issuers.iter().collect(),
+        state.config.meta_issuers.iter().collect(),
+    )
+}

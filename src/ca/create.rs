@@ -1,0 +1,153 @@
+//! Generating CA material with rcgen: the data directory's default root + intermediate,
+//! `brevis ca create`, and the ephemeral CA.
+
+use super::CaError;
+use super::signer::{LocalSigner, Signer, SigningAlgorithm};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyIdMethod, KeyUsagePurpose, SerialNumber,
+};
+use time::{Duration, OffsetDateTime};
+
+/// A freshly generated certificate and its key.
+pub struct Generated {
+    pub der: Vec<u8>,
+    pub signer: LocalSigner,
+}
+
+/// Options for a new root + intermediate pair.
+#[derive(Debug, Clone)]
+pub struct PairSpec {
+    pub organization: String,
+    pub common_name_prefix: String,
+    pub root_algorithm: SigningAlgorithm,
+    pub intermediate_algorithm: SigningAlgorithm,
+    pub root_years: i64,
+    pub intermediate_years: i64,
+}
+
+impl Default for PairSpec {
+    fn default() -> Self {
+        PairSpec {
+            organization: "brevis".into(),
+            common_name_prefix: "brevis".into(),
+            // The root signs rarely; the intermediate signs every certificate, so it gets the
+            // fastest curve.
+            root_algorithm: SigningAlgorithm::EcdsaP384Sha384,
+            intermediate_algorithm: SigningAlgorithm::EcdsaP256Sha256,
+            root_years: 10,
+            intermediate_years: 5,
+        }
+    }
+}
+
+fn serial() -> Result<SerialNumber, CaError> {
+    let mut s = [0u8; 20];
+    aws_lc_rs::rand::fill(&mut s).map_err(|_| CaError::Backend("no randomness".into()))?;
+    s[0] &= 0x7f;
+    s[0] |= 0x01; // keep it 20 bytes long and non-zero
+    Ok(SerialNumber::from_slice(&s))
+}
+
+fn whole_second(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
+fn rc(e: rcgen::Error) -> CaError {
+    CaError::Backend(format!("certificate generation failed: {e}"))
+}
+
+/// A self-signed root: CN + O, KU certSign|cRLSign, basicConstraints CA:TRUE, SKI, no EKU.
+pub fn root(
+    spec: &PairSpec,
+    now: OffsetDateTime,
+) -> Result<(Generated, CertificateParams), CaError> {
+    let signer =
+        LocalSigner::generate(spec.root_algorithm).map_err(|e| CaError::Backend(e.to_string()))?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(
+        DnType::CommonName,
+        format!("{} root", spec.common_name_prefix),
+    );
+    dn.push(DnType::OrganizationName, spec.organization.clone());
+    params.distinguished_name = dn;
+    params.serial_number = Some(serial()?);
+    params.not_before = whole_second(now);
+    params.not_after = whole_second(now + Duration::days(365 * spec.root_years));
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.key_identifier_method = KeyIdMethod::Sha256;
+    let cert = params.self_signed(&signer).map_err(rc)?;
+    Ok((
+        Generated {
+            der: cert.der().to_vec(),
+            signer,
+        },
+        params,
+    ))
+}
+
+/// An intermediate under `root`: KU certSign|cRLSign, EKU codeSigning, CA:TRUE pathlen 0,
+/// SKI, AKI, lifetime inside the root's.
+pub fn intermediate(
+    spec: &PairSpec,
+    root_params: &CertificateParams,
+    root_signer: &LocalSigner,
+    now: OffsetDateTime,
+) -> Result<Generated, CaError> {
+    let signer = LocalSigner::generate(spec.intermediate_algorithm)
+        .map_err(|e| CaError::Backend(e.to_string()))?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(
+        DnType::CommonName,
+        format!("{} intermediate", spec.common_name_prefix),
+    );
+    dn.push(DnType::OrganizationName, spec.organization.clone());
+    params.distinguished_name = dn;
+    params.serial_number = Some(serial()?);
+    params.not_before = whole_second(now);
+    let end = whole_second(now + Duration::days(365 * spec.intermediate_years));
+    params.not_after = end.min(root_params.not_after);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+    params.use_authority_key_identifier_extension = true;
+    params.key_identifier_method = KeyIdMethod::Sha256;
+    let issuer = Issuer::from_params(root_params, root_signer);
+    let cert = params.signed_by(&signer, &issuer).map_err(rc)?;
+    Ok(Generated {
+        der: cert.der().to_vec(),
+        signer,
+    })
+}
+
+/// Fulcio's ephemeral CA: an in-memory P-256 self-signed root with Fulcio's subject
+/// (`O=sigstore, C=USA, ST=WA, L=Kirkland, street=767 6th St S, postalCode=98033`),
+/// ten years, KU certSign|cRLSign, CA:TRUE pathlen 1.
+pub fn ephemeral_root(now: OffsetDateTime) -> Result<Generated, CaError> {
+    let signer = LocalSigner::generate(SigningAlgorithm::EcdsaP256Sha256)
+        .map_err(|e| CaError::Backend(e.to_string()))?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "sigstore");
+    dn.push(DnType::CountryName, "USA");
+    dn.push(DnType::StateOrProvinceName, "WA");
+    dn.push(DnType::LocalityName, "Kirkland");
+    dn.push(DnType::CustomDnType(vec![2, 5, 4, 9]), "767 6th St S");
+    dn.push(DnType::CustomDnType(vec![2, 5, 4, 17]), "98033");
+    params.distinguished_name = dn;
+    params.serial_number = Some(serial()?);
+    params.not_before = whole_second(now);
+    params.not_after = whole_second(now + Duration::days(3650));
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.key_identifier_method = KeyIdMethod::Sha256;
+    let cert = params.self_signed(&signer).map_err(rc)?;
+    debug_assert_eq!(signer.algorithm(), SigningAlgorithm::EcdsaP256Sha256);
+    Ok(Generated {
+        der: cert.der().to_vec(),
+        signer,
+    })
+}

@@ -1,0 +1,160 @@
+//! `--client-signing-algorithms`: which (key, hash) pairs clients may use.
+
+use crate::model::{HashAlg, KeyKind};
+use std::fmt;
+
+/// One allow-list entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlgorithmEntry {
+    pub name: &'static str,
+    pub key: KeyKind,
+    pub hash: Option<HashAlg>,
+}
+
+/// Every name Fulcio's flag parser knows.
+pub const KNOWN: [AlgorithmEntry; 13] = [
+    entry(
+        "ecdsa-sha2-256-nistp256",
+        KeyKind::EcdsaP256,
+        Some(HashAlg::Sha256),
+    ),
+    entry(
+        "ecdsa-sha2-384-nistp384",
+        KeyKind::EcdsaP384,
+        Some(HashAlg::Sha384),
+    ),
+    entry(
+        "ecdsa-sha2-512-nistp521",
+        KeyKind::EcdsaP521,
+        Some(HashAlg::Sha512),
+    ),
+    entry(
+        "rsa-sign-pkcs1-2048-sha256",
+        KeyKind::Rsa2048,
+        Some(HashAlg::Sha256),
+    ),
+    entry(
+        "rsa-sign-pkcs1-3072-sha256",
+        KeyKind::Rsa3072,
+        Some(HashAlg::Sha256),
+    ),
+    entry(
+        "rsa-sign-pkcs1-4096-sha256",
+        KeyKind::Rsa4096,
+        Some(HashAlg::Sha256),
+    ),
+    entry("ed25519", KeyKind::Ed25519, None),
+    entry(
+        "rsa-sign-pss-2048-sha256",
+        KeyKind::Rsa2048,
+        Some(HashAlg::Sha256),
+    ),
+    entry(
+        "rsa-sign-pss-3072-sha256",
+        KeyKind::Rsa3072,
+        Some(HashAlg::Sha256),
+    ),
+    entry(
+        "rsa-sign-pss-4096-sha256",
+        KeyKind::Rsa4096,
+        Some(HashAlg::Sha256),
+    ),
+    entry(
+        "ecdsa-sha2-256-nistp384",
+        KeyKind::EcdsaP384,
+        Some(HashAlg::Sha256),
+    ),
+    entry(
+        "ecdsa-sha2-256-nistp521",
+        KeyKind::EcdsaP521,
+        Some(HashAlg::Sha256),
+    ),
+    entry("ed25519-ph", KeyKind::Ed25519, Some(HashAlg::Sha512)),
+];
+
+const fn entry(name: &'static str, key: KeyKind, hash: Option<HashAlg>) -> AlgorithmEntry {
+    AlgorithmEntry { name, key, hash }
+}
+
+/// Fulcio's default list (the first seven names).
+pub const DEFAULT_NAMES: [&str; 7] = [
+    "ecdsa-sha2-256-nistp256",
+    "ecdsa-sha2-384-nistp384",
+    "ecdsa-sha2-512-nistp521",
+    "rsa-sign-pkcs1-2048-sha256",
+    "rsa-sign-pkcs1-3072-sha256",
+    "rsa-sign-pkcs1-4096-sha256",
+    "ed25519",
+];
+
+/// The allow-list the server enforces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlgorithmRegistry {
+    entries: Vec<AlgorithmEntry>,
+}
+
+impl Default for AlgorithmRegistry {
+    fn default() -> Self {
+        AlgorithmRegistry::parse(DEFAULT_NAMES.iter().copied()).unwrap_or(AlgorithmRegistry {
+            entries: Vec::new(),
+        })
+    }
+}
+
+impl AlgorithmRegistry {
+    /// Parses flag values; an unknown name is an error naming it.
+    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+        let mut entries = Vec::new();
+        for name in names {
+            let name = name.trim();
+            if name.is_empty() {
+                continue;
+            }
+            let e = KNOWN.iter().find(|e| e.name == name).ok_or_else(|| {
+                format!(
+                    "unknown signing algorithm {name:?}; known: {}",
+                    KNOWN.iter().map(|e| e.name).collect::<Vec<_>>().join(", ")
+                )
+            })?;
+            entries.push(*e);
+        }
+        if entries.is_empty() {
+            return Err("--client-signing-algorithms must name at least one algorithm".into());
+        }
+        Ok(AlgorithmRegistry { entries })
+    }
+
+    pub fn permits(&self, key: KeyKind, hash: Option<HashAlg>) -> bool {
+        self.entries.iter().any(|e| e.key == key && e.hash == hash)
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.entries.iter().map(|e| e.name).collect()
+    }
+}
+
+impl fmt::Display for AlgorithmRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.names().join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_matching() {
+        let r = AlgorithmRegistry::default();
+        assert!(r.permits(KeyKind::EcdsaP384, Some(HashAlg::Sha384)));
+        assert!(!r.permits(KeyKind::EcdsaP384, Some(HashAlg::Sha256)));
+        assert!(r.permits(KeyKind::Ed25519, None));
+        let only = AlgorithmRegistry::parse(["ecdsa-sha2-256-nistp256"]).unwrap();
+        assert!(!only.permits(KeyKind::Rsa2048, Some(HashAlg::Sha256)));
+        assert!(
+            AlgorithmRegistry::parse(["nope"])
+                .unwrap_err()
+                .contains("nope")
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! The `brevis` command line.
+
+use anyhow::{Context, Result, bail};
+use brevis::ca;
+use brevis::config::{AlgorithmRegistry, algorithms::DEFAULT_NAMES};
+use brevis::oidc::VerifierOptions;
+use brevis::serve::{self, CaChoice, CtChoice, ServeOptions};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "brevis",
+    version,
+    about = "A Fulcio-compatible short-lived code-signing CA"
+)]
+struct Cli {
+    /// Log format: `text` (default) or `json`.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Fulcio's spelling: `dev` (text) or `prod` (JSON).
+    #[arg(long = "log_type", alias = "log-type", global = true, value_parser = ["dev", "prod"])]
+    log_type: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the CA (and its embedded CT log).
+    Serve(Box<ServeArgs>),
+    /// CA material.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Identity configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Write a new root + intermediate pair (chain.pem, intermediate-key.pem, root.pem,
+    /// root-key.pem) for use with `--ca fileca`.
+    Create(CaCreateArgs),
+}
+
+#[derive(Args)]
+struct CaCreateArgs {
+    /// Directory to write into (created if missing; existing files are never overwritten).
+    #[arg(long, default_value = "brevis-ca")]
+    out: PathBuf,
+    /// Encrypt both private keys (PKCS#8, PBES2 with PBKDF2-SHA256 and AES-256-CBC).
+    #[arg(long, env = "BREVIS_CA_KEY_PASSWORD")]
+    password: Option<String>,
+    /// Organization (O) of both certificates.
+    #[arg(long, default_value = "brevis")]
+    organization: String,
+    /// Common-name prefix: CNs become "<prefix> root" and "<prefix> intermediate".
+    #[arg(long, default_value = "brevis")]
+    common_name: String,
+    /// Root key type: ecdsa-p256, ecdsa-p384, ecdsa-p521, rsa-3072, ed25519.
+    #[arg(long, default_value = "ecdsa-p384")]
+    root_key_type: String,
+    /// Intermediate (issuing) key type.
+    #[arg(long, default_value = "ecdsa-p256")]
+    intermediate_key_type: String,
+    /// Root lifetime in years.
+    #[arg(long, default_value_t = 10)]
+    root_years: i64,
+    /// Intermediate lifetime in years (capped at the root's).
+    #[arg(long, default_value_t = 5)]
+    intermediate_years: i64,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate an identity config file and print the effective issuer table.
+    Check(ConfigCheckArgs),
+}
+
+#[derive(Args)]
+struct ConfigCheckArgs {
+    /// Fulcio-format identity config (YAML or JSON).
+    file: PathBuf,
+    /// Accept http:// issuer URLs (as `serve --insecure-http-issuers`).
+    #[arg(long)]
+    insecure_http_issuers: bool,
+}
+
+/// Fulcio's `serve` flags where they apply, plus brevis's own.
+#[derive(Args)]
+struct ServeArgs {
+    /// Address of the HTTP API listener (Fulcio: --host / --http-host).
+    #[arg(long, alias = "http-host", default_value = "0.0.0.0")]
+    host: String,
+    /// Port of the HTTP API listener (Fulcio: --port / --http-port).
+    #[arg(long, alias = "http-port", default_value_t = 8080)]
+    port: u16,
+    /// Port of the Prometheus listener (path /metrics).
+    #[arg(long, default_value_t = 2112)]
+    metrics_port: u16,
+    /// Fulcio-format identity config (YAML or JSON). Without it, Fulcio's built-in issuer
+    /// set is trusted (sigstore OAuth proxy, Google, GitHub Actions).
+    #[arg(long)]
+    config_path: Option<PathBuf>,
+    /// CA backend: fileca or ephemeralca. Default: fileca on the data directory's CA,
+    /// created on first start.
+    #[arg(long, value_parser = ["fileca", "ephemeralca"], default_value = "fileca")]
+    ca: String,
+    /// PEM chain for fileca: issuing certificate first, root last.
+    #[arg(long)]
+    fileca_cert: Option<PathBuf>,
+    /// PEM private key for fileca (PKCS#8, SEC1, PKCS#1, encrypted PKCS#8, or legacy
+    /// OpenSSL-encrypted PEM).
+    #[arg(long)]
+    fileca_key: Option<PathBuf>,
+    /// Password of an encrypted fileca key.
+    #[arg(long, env = "BREVIS_FILECA_KEY_PASSWD", hide_env_values = true)]
+    fileca_key_passwd: Option<String>,
+    /// Reload the fileca chain and key when they change (Fulcio default: true).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true")]
+    fileca_watch: bool,
+    /// CT log base URL. Empty (--ct-log-url "") disables CT: responses then carry a
+    /// detached, empty SCT, which real Sigstore clients refuse.
+    #[arg(long)]
+    ct_log_url: Option<String>,
+    /// PEM public key the remote CT log's SCTs must verify with.
+    #[arg(long)]
+    ct_log_public_key_path: Option<PathBuf>,
+    /// Comma-separated allow-list of client key/hash pairs.
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_NAMES.map(String::from))]
+    client_signing_algorithms: Vec<String>,
+    /// Idle keep-alive timeout of HTTP connections (Fulcio: 30s).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    idle_connection_timeout: Duration,
+    /// Fulcio's gRPC listener has no counterpart in brevis; accepted and ignored so Fulcio
+    /// command lines keep working.
+    #[arg(long, hide = true)]
+    grpc_host: Option<String>,
+    #[arg(long, hide = true)]
+    grpc_port: Option<u16>,
+    // ---- brevis-only ----
+    /// Where brevis keeps its CA (and CT log) state.
+    #[arg(long, default_value = "brevis-data")]
+    data_dir: PathBuf,
+    /// Allow http:// OIDC issuers (local testing only; tokens then travel unprotected).
+    #[arg(long)]
+    insecure_http_issuers: bool,
+    /// Allowed clock skew for token nbf/iat (exp gets none).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    oidc_clock_skew: Duration,
+    /// Minimum time between JWKS refetches caused by unknown key ids, per issuer.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    oidc_jwks_refresh_interval: Duration,
+    /// Time allowed for a client to send a request's headers.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    request_timeout: Duration,
+    /// HTTP worker threads (default: one per CPU core).
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {s:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let json = cli.log_format == "json" || cli.log_type.as_deref() == Some("prod");
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    match cli.command {
+        Command::Serve(args) => serve_command(*args),
+        Command::Ca(CaCommand::Create(args)) => ca_create(args),
+        Command::Config(ConfigCommand::Check(args)) => config_check(args),
+    }
+}
+
+fn serve_command(args: ServeArgs) -> Result<()> {
+    if args.grpc_host.is_some() || args.grpc_port.is_some() {
+        tracing::warn!("--grpc-host/--grpc-port ignored: brevis serves the REST API only");
+    }
+    if !args.fileca_watch {
+        tracing::info!("--fileca-watch=false: CA files are read at startup only");
+    }
+    let algorithms =
+        AlgorithmRegistry::parse(args.client_signing_algorithms.iter().map(String::as_str))
+            .map_err(anyhow::Error::msg)
+            .context("--client-signing-algorithms")?;
+    let ca = match args.ca.as_str() {
+        "ephemeralca" => CaChoice::Ephemeral,
+        _ => CaChoice::File {
+            cert: args.fileca_cert,
+            key: args.fileca_key,
+            password: args.fileca_key_passwd,
+        },
+    };
+    let ct = match args.ct_log_url.as_deref() {
+        Some("") => Some(CtChoice::Disabled),
+        Some(other) => {
+            bail!("--ct-log-url {other:?}: remote CT logs are not supported by this build")
+        }
+        None => None,
+    };
+    let _ = args.ct_log_public_key_path;
+    let opts = ServeOptions {
+        host: args.host,
+        port: args.port,
+        metrics_port: args.metrics_port,
+        data_dir: args.data_dir,
+        config_path: args.config_path,
+        ca,
+        ct,
+        algorithms,
+        insecure_http_issuers: args.insecure_http_issuers,
+        oidc: VerifierOptions {
+            clock_skew: args.oidc_clock_skew,
+            jwks_refresh_interval: args.oidc_jwks_refresh_interval,
+            ..VerifierOptions::default()
+        },
+        idle_timeout: args.idle_connection_timeout,
+        request_timeout: args.request_timeout,
+        workers: args.workers,
+    };
+    actix_web::rt::System::new().block_on(serve::run(opts))?;
+    Ok(())
+}
+
+fn ca_create(args: CaCreateArgs) -> Result<()> {
+    let alg = |name: &str| {
+        ca::SigningAlgorithm::from_name(name).with_context(|| {
+            format!(
+                "unknown key type {name:?} (ecdsa-p256, ecdsa-p384, ecdsa-p521, rsa-3072, ed25519)"
+            )
+        })
+    };
+    let spec = ca::create::PairSpec {
+        organization: args.organization,
+        common_name_prefix: args.common_name,
+        root_algorithm: alg(&args.root_key_type)?,
+        intermediate_algorithm: alg(&args.intermediate_key_type)?,
+        root_years: args.root_years,
+        intermediate_years: args.intermediate_years,
+    };
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let files = ca::DataDirFiles {
+        chain: args.out.join("chain.pem"),
+        key: args.out.join("intermediate-key.pem"),
+        root: args.out.join("root.pem"),
+        root_key: args.out.join("root-key.pem"),
+    };
+    let written = ca::write_pair(
+        &files,
+        &spec,
+        args.password.as_deref(),
+        std::time::SystemTime::now(),
+    )?;
+    println!("wrote {}", written.chain.display());
+    println!("wrote {}", written.key.display());
+    println!("wrote {}", written.root.display());
+    println!("wrote {}", written.root_key.display());
+    println!();
+    println!("serve with:");
+    println!(
+        "  brevis serve --ca fileca --fileca-cert {} --fileca-key {}{}",
+        written.chain.display(),
+        written.key.display(),
+        if args.password.is_some() {
+            " --fileca-key-passwd <password>"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "keep {} offline: it is only needed to issue a new intermediate",
+        written.root_key.display()
+    );
+    Ok(())
+}
+
+fn config_check(args: ConfigCheckArgs) -> Result<()> {
+    let cfg = serve::load_identity_config(Some(&args.file), args.insecure_http_issuers)?;
+    brevis::identity::Identities::new(&cfg).map_err(anyhow::Error::msg)?;
+    for w in &cfg.warnings {
+        println!("warning: {w}");
+    }
+    println!("{}: OK", args.file.display());
+    for i in cfg.issuers.iter() {
+        println!(
+            "  {}  type={} client-id={} challenge={}",
+            i.key,
+            i.kind.as_str(),
+            i.client_id,
+            i.effective_challenge_claim()
+        );
+    }
+    for i in cfg.meta_issuers.iter() {
+        println!(
+            "  {} (pattern)  type={} client-id={} challenge={}",
+            i.key,
+            i.kind.as_str(),
+            i.client_id,
+            i.effective_challenge_claim()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,269 @@
+//! Prometheus metrics. Each component's metrics are declared here in one place so their
+//! names and label sets stay designed; every label comes from a closed set (configured
+//! issuer URLs or patterns, fixed reason codes, fixed operation names).
+//!
+//! Fulcio's names are kept (`fulcio_new_certs`, `fulcio_api_latency`,
+//! `http_requests_total`) so existing dashboards and alerts work unchanged.
+
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use std::sync::LazyLock;
+
+pub static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
+    let r = Registry::new();
+    #[cfg(target_os = "linux")]
+    {
+        let pc = prometheus::process_collector::ProcessCollector::for_self();
+        let _ = r.register(Box::new(pc));
+    }
+    r
+});
+
+fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
+    // Registration only fails on a duplicate name, which is a programming error caught by
+    // the metrics test; the metric still works unregistered.
+    let _ = REGISTRY.register(Box::new(c.clone()));
+    c
+}
+
+fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition"))
+}
+
+fn histogram_vec(name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
+    register(
+        HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+            .expect("valid metric definition"),
+    )
+}
+
+fn latency_buckets() -> Vec<f64> {
+    vec![
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ]
+}
+
+// ---- Fulcio-compatible -------------------------------------------------------------------
+
+pub static NEW_CERTS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new("fulcio_new_certs", "Number of certificates issued")
+            .expect("valid metric definition"),
+    )
+});
+
+pub static API_LATENCY: LazyLock<HistogramVec> = LazyLock::new(|| {
+    histogram_vec(
+        "fulcio_api_latency",
+        "API latency in seconds, by HTTP status code and lower-case method",
+        &["code", "method"],
+        prometheus::DEFAULT_BUCKETS.to_vec(),
+    )
+});
+
+pub static HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "http_requests_total",
+        "HTTP requests by status code and lower-case method",
+        &["code", "method"],
+    )
+});
+
+pub static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register(
+        IntGaugeVec::new(
+            Opts::new("brevis_build_info", "Build metadata (always 1)"),
+            &["version", "rustc"],
+        )
+        .expect("valid metric definition"),
+    )
+});
+
+// ---- Issuance ----------------------------------------------------------------------------
+
+pub static CERTS_ISSUED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "brevis_certificates_issued_total",
+        "Certificates issued, by configured issuer (URL or meta pattern) and issuer type",
+        &["issuer", "type"],
+    )
+});
+
+pub static REJECTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "brevis_rejections_total",
+        "Signing requests refused, by reason code",
+        &["reason"],
+    )
+});
+
+pub static SIGNER_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    histogram_vec(
+        "brevis_signer_duration_seconds",
+        "Time spent in the CA signer, by operation (precertificate, certificate)",
+        &["operation"],
+        vec![
+            0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.1, 1.0,
+        ],
+    )
+});
+
+pub static ISSUANCE_PHASE: LazyLock<HistogramVec> = LazyLock::new(|| {
+    histogram_vec(
+        "brevis_issuance_phase_duration_seconds",
+        "Time spent in each phase of an issuance (authenticate, identify, prove, prepare, log, issue)",
+        &["phase"],
+        latency_buckets(),
+    )
+});
+
+// ---- OIDC --------------------------------------------------------------------------------
+
+pub static OIDC_FETCHES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "brevis_oidc_fetches_total",
+        "OIDC discovery and JWKS fetches, by configured issuer, document and outcome",
+        &["issuer", "document", "outcome"],
+    )
+});
+
+pub static OIDC_FETCH_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    histogram_vec(
+        "brevis_oidc_fetch_duration_seconds",
+        "Latency of OIDC discovery and JWKS fetches",
+        &["issuer", "document"],
+        latency_buckets(),
+    )
+});
+
+// ---- CT submission -----------------------------------------------------------------------
+
+pub static CT_SUBMISSIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "brevis_ct_submissions_total",
+        "Submissions to the CT log, by log (embedded or remote) and outcome",
+        &["log", "outcome"],
+    )
+});
+
+pub static CT_SUBMISSION_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    histogram_vec(
+        "brevis_ct_submission_duration_seconds",
+        "Latency of CT log submissions, SCT verification included",
+        &["log"],
+        latency_buckets(),
+    )
+});
+
+// ---- Embedded CT log ---------------------------------------------------------------------
+
+pub static CTLOG_TREE_SIZE: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "brevis_ctlog_tree_size",
+            "Entries in the embedded CT log's tree",
+        )
+        .expect("valid metric definition"),
+    )
+});
+
+pub static CTLOG_CHECKPOINT_TIMESTAMP: LazyLock<Gauge> = LazyLock::new(|| {
+    register(
+        Gauge::new(
+            "brevis_ctlog_checkpoint_timestamp_seconds",
+            "Unix time of the latest signed checkpoint (alert on time() minus this)",
+        )
+        .expect("valid metric definition"),
+    )
+});
+
+pub static CTLOG_BATCH_SIZE: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new("brevis_ctlog_batch_size", "Entries per committed batch").buckets(
+                vec![
+                    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
+                ],
+            ),
+        )
+        .expect("valid metric definition"),
+    )
+});
+
+pub static CTLOG_COMMIT_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "brevis_ctlog_commit_duration_seconds",
+                "Time to sequence, sign and durably commit one batch",
+            )
+            .buckets(latency_buckets()),
+        )
+        .expect("valid metric definition"),
+    )
+});
+
+pub static CTLOG_COMMIT_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "brevis_ctlog_commit_failures_total",
+            "Batches whose commit failed (no SCT was issued for them)",
+        )
+        .expect("valid metric definition"),
+    )
+});
+
+pub static CTLOG_SUBMISSIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "brevis_ctlog_submissions_total",
+        "Submissions received by the embedded log, by entry type and outcome",
+        &["entry_type", "outcome"],
+    )
+});
+
+// ---- Configuration -----------------------------------------------------------------------
+
+pub static CONFIG_RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "brevis_config_reloads_total",
+        "Reloads of the identity config and CA files, by outcome",
+        &["outcome"],
+    )
+});
+
+/// Touches every metric so it appears in the exposition before its first event.
+pub fn init() {
+    LazyLock::force(&NEW_CERTS);
+    LazyLock::force(&API_LATENCY);
+    LazyLock::force(&HTTP_REQUESTS);
+    BUILD_INFO
+        .with_label_values(&[
+            env!("CARGO_PKG_VERSION"),
+            option_env!("BREVIS_RUSTC").unwrap_or("unknown"),
+        ])
+        .set(1);
+    LazyLock::force(&CERTS_ISSUED);
+    LazyLock::force(&REJECTIONS);
+    LazyLock::force(&SIGNER_DURATION);
+    LazyLock::force(&ISSUANCE_PHASE);
+    LazyLock::force(&OIDC_FETCHES);
+    LazyLock::force(&OIDC_FETCH_DURATION);
+    LazyLock::force(&CT_SUBMISSIONS);
+    LazyLock::force(&CT_SUBMISSION_DURATION);
+    LazyLock::force(&CTLOG_TREE_SIZE);
+    LazyLock::force(&CTLOG_CHECKPOINT_TIMESTAMP);
+    LazyLock::force(&CTLOG_BATCH_SIZE);
+    LazyLock::force(&CTLOG_COMMIT_DURATION);
+    LazyLock::force(&CTLOG_COMMIT_FAILURES);
+    LazyLock::force(&CTLOG_SUBMISSIONS);
+    LazyLock::force(&CONFIG_RELOADS);
+}
+
+/// Text exposition of every registered metric.
+pub fn render() -> String {
+    let mut buf = Vec::new();
+    let _ = TextEncoder::new().encode(&REGISTRY.gather(), &mut buf);
+    String::from_utf8(buf).unwrap_or_default()
+}

@@ -1,0 +1,402 @@
+//! OIDC identity token verification against the configured issuers.
+//!
+//! Flow: parse the compact JWS once; route on the unverified `iss` to an exact configured
+//! issuer or an anchored meta-issuer pattern (nothing else is ever contacted); verify the
+//! signature with that issuer's cached JWKS using only algorithms its discovery document
+//! advertises; then check `iss`, `aud`, `exp`, `nbf` and `iat` on the same parsed claims.
+
+pub mod fetch;
+pub mod keys;
+pub mod token;
+
+use crate::config::{IdentityConfig, IssuerConfig};
+use crate::model::Clock;
+use keys::{KeySet, KeysError, MAX_KEYS_WITHOUT_KID};
+use regex::Regex;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use thiserror::Error;
+use token::{ParseError, UnverifiedToken};
+
+/// Meta-issuer verifiers kept at once (Fulcio: an LRU of 100).
+pub const META_CACHE_SIZE: usize = 100;
+
+/// Why a token was refused. Clients always see Fulcio's fixed message; this goes to logs
+/// and to the `brevis_rejections_total{reason}` metric.
+#[derive(Debug, Error, Clone)]
+pub enum TokenError {
+    #[error("no identity token was supplied")]
+    Missing,
+    #[error("token too large")]
+    TooLarge,
+    #[error("token is not a well-formed compact JWS: {0:?}")]
+    Malformed(ParseError),
+    #[error("token issuer {0:?} is not configured")]
+    UnknownIssuer(String),
+    #[error("could not load the issuer's keys: {0}")]
+    Keys(#[from] KeysError),
+    #[error("algorithm {0:?} is not allowed for this issuer")]
+    Algorithm(String),
+    #[error("no key in the issuer's JWKS matches kid {0:?}")]
+    UnknownKey(String),
+    #[error("signature does not verify")]
+    Signature,
+    #[error("token iss {found:?} does not equal the issuer {expected:?}")]
+    IssuerMismatch { expected: String, found: String },
+    #[error("token audience does not include {0:?}")]
+    Audience(String),
+    #[error("token expired")]
+    Expired,
+    #[error("token is not valid yet (nbf)")]
+    NotYetValid,
+    #[error("token issued in the future (iat)")]
+    IssuedInFuture,
+    #[error("token claim {0} is missing or has the wrong type")]
+    Claim(&'static str),
+}
+
+impl TokenError {
+    /// A closed set of reason codes for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TokenError::Missing => "token_missing",
+            TokenError::TooLarge => "token_too_large",
+            TokenError::Malformed(_) => "token_malformed",
+            TokenError::UnknownIssuer(_) => "unknown_issuer",
+            TokenError::Keys(_) => "issuer_unavailable",
+            TokenError::Algorithm(_) => "token_algorithm",
+            TokenError::UnknownKey(_) => "token_unknown_key",
+            TokenError::Signature => "token_signature",
+            TokenError::IssuerMismatch { .. } => "token_issuer_mismatch",
+            TokenError::Audience(_) => "token_audience",
+            TokenError::Expired => "token_expired",
+            TokenError::NotYetValid => "token_not_yet_valid",
+            TokenError::IssuedInFuture => "token_issued_in_future",
+            TokenError::Claim(_) => "token_claims",
+        }
+    }
+}
+
+/// A configured issuer with its key cache.
+pub struct Issuer {
+    /// The effective configuration (for meta matches: the concrete URL and copied fields).
+    pub config: Arc<IssuerConfig>,
+    /// The configured URL or pattern this issuer came from (a closed set: metrics label).
+    pub label: String,
+    keys: KeySet,
+}
+
+/// A token whose signature and standard claims checked out.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    pub issuer: Arc<IssuerConfig>,
+    pub label: String,
+    pub claims: Map<String, Value>,
+}
+
+impl std::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issuer")
+            .field("label", &self.label)
+            .finish()
+    }
+}
+
+struct MetaPattern {
+    regex: Regex,
+    config: Arc<IssuerConfig>,
+}
+
+/// Turns a meta-issuer pattern into its anchored regex: every character literal, each `*`
+/// one or more of `[-_a-zA-Z0-9]` (never `.`, `/`, `:`, `?`).
+pub fn meta_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    let body: Vec<String> = pattern.split('*').map(regex::escape).collect();
+    Regex::new(&format!("^{}$", body.join("[-_a-zA-Z0-9]+")))
+}
+
+/// Options for token verification.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifierOptions {
+    /// Allowance for `nbf` and `iat` in the future. `exp` gets none.
+    pub clock_skew: Duration,
+    /// Timeout for each discovery or JWKS request.
+    pub fetch_timeout: Duration,
+    /// Minimum time between JWKS fetches caused by unknown key ids, per issuer.
+    pub jwks_refresh_interval: Duration,
+}
+
+impl Default for VerifierOptions {
+    fn default() -> Self {
+        VerifierOptions {
+            clock_skew: Duration::from_secs(60),
+            fetch_timeout: Duration::from_secs(10),
+            jwks_refresh_interval: keys::REFRESH_INTERVAL,
+        }
+    }
+}
+
+#[derive(Default)]
+struct MetaCache {
+    tick: u64,
+    entries: HashMap<String, (Arc<Issuer>, u64)>,
+}
+
+/// Routes and verifies identity tokens.
+pub struct Verifier {
+    exact: HashMap<String, Arc<Issuer>>,
+    meta: Vec<MetaPattern>,
+    meta_cache: Mutex<MetaCache>,
+    clock: Arc<dyn Clock>,
+    options: VerifierOptions,
+}
+
+impl Verifier {
+    pub fn new(
+        config: &IdentityConfig,
+        clock: Arc<dyn Clock>,
+        options: VerifierOptions,
+    ) -> Result<Verifier, String> {
+        let mut exact = HashMap::new();
+        for issuer in &config.issuers {
+            let client = fetch::client(issuer.ca_cert.as_deref(), options.fetch_timeout)
+                .map_err(|e| format!("issuer {}: {e}", issuer.issuer_url))?;
+            let entry = Issuer {
+                config: Arc::new(issuer.clone()),
+                label: issuer.key.clone(),
+                keys: KeySet::new(
+                    issuer.issuer_url.clone(),
+                    issuer.key.clone(),
+                    client,
+                    options.jwks_refresh_interval,
+                ),
+            };
+            exact.insert(issuer.key.clone(), Arc::new(entry));
+        }
+        let mut meta = Vec::new();
+        for m in &config.meta_issuers {
+            let regex = meta_regex(&m.key).map_err(|e| format!("meta-issuer {}: {e}", m.key))?;
+            // Fail at startup, not at request time, on an unusable CA certificate.
+            fetch::client(m.ca_cert.as_deref(), options.fetch_timeout)
+                .map_err(|e| format!("meta-issuer {}: {e}", m.key))?;
+            meta.push(MetaPattern {
+                regex,
+                config: Arc::new(m.clone()),
+            });
+        }
+        Ok(Verifier {
+            exact,
+            meta,
+            meta_cache: Mutex::new(MetaCache::default()),
+            clock,
+            options,
+        })
+    }
+
+    /// Runs discovery for every exact issuer. Failures are logged only; such issuers are
+    /// discovered again on first use, as in Fulcio.
+    pub async fn warm_up(&self) {
+        for issuer in self.exact.values() {
+            if let Err(e) = issuer.keys.keys().await {
+                tracing::warn!(issuer = %issuer.label, error = %e, "OIDC discovery failed at startup; will retry on first use");
+            }
+        }
+    }
+
+    /// The issuer a token's `iss` routes to: an exact entry first, then the first meta
+    /// pattern that matches the whole string.
+    pub fn lookup(&self, iss: &str) -> Option<Arc<Issuer>> {
+        if let Some(i) = self.exact.get(iss) {
+            return Some(i.clone());
+        }
+        let pattern = self.meta.iter().find(|m| m.regex.is_match(iss))?;
+        let mut cache = self.meta_cache.lock().ok()?;
+        cache.tick += 1;
+        let tick = cache.tick;
+        if let Some((issuer, used)) = cache.entries.get_mut(iss) {
+            *used = tick;
+            return Some(issuer.clone());
+        }
+        let config = pattern.config.for_concrete_issuer(iss);
+        let client = fetch::client(config.ca_cert.as_deref(), self.options.fetch_timeout).ok()?;
+        let issuer = Arc::new(Issuer {
+            keys: KeySet::new(
+                iss.to_string(),
+                pattern.config.key.clone(),
+                client,
+                self.options.jwks_refresh_interval,
+            ),
+            label: pattern.config.key.clone(),
+            config: Arc::new(config),
+        });
+        if cache.entries.len() >= META_CACHE_SIZE
+            && let Some(oldest) = cache
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+        {
+            cache.entries.remove(&oldest);
+        }
+        cache
+            .entries
+            .insert(iss.to_string(), (issuer.clone(), tick));
+        Some(issuer)
+    }
+
+    /// Verifies `token` completely.
+    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
+        let parsed = UnverifiedToken::parse(token).map_err(|e| match e {
+            ParseError::Empty => TokenError::Missing,
+            ParseError::TooLarge => TokenError::TooLarge,
+            other => TokenError::Malformed(other),
+        })?;
+        let iss = parsed.issuer().ok_or(TokenError::Claim("iss"))?;
+        let issuer = self
+            .lookup(iss)
+            .ok_or_else(|| TokenError::UnknownIssuer(iss.to_string()))?;
+        let mut keys = issuer.keys.keys().await?;
+        if !keys.algorithms.contains(&parsed.alg) {
+            return Err(TokenError::Algorithm(parsed.alg.clone()));
+        }
+        let alg = keys::algorithm_from_name(&parsed.alg)
+            .ok_or_else(|| TokenError::Algorithm(parsed.alg.clone()))?;
+        let verified = match &parsed.kid {
+            Some(kid) => {
+                if !keys.keys.iter().any(|k| k.kid.as_deref() == Some(kid)) {
+                    keys = issuer
+                        .keys
+                        .refresh_for_unknown_kid(&keys)
+                        .await
+                        .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?;
+                }
+                let candidates: Vec<_> = keys
+                    .keys
+                    .iter()
+                    .filter(|k| k.kid.as_deref() == Some(kid.as_str()) && k.fits(alg))
+                    .collect();
+                if candidates.is_empty() {
+                    return Err(TokenError::UnknownKey(kid.clone()));
+                }
+                candidates
+                    .iter()
+                    .any(|k| k.verify(parsed.signing_input, parsed.signature_b64, alg))
+            }
+            None => keys
+                .keys
+                .iter()
+                .filter(|k| k.fits(alg))
+                .take(MAX_KEYS_WITHOUT_KID)
+                .any(|k| k.verify(parsed.signing_input, parsed.signature_b64, alg)),
+        };
+        if !verified {
+            return Err(TokenError::Signature);
+        }
+        self.check_claims(&issuer.config, &parsed.claims)?;
+        Ok(VerifiedToken {
+            issuer: issuer.config.clone(),
+            label: issuer.label.clone(),
+            claims: parsed.claims,
+        })
+    }
+
+    fn check_claims(
+        &self,
+        config: &IssuerConfig,
+        claims: &Map<String, Value>,
+    ) -> Result<(), TokenError> {
+        let iss = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .ok_or(TokenError::Claim("iss"))?;
+        let google_without_scheme =
+            config.issuer_url == "https://accounts.google.com" && iss == "accounts.google.com";
+        if iss != config.issuer_url && !google_without_scheme {
+            return Err(TokenError::IssuerMismatch {
+                expected: config.issuer_url.clone(),
+                found: iss.to_string(),
+            });
+        }
+        let audiences: Vec<&str> = match claims.get("aud") {
+            Some(Value::String(a)) => vec![a.as_str()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+            _ => return Err(TokenError::Claim("aud")),
+        };
+        if !audiences.contains(&config.client_id.as_str()) {
+            return Err(TokenError::Audience(config.client_id.clone()));
+        }
+        // OIDC Core 3.1.3.7: with several audiences, an azp (when present) must be us.
+        if audiences.len() > 1
+            && let Some(azp) = claims.get("azp")
+            && azp.as_str() != Some(config.client_id.as_str())
+        {
+            return Err(TokenError::Audience(config.client_id.clone()));
+        }
+        let now = self
+            .clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let skew = self.options.clock_skew.as_secs_f64();
+        let number = |name: &'static str| -> Result<Option<f64>, TokenError> {
+            match claims.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v.as_f64().map(Some).ok_or(TokenError::Claim(name)),
+            }
+        };
+        let exp = number("exp")?.ok_or(TokenError::Claim("exp"))?;
+        if now > exp {
+            return Err(TokenError::Expired);
+        }
+        if number("nbf")?.is_some_and(|nbf| nbf > now + skew) {
+            return Err(TokenError::NotYetValid);
+        }
+        if number("iat")?.is_some_and(|iat| iat > now + skew) {
+            return Err(TokenError::IssuedInFuture);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    struct Vectors {
+        cases: Vec<Case>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Case {
+        pattern: String,
+        must_match: Vec<String>,
+        must_not_match: Vec<Miss>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Miss {
+        url: String,
+    }
+
+    #[test]
+    fn upstream_meta_issuer_vectors() {
+        let text = include_str!("../../tests/vectors/fulcio/meta-issuer-patterns.json");
+        let v: Vectors = serde_json::from_str(text).unwrap();
+        assert!(!v.cases.is_empty());
+        for c in v.cases {
+            let re = meta_regex(&c.pattern).unwrap();
+            for m in &c.must_match {
+                assert!(re.is_match(m), "{} should match {}", c.pattern, m);
+            }
+            for m in &c.must_not_match {
+                assert!(
+                    !re.is_match(&m.url),
+                    "{} must not match {}",
+                    c.pattern,
+                    m.url
+                );
+            }
+        }
+    }
+}
