@@ -3,8 +3,12 @@
 use anyhow::{Context, Result, bail};
 use brevis::ca;
 use brevis::config::{AlgorithmRegistry, algorithms::DEFAULT_NAMES};
+use brevis::ct::client::ClientOptions;
+use brevis::ct::log::{BatchConfig, LogOptions};
 use brevis::oidc::VerifierOptions;
-use brevis::serve::{self, CaChoice, CtChoice, ServeOptions};
+use brevis::serve::{
+    self, CaChoice, CtChoice, CtLogServeOptions, EmbeddedLogOptions, ServeOptions,
+};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -36,6 +40,104 @@ enum Command {
     /// Identity configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The Certificate Transparency log on its own.
+    #[command(subcommand)]
+    Ctlog(CtlogCommand),
+    /// Print the Sigstore TrustedRoot (CA chain, CT log key, validity windows) that
+    /// clients load to trust this deployment.
+    TrustRoot(TrustRootArgs),
+}
+
+#[derive(Args)]
+struct TrustRootArgs {
+    /// brevis's data directory (for the CA chain and the embedded log's key).
+    #[arg(long, default_value = "brevis-data")]
+    data_dir: PathBuf,
+    /// CA chain PEM (issuing certificate first); default: <data-dir>/ca/chain.pem.
+    #[arg(long)]
+    fileca_cert: Option<PathBuf>,
+    /// The CA's public URL, as clients reach it.
+    #[arg(long, default_value = "http://localhost:8080")]
+    ca_url: String,
+    /// The CT log's public URL.
+    #[arg(long, default_value = "http://localhost:6962")]
+    ctlog_url: String,
+    /// CT log public key PEM; default: <data-dir>/ctlog/log-public-key.pem.
+    #[arg(long)]
+    ct_log_public_key_path: Option<PathBuf>,
+    /// Start of the CT log key's validity (RFC 3339); default: when the embedded log was
+    /// created.
+    #[arg(long)]
+    ct_log_start: Option<String>,
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum CtlogCommand {
+    /// Run a standalone CT log (RFC 6962 and static-ct-api), for deployments that keep the
+    /// log apart from the CA; point `brevis serve --ct-log-url` at it.
+    Serve(CtlogServeArgs),
+}
+
+/// Batching and acceptance settings shared by the embedded and the standalone log.
+#[derive(Args, Clone)]
+struct LogArgs {
+    /// Checkpoint origin (the log's public submission prefix without scheme). Fixed when
+    /// the log is created.
+    #[arg(long = "ctlog-origin", default_value = "localhost:6962")]
+    origin: String,
+    /// Longest a batch waits to fill before it commits. 0 commits as soon as the previous
+    /// commit finishes (group commit).
+    #[arg(long = "ctlog-batch-max-wait", default_value = "0ms", value_parser = parse_duration)]
+    batch_max_wait: Duration,
+    /// Most entries in one batch.
+    #[arg(long = "ctlog-batch-max-size", default_value_t = 4096)]
+    batch_max_size: usize,
+    /// Most submissions waiting; beyond this the log answers 503 (with Retry-After).
+    #[arg(long = "ctlog-max-pending", default_value_t = 65536)]
+    max_pending: usize,
+    /// Accept only leaves with extended key usage codeSigning (Sigstore's CT setting).
+    #[arg(long = "ctlog-require-code-signing", num_args = 0..=1, default_missing_value = "true", default_value = "true")]
+    require_code_signing: bool,
+}
+
+impl LogArgs {
+    fn options(&self) -> LogOptions {
+        LogOptions {
+            origin: self.origin.clone(),
+            roots: Vec::new(),
+            require_code_signing: self.require_code_signing,
+            batch: BatchConfig {
+                max_size: self.batch_max_size.max(1),
+                max_wait: self.batch_max_wait,
+            },
+            max_pending: self.max_pending.max(1),
+        }
+    }
+}
+
+#[derive(Args)]
+struct CtlogServeArgs {
+    #[arg(long, default_value = "0.0.0.0")]
+    host: String,
+    #[arg(long, default_value_t = 6962)]
+    port: u16,
+    /// URL path prefix of the log ("" or "/name", e.g. "/test" like Fulcio's default URL).
+    #[arg(long, default_value = "")]
+    prefix: String,
+    /// Where the log keeps its key and database.
+    #[arg(long, default_value = "brevis-ctlog")]
+    data_dir: PathBuf,
+    /// PEM file with the root certificates whose chains the log accepts.
+    #[arg(long)]
+    roots: PathBuf,
+    /// Serve Prometheus metrics on this port too.
+    #[arg(long)]
+    metrics_port: Option<u16>,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[derive(Subcommand)]
@@ -121,13 +223,20 @@ struct ServeArgs {
     /// Reload the fileca chain and key when they change (Fulcio default: true).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true")]
     fileca_watch: bool,
-    /// CT log base URL. Empty (--ct-log-url "") disables CT: responses then carry a
-    /// detached, empty SCT, which real Sigstore clients refuse.
+    /// Remote CT log base URL. Without it brevis runs its embedded log. Empty
+    /// (--ct-log-url "") disables CT: responses then carry a detached, empty SCT, which real
+    /// Sigstore clients refuse.
     #[arg(long)]
     ct_log_url: Option<String>,
     /// PEM public key the remote CT log's SCTs must verify with.
     #[arg(long)]
     ct_log_public_key_path: Option<PathBuf>,
+    /// Host header to send to the remote CT log (Fulcio's --ct-log-origin).
+    #[arg(long)]
+    ct_log_origin: Option<String>,
+    /// Extra CA certificates (PEM) for the remote CT log's TLS.
+    #[arg(long = "ct-log.tls-ca-cert")]
+    ct_log_tls_ca_cert: Option<PathBuf>,
     /// Comma-separated allow-list of client key/hash pairs.
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_NAMES.map(String::from))]
     client_signing_algorithms: Vec<String>,
@@ -159,6 +268,17 @@ struct ServeArgs {
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Port of the embedded CT log's listener (monitors read the log there).
+    #[arg(long, default_value_t = 6962)]
+    ctlog_port: u16,
+    /// URL path prefix of the embedded CT log ("" or "/name").
+    #[arg(long, default_value = "")]
+    ctlog_prefix: String,
+    /// PEM file of extra roots the embedded log accepts besides the CA's own.
+    #[arg(long)]
+    ctlog_extra_roots: Option<PathBuf>,
+    #[command(flatten)]
+    ctlog: LogArgs,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -205,7 +325,75 @@ fn main() -> Result<()> {
         Command::Serve(args) => serve_command(*args),
         Command::Ca(CaCommand::Create(args)) => ca_create(args),
         Command::Config(ConfigCommand::Check(args)) => config_check(args),
+        Command::Ctlog(CtlogCommand::Serve(args)) => ctlog_serve(args),
+        Command::TrustRoot(args) => trust_root(args),
     }
+}
+
+fn trust_root(args: TrustRootArgs) -> Result<()> {
+    let chain_path = args
+        .fileca_cert
+        .unwrap_or_else(|| ca::DataDirFiles::new(&args.data_dir).chain);
+    let chain_text = std::fs::read_to_string(&chain_path)
+        .with_context(|| format!("reading the CA chain {}", chain_path.display()))?;
+    let chain = ca::chain::parse_pem_chain(&chain_text).map_err(anyhow::Error::msg)?;
+    let log_dir = args.data_dir.join("ctlog");
+    let key_path = args
+        .ct_log_public_key_path
+        .unwrap_or_else(|| log_dir.join("log-public-key.pem"));
+    let key_text = std::fs::read_to_string(&key_path)
+        .with_context(|| format!("reading the CT log key {}", key_path.display()))?;
+    let key = brevis::ct::LogPublicKey::from_pem(&key_text).map_err(anyhow::Error::msg)?;
+    let start_ms = match args.ct_log_start {
+        Some(t) => {
+            let t = time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+                .with_context(|| format!("--ct-log-start {t:?}"))?;
+            (t.unix_timestamp_nanos() / 1_000_000) as u64
+        }
+        None => brevis::ct::log::created_millis(&log_dir)
+            .map_err(anyhow::Error::msg)
+            .context("finding when the CT log was created (or pass --ct-log-start)")?,
+    };
+    let root = brevis::trust::trusted_root(
+        &[brevis::trust::CaEntry {
+            uri: args.ca_url,
+            chain,
+        }],
+        &[brevis::trust::CtLogEntry {
+            base_url: args.ctlog_url,
+            key,
+            start_ms,
+        }],
+        Vec::new(),
+    );
+    let text = serde_json::to_string_pretty(&root)? + "\n";
+    match args.out {
+        Some(p) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn check_prefix(prefix: &str) -> Result<String> {
+    let p = prefix.trim_end_matches('/');
+    if !p.is_empty() && !p.starts_with('/') {
+        bail!("a URL prefix must be empty or start with '/': {prefix:?}");
+    }
+    Ok(p.to_string())
+}
+
+fn ctlog_serve(args: CtlogServeArgs) -> Result<()> {
+    let opts = CtLogServeOptions {
+        host: args.host,
+        port: args.port,
+        prefix: check_prefix(&args.prefix)?,
+        data_dir: args.data_dir,
+        roots: args.roots,
+        log: args.log.options(),
+        metrics_port: args.metrics_port,
+    };
+    actix_web::rt::System::new().block_on(serve::run_ctlog(opts))?;
+    Ok(())
 }
 
 fn serve_command(args: ServeArgs) -> Result<()> {
@@ -228,13 +416,29 @@ fn serve_command(args: ServeArgs) -> Result<()> {
         },
     };
     let ct = match args.ct_log_url.as_deref() {
-        Some("") => Some(CtChoice::Disabled),
-        Some(other) => {
-            bail!("--ct-log-url {other:?}: remote CT logs are not supported by this build")
-        }
-        None => None,
+        Some("") => CtChoice::Disabled,
+        Some(url) => CtChoice::Remote {
+            url: url.to_string(),
+            public_key: args.ct_log_public_key_path,
+            options: ClientOptions {
+                host: args.ct_log_origin,
+                tls_ca: args
+                    .ct_log_tls_ca_cert
+                    .map(|p| {
+                        std::fs::read_to_string(&p)
+                            .with_context(|| format!("--ct-log.tls-ca-cert {}", p.display()))
+                    })
+                    .transpose()?,
+                ..ClientOptions::default()
+            },
+        },
+        None => CtChoice::Embedded(EmbeddedLogOptions {
+            port: args.ctlog_port,
+            prefix: check_prefix(&args.ctlog_prefix)?,
+            log: args.ctlog.options(),
+            extra_roots: args.ctlog_extra_roots,
+        }),
     };
-    let _ = args.ct_log_public_key_path;
     let opts = ServeOptions {
         host: args.host,
         port: args.port,

@@ -5,7 +5,9 @@ use crate::api::{self, AppState};
 use crate::authority::{Authority, IdentityState};
 use crate::ca::{self, CertificateAuthority};
 use crate::config::{self, AlgorithmRegistry, IdentityConfig};
-use crate::ct::Submitter;
+use crate::ct::client::{ClientOptions, RemoteLog};
+use crate::ct::log::{Log, LogOptions};
+use crate::ct::{EmbeddedLog, LogPublicKey, Submitter};
 use crate::metrics;
 use crate::model::{Clock, SystemClock, pem};
 use crate::oidc::VerifierOptions;
@@ -42,6 +44,38 @@ pub enum CaChoice {
 pub enum CtChoice {
     /// `--ct-log-url ""`: no CT log, detached responses with an empty SCT (as Fulcio).
     Disabled,
+    /// The embedded log (default).
+    Embedded(EmbeddedLogOptions),
+    /// A remote RFC 6962 log.
+    Remote {
+        url: String,
+        public_key: Option<PathBuf>,
+        options: ClientOptions,
+    },
+}
+
+/// The embedded log's settings.
+#[derive(Debug, Clone)]
+pub struct EmbeddedLogOptions {
+    /// Listener for monitors (0 = any free port).
+    pub port: u16,
+    /// URL path prefix of the log's API ("" or "/name").
+    pub prefix: String,
+    pub log: LogOptions,
+    /// Extra accepted roots (PEM file), beside the CA's own.
+    pub extra_roots: Option<PathBuf>,
+}
+
+/// `brevis ctlog serve`: a standalone log.
+#[derive(Debug, Clone)]
+pub struct CtLogServeOptions {
+    pub host: String,
+    pub port: u16,
+    pub prefix: String,
+    pub data_dir: PathBuf,
+    pub roots: PathBuf,
+    pub log: LogOptions,
+    pub metrics_port: Option<u16>,
 }
 
 /// Everything `brevis serve` needs, already parsed from the command line.
@@ -53,7 +87,7 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     pub config_path: Option<PathBuf>,
     pub ca: CaChoice,
-    pub ct: Option<CtChoice>,
+    pub ct: CtChoice,
     pub algorithms: AlgorithmRegistry,
     pub insecure_http_issuers: bool,
     pub oidc: VerifierOptions,
@@ -192,15 +226,59 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
         .map_err(|e| fail(format!("identity config: {e}")))?;
     let (ca, ca_description) = load_ca(&opts.ca, &opts.data_dir, now)?;
 
+    let mut embedded: Option<(Arc<Log>, TcpListener, String)> = None;
     let (ct, ct_description): (Option<Arc<dyn Submitter>>, String) = match &opts.ct {
-        Some(CtChoice::Disabled) => (
+        CtChoice::Disabled => (
             None,
             "disabled (--ct-log-url \"\"): certificates carry no SCT; Sigstore clients will refuse them".into(),
         ),
-        None => {
-            return Err(fail(
-                "no CT log configured: this build needs --ct-log-url \"\" to run without one",
-            ));
+        CtChoice::Remote {
+            url,
+            public_key,
+            options,
+        } => {
+            let key = match public_key {
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .map_err(|e| fail(format!("--ct-log-public-key-path {}: {e}", p.display())))
+                        .and_then(|t| {
+                            LogPublicKey::from_pem(&t)
+                                .map_err(|e| fail(format!("--ct-log-public-key-path {}: {e}", p.display())))
+                        })?,
+                ),
+                None => {
+                    tracing::warn!("no --ct-log-public-key-path: SCTs from {url} are not verified");
+                    None
+                }
+            };
+            let verified = if key.is_some() { "SCTs verified" } else { "SCTs NOT verified" };
+            let remote = RemoteLog::new(url, key, options.clone()).map_err(fail)?;
+            (Some(Arc::new(remote)), format!("remote {url} ({verified})"))
+        }
+        CtChoice::Embedded(e) => {
+            let mut log_opts = e.log.clone();
+            log_opts.roots = vec![ca.root_der().to_vec()];
+            if let Some(p) = &e.extra_roots {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|err| fail(format!("--ctlog-extra-roots {}: {err}", p.display())))?;
+                let more = ca::chain::parse_pem_chain(&text)
+                    .map_err(|err| fail(format!("--ctlog-extra-roots {}: {err}", p.display())))?;
+                log_opts.roots.extend(more);
+            }
+            let dir = opts.data_dir.join("ctlog");
+            let log = Arc::new(
+                Log::open(&dir, log_opts).map_err(|err| fail(format!("CT log in {}: {err}", dir.display())))?,
+            );
+            let listener = bind(&opts.host, e.port)?;
+            let url = format!("http://{}{}", display_addr(&listener), e.prefix);
+            let desc = format!(
+                "embedded, {url} (log ID {}, key {}, tree size {})",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, log.public_key().log_id()),
+                dir.join("log-public-key.pem").display(),
+                log.sth().tree_size
+            );
+            embedded = Some((log.clone(), listener, e.prefix.clone()));
+            (Some(Arc::new(EmbeddedLog(log))), desc)
         }
     };
 
@@ -231,6 +309,9 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
     println!("  metrics on http://{metrics_addr}/metrics");
     println!("  CA: {ca_description} ({chain_len} certificates, root SHA-256 {root_fp})");
     println!("  CT log: {ct_description}");
+    if let Some((_, l, prefix)) = &embedded {
+        println!("  CT log listening on http://{}{prefix}", display_addr(l));
+    }
     println!("  trusted OIDC issuers:");
     for i in &issuers {
         println!("    {i}");
@@ -245,9 +326,13 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
         });
     }
 
+    let ready_log = embedded.as_ref().map(|(l, _, _)| l.clone());
     let state = web::Data::new(AppState {
         authority: authority.clone(),
-        readiness: Arc::new(|| Ok(())),
+        readiness: Arc::new(move || match &ready_log {
+            Some(l) => l.health().map_err(|e| format!("CT log: {e}")),
+            None => Ok(()),
+        }),
     });
     let mut api_server = HttpServer::new(move || {
         App::new()
@@ -272,8 +357,100 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
         .run();
     let metrics_handle = metrics_server.handle();
     actix_web::rt::spawn(metrics_server);
+    let mut log_handle = None;
+    if let Some((log, listener, prefix)) = &embedded {
+        let log_server = ctlog_server(
+            log.clone(),
+            listener.try_clone().map_err(|e| fail(e.to_string()))?,
+            prefix.clone(),
+        )?;
+        log_handle = Some(log_server.handle());
+        actix_web::rt::spawn(log_server);
+    }
     let result = api_server.await;
+    // The API has drained; stop the side listeners and flush the log's queue.
+    if let Some(h) = log_handle {
+        h.stop(true).await;
+    }
     metrics_handle.stop(true).await;
+    if let Some((log, _, _)) = embedded {
+        log.shutdown();
+        tracing::info!(tree_size = log.sth().tree_size, "CT log flushed");
+    }
+    result.map_err(|e| fail(format!("server error: {e}")))
+}
+
+fn ctlog_server(
+    log: Arc<Log>,
+    listener: TcpListener,
+    prefix: String,
+) -> Result<actix_web::dev::Server, StartupError> {
+    let state = web::Data::new(api::ctlog::CtLogState { log });
+    Ok(HttpServer::new(move || {
+        let prefix = prefix.clone();
+        App::new()
+            .app_data(state.clone())
+            .configure(move |cfg| api::ctlog::configure(&prefix)(cfg))
+    })
+    .workers(2)
+    .shutdown_timeout(30)
+    .listen(listener)
+    .map_err(|e| fail(format!("CT log listener: {e}")))?
+    .run())
+}
+
+/// Runs `brevis ctlog serve` until SIGINT/SIGTERM.
+pub async fn run_ctlog(opts: CtLogServeOptions) -> Result<(), StartupError> {
+    metrics::init();
+    let text = std::fs::read_to_string(&opts.roots)
+        .map_err(|e| fail(format!("--roots {}: {e}", opts.roots.display())))?;
+    let roots = ca::chain::parse_pem_chain(&text)
+        .map_err(|e| fail(format!("--roots {}: {e}", opts.roots.display())))?;
+    let mut log_opts = opts.log.clone();
+    log_opts.roots = roots;
+    let log = Arc::new(
+        Log::open(&opts.data_dir, log_opts)
+            .map_err(|e| fail(format!("CT log in {}: {e}", opts.data_dir.display())))?,
+    );
+    let listener = bind(&opts.host, opts.port)?;
+    println!("brevis ctlog {}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "  CT log listening on http://{}{}",
+        display_addr(&listener),
+        opts.prefix
+    );
+    println!(
+        "  log ID {} (key {})",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            log.public_key().log_id()
+        ),
+        opts.data_dir.join("log-public-key.pem").display()
+    );
+    println!(
+        "  origin {}, tree size {}, {} accepted roots",
+        log.origin(),
+        log.sth().tree_size,
+        log.roots().len()
+    );
+    let mut metrics_handle = None;
+    if let Some(port) = opts.metrics_port {
+        let l = bind(&opts.host, port)?;
+        println!("  metrics on http://{}/metrics", display_addr(&l));
+        let server = HttpServer::new(|| App::new().configure(api::configure_metrics))
+            .workers(1)
+            .listen(l)
+            .map_err(|e| fail(e.to_string()))?
+            .run();
+        metrics_handle = Some(server.handle());
+        actix_web::rt::spawn(server);
+    }
+    let server = ctlog_server(log.clone(), listener, opts.prefix.clone())?;
+    let result = server.await;
+    if let Some(h) = metrics_handle {
+        h.stop(true).await;
+    }
+    log.shutdown();
     result.map_err(|e| fail(format!("server error: {e}")))
 }
 

@@ -58,6 +58,7 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
         &["actix_web", "actix_rt"],
     ),
     ("metrics", &["metrics"], &["actix_web", "reqwest", "tokio"]),
+    ("files.rs", &["files"], &["actix_web", "reqwest", "tokio"]),
     (
         "authority.rs",
         &[

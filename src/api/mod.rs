@@ -1,6 +1,7 @@
 //! The HTTP API: Fulcio's REST routes (v2 and legacy v1), health, and the metrics
 //! endpoint. The only module that knows actix-web.
 
+pub mod ctlog;
 pub mod error;
 pub mod json;
 mod middleware;

@@ -8,16 +8,16 @@ pub mod chain;
 pub mod create;
 pub mod keyfile;
 pub mod profile;
-pub mod signer;
 
+pub use crate::files::write_file;
 use crate::model::der;
 use crate::model::extensions::Extension;
 use crate::model::oid;
+pub use crate::model::signer::{self, LocalSigner, Signer, SigningAlgorithm};
 use crate::model::{Principal, PublicKey, pem, x509};
 pub use chain::ChainError;
 pub use keyfile::KeyFileError;
 pub use profile::PreparedLeaf;
-pub use signer::{LocalSigner, Signer, SigningAlgorithm};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -32,6 +32,8 @@ pub enum CaError {
     Chain(#[from] ChainError),
     #[error(transparent)]
     KeyFile(#[from] KeyFileError),
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
     /// The principal could not fill the certificate (client-side problem).
     #[error("{0}")]
     Template(String),
@@ -298,24 +300,4 @@ pub fn write_pair(
         root: files.root.clone(),
         root_key: files.root_key.clone(),
     })
-}
-
-/// Writes via a temporary file and rename, so a crash never leaves half a file.
-pub fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), CaError> {
-    use std::io::Write;
-    let err = |e: std::io::Error| CaError::Load(format!("cannot write {}: {e}", path.display()));
-    let tmp = path.with_extension("tmp");
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let _ = secret;
-    let mut f = opts.open(&tmp).map_err(err)?;
-    f.write_all(contents.as_bytes()).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)?;
-    Ok(())
 }

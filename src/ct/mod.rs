@@ -128,3 +128,93 @@ pub trait Submitter: Send + Sync {
     /// `add-pre-chain`: `chain[0]` is the precertificate, then its issuer(s) up to the root.
     fn add_pre_chain<'a>(&'a self, chain: &'a [Vec<u8>]) -> BoxFuture<'a, Result<Sct, CtError>>;
 }
+
+pub mod checkpoint;
+pub mod client;
+pub mod entry;
+pub mod log;
+pub mod merkle;
+pub mod tiles;
+
+/// The embedded log as the authority's [`Submitter`].
+pub struct EmbeddedLog(pub std::sync::Arc<log::Log>);
+
+impl Submitter for EmbeddedLog {
+    fn label(&self) -> &str {
+        "embedded"
+    }
+
+    fn public_key(&self) -> Option<&LogPublicKey> {
+        Some(self.0.public_key())
+    }
+
+    fn add_pre_chain<'a>(&'a self, chain: &'a [Vec<u8>]) -> BoxFuture<'a, Result<Sct, CtError>> {
+        Box::pin(async move {
+            self.0
+                .submit_own_precertificate(chain)
+                .await
+                .map_err(|e| match e {
+                    log::LogError::BadRequest(m) => CtError::Rejected(m),
+                    other => CtError::Unavailable(other.to_string()),
+                })
+        })
+    }
+}
+
+/// An SCT embedded in a final certificate, with the precertificate entry it signs.
+#[derive(Debug, Clone)]
+pub struct EmbeddedSct {
+    pub sct: Sct,
+    pub issuer_key_hash: [u8; 32],
+    /// The certificate's TBS with the SCT-list extension removed.
+    pub tbs: Vec<u8>,
+}
+
+impl EmbeddedSct {
+    pub fn entry(&self) -> crate::model::sct::Entry<'_> {
+        crate::model::sct::Entry::Precert {
+            issuer_key_hash: &self.issuer_key_hash,
+            tbs: &self.tbs,
+        }
+    }
+
+    /// The RFC 6962 leaf hash of the entry this SCT promises.
+    pub fn leaf_hash(&self) -> merkle::Hash {
+        let te = crate::model::sct::timestamped_entry(
+            self.sct.timestamp,
+            &self.entry(),
+            &self.sct.extensions,
+        );
+        merkle::leaf_hash(&crate::model::sct::merkle_tree_leaf(&te))
+    }
+}
+
+/// Extracts the SCTs embedded in `leaf` (DER), issued by `issuer` (DER), the way a
+/// verifier does: TBS minus the SCT-list extension, SHA-256 of the issuer's key.
+pub fn embedded_scts(leaf: &[u8], issuer: &[u8]) -> Result<Vec<EmbeddedSct>, String> {
+    use x509_parser::prelude::*;
+    let (_, cert) = parse_x509_certificate(leaf).map_err(|e| format!("leaf: {e}"))?;
+    let (_, iss) = parse_x509_certificate(issuer).map_err(|e| format!("issuer: {e}"))?;
+    let ext = cert
+        .extensions()
+        .iter()
+        .find(|e| e.oid.as_bytes() == crate::model::oid::CT_SCT_LIST.content)
+        .ok_or("the certificate has no embedded SCT list")?;
+    let inner = der::read_single(ext.value, der::TAG_OCTET_STRING).map_err(|e| e.to_string())?;
+    let scts = crate::model::sct::parse_sct_list(inner.content).map_err(|e| e.to_string())?;
+    let tbs = der::tbs_without_extension(
+        cert.tbs_certificate.as_ref(),
+        &crate::model::oid::CT_SCT_LIST.tlv(),
+    )
+    .map_err(|e| e.to_string())?
+    .ok_or("the certificate has no embedded SCT list")?;
+    let ikh = sha256(iss.public_key().raw);
+    Ok(scts
+        .into_iter()
+        .map(|sct| EmbeddedSct {
+            sct,
+            issuer_key_hash: ikh,
+            tbs: tbs.clone(),
+        })
+        .collect())
+}

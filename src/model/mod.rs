@@ -14,4 +14,5 @@ pub use extensions::{Extension, Extensions, Field};
 pub use keys::{HashAlg, KeyError, KeyKind, PublicKey, SignatureScheme};
 pub use principal::{Principal, SubjectAltName};
 pub mod sct;
+pub mod signer;
 pub mod x509;

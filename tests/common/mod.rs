@@ -4,6 +4,7 @@
 
 pub mod keys;
 pub mod profile;
+pub mod testca;
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -35,6 +36,16 @@ fn wait_for_lines(
     timeout: Duration,
     diagnose: &dyn Fn() -> String,
 ) -> Vec<String> {
+    wait_for_all(child, prefixes, timeout, diagnose).0
+}
+
+/// As [`wait_for_lines`], also returning every line read so far.
+fn wait_for_all(
+    child: &mut Child,
+    prefixes: &[&str],
+    timeout: Duration,
+    diagnose: &dyn Fn() -> String,
+) -> (Vec<String>, Vec<String>) {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -47,6 +58,7 @@ fn wait_for_lines(
     });
     let deadline = Instant::now() + timeout;
     let mut found: Vec<Option<String>> = vec![None; prefixes.len()];
+    let mut all = Vec::new();
     while found.iter().any(Option::is_none) {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = match rx.recv_timeout(left) {
@@ -64,10 +76,20 @@ fn wait_for_lines(
                 found[i] = Some(rest.trim().to_string());
             }
         }
+        all.push(line);
     }
     // Keep draining so the child never blocks on a full pipe.
     std::thread::spawn(move || while rx.recv().is_ok() {});
-    found.into_iter().map(Option::unwrap_or_default).collect()
+    (
+        found.into_iter().map(Option::unwrap_or_default).collect(),
+        all,
+    )
+}
+
+fn line_after(lines: &[String], prefix: &str) -> Option<String> {
+    lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix(prefix).map(|r| r.trim().to_string()))
 }
 
 /// The real OpenID Provider.
@@ -303,6 +325,8 @@ pub struct Brevis {
     child: Child,
     pub url: String,
     pub metrics_url: String,
+    /// The embedded CT log's URL, when it runs.
+    pub ctlog_url: Option<String>,
     /// Holds identity.yaml, data/ and brevis.stderr.
     pub dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
@@ -359,6 +383,7 @@ impl Brevis {
             .arg("--data-dir")
             .arg(&data)
             .arg("--insecure-http-issuers")
+            .args(["--ctlog-port", "0"])
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -373,9 +398,9 @@ impl Brevis {
             cmd.arg("--config-path").arg(c);
         }
         let mut child = cmd.spawn().unwrap();
-        let lines = wait_for_lines(
+        let (lines, all) = wait_for_all(
             &mut child,
-            &["API listening on ", "metrics on "],
+            &["API listening on ", "metrics on ", "trusted OIDC issuers:"],
             Duration::from_secs(60),
             &|| std::fs::read_to_string(&stderr).unwrap_or_default(),
         );
@@ -383,11 +408,19 @@ impl Brevis {
             child,
             url: lines[0].clone(),
             metrics_url: lines[1].clone(),
+            ctlog_url: line_after(&all, "CT log listening on "),
             dir: dir.to_path_buf(),
             _tmp: None,
             stderr,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// Kills brevis and hands back its state directory (kept alive for a restart).
+    pub fn stop(mut self) -> (PathBuf, Option<tempfile::TempDir>) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (self.dir.clone(), self._tmp.take())
     }
 
     pub fn pid(&self) -> u32 {
@@ -431,6 +464,77 @@ impl Brevis {
             .text()
             .await
             .unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// The embedded CT log's public key.
+    pub fn ctlog_key(&self) -> brevis::ct::LogPublicKey {
+        let pem = std::fs::read_to_string(self.dir.join("data/ctlog/log-public-key.pem")).unwrap();
+        brevis::ct::LogPublicKey::from_pem(&pem).unwrap()
+    }
+}
+
+/// A standalone `brevis ctlog serve`.
+pub struct CtLog {
+    child: Child,
+    pub url: String,
+    pub dir: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Drop for CtLog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl CtLog {
+    /// Starts a log keeping its state in `dir`, accepting the roots in `roots_pem`.
+    pub fn start(dir: &Path, roots_pem: &Path, args: &[&str]) -> CtLog {
+        let stderr = dir.join("ctlog.stderr");
+        let mut child = Command::new(brevis_bin())
+            .args(["ctlog", "serve", "--host", "127.0.0.1", "--port", "0"])
+            .arg("--data-dir")
+            .arg(dir.join("log"))
+            .arg("--roots")
+            .arg(roots_pem)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&stderr)
+                    .unwrap(),
+            )
+            .spawn()
+            .unwrap();
+        let lines = wait_for_lines(
+            &mut child,
+            &["CT log listening on ", "origin "],
+            Duration::from_secs(60),
+            &|| std::fs::read_to_string(&stderr).unwrap_or_default(),
+        );
+        CtLog {
+            child,
+            url: lines[0].clone(),
+            dir: dir.to_path_buf(),
+            stderr,
+        }
+    }
+
+    pub fn key(&self) -> brevis::ct::LogPublicKey {
+        let pem = std::fs::read_to_string(self.dir.join("log/log-public-key.pem")).unwrap();
+        brevis::ct::LogPublicKey::from_pem(&pem).unwrap()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn log(&self) -> String {

@@ -1,4 +1,5 @@
-//! The CA's signing key, behind a small trait so other backends (PKCS#11, KMS) can follow.
+//! Signing keys (the CA's and the CT log's), behind a small trait so other backends
+//! (PKCS#11, KMS) can follow.
 
 use crate::model::der;
 use crate::model::oid;

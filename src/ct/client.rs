@@ -1,0 +1,152 @@
+//! A client for remote RFC 6962 logs (`--ct-log-url`): `add-pre-chain` with a per-attempt
+//! timeout, bounded retries on network errors, 408, 429 and 5xx (honouring
+//! `Retry-After`), and an overall deadline after which the request fails.
+
+use super::{BoxFuture, CtError, LogPublicKey, Submitter};
+use crate::model::sct::{AddChainResponse, Sct};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Timeout of one HTTP attempt.
+    pub attempt_timeout: Duration,
+    /// Give up after this long, retries included.
+    pub deadline: Duration,
+    /// Attempts at most.
+    pub max_attempts: u32,
+    /// `Host` header override (Fulcio's `--ct-log-origin`).
+    pub host: Option<String>,
+    /// Extra CA certificates (PEM) for the log's TLS.
+    pub tls_ca: Option<String>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            attempt_timeout: Duration::from_secs(10),
+            deadline: Duration::from_secs(30),
+            max_attempts: 4,
+            host: None,
+            tls_ca: None,
+        }
+    }
+}
+
+pub struct RemoteLog {
+    base: String,
+    http: reqwest::Client,
+    key: Option<LogPublicKey>,
+    options: ClientOptions,
+}
+
+impl RemoteLog {
+    pub fn new(
+        base_url: &str,
+        key: Option<LogPublicKey>,
+        options: ClientOptions,
+    ) -> Result<RemoteLog, String> {
+        let url =
+            url::Url::parse(base_url).map_err(|e| format!("--ct-log-url {base_url:?}: {e}"))?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(format!("--ct-log-url {base_url:?}: must be http or https"));
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(options.attempt_timeout)
+            .connect_timeout(options.attempt_timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("brevis/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &options.tls_ca {
+            let certs =
+                reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| e.to_string())?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        Ok(RemoteLog {
+            base: base_url.trim_end_matches('/').to_string(),
+            http: builder.build().map_err(|e| e.to_string())?,
+            key,
+            options,
+        })
+    }
+
+    async fn post_chain(&self, endpoint: &str, chain: &[Vec<u8>]) -> Result<Sct, CtError> {
+        let url = format!("{}/ct/v1/{endpoint}", self.base);
+        let body = serde_json::to_vec(&serde_json::json!({
+            "chain": chain.iter().map(|c| STANDARD.encode(c)).collect::<Vec<_>>()
+        }))
+        .map_err(|e| CtError::Unavailable(e.to_string()))?;
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            attempt += 1;
+            let mut req = self
+                .http
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+            if let Some(h) = &self.options.host {
+                req = req.header(reqwest::header::HOST, h);
+            }
+            let (retry_after, error) = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status.is_success() {
+                        let bytes = resp
+                            .bytes()
+                            .await
+                            .map_err(|e| CtError::Unavailable(format!("{url}: {e}")))?;
+                        let parsed: AddChainResponse = serde_json::from_slice(&bytes)
+                            .map_err(|e| CtError::InvalidSct(format!("{url}: {e}")))?;
+                        return Sct::from_json(&parsed)
+                            .map_err(|e| CtError::InvalidSct(e.to_string()));
+                    }
+                    let retry_after = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    let text = resp.text().await.unwrap_or_default();
+                    let text: String = text.chars().take(300).collect();
+                    let retryable = status.as_u16() == 408
+                        || status.as_u16() == 429
+                        || status.is_server_error();
+                    if !retryable {
+                        return Err(CtError::Rejected(format!("{url}: HTTP {status}: {text}")));
+                    }
+                    tracing::warn!(%url, %status, body = %text, attempt, "CT log answered with a retryable error");
+                    (retry_after, format!("HTTP {status}"))
+                }
+                Err(e) => {
+                    tracing::warn!(%url, error = %e, attempt, "CT log request failed");
+                    (None, e.to_string())
+                }
+            };
+            let wait = retry_after.unwrap_or(backoff);
+            if attempt >= self.options.max_attempts
+                || started.elapsed() + wait >= self.options.deadline
+            {
+                return Err(CtError::Unavailable(format!(
+                    "{url}: {error} (after {attempt} attempts)"
+                )));
+            }
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(Duration::from_secs(4));
+        }
+    }
+}
+
+impl Submitter for RemoteLog {
+    fn label(&self) -> &str {
+        &self.base
+    }
+
+    fn public_key(&self) -> Option<&LogPublicKey> {
+        self.key.as_ref()
+    }
+
+    fn add_pre_chain<'a>(&'a self, chain: &'a [Vec<u8>]) -> BoxFuture<'a, Result<Sct, CtError>> {
+        Box::pin(self.post_chain("add-pre-chain", chain))
+    }
+}

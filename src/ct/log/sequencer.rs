@@ -1,0 +1,411 @@
+//! The sequencer: one thread that pools submissions and commits them in batches. A batch
+//! starts as soon as the previous commit finishes (group commit), optionally waiting up to
+//! `max_wait` to fill; every entry in it gets an index, the batch one timestamp, the tree
+//! new tiles and one signed checkpoint, and all of it commits in one durable transaction.
+//! Only then are the SCTs released.
+
+use super::LogError;
+use super::storage::{LogStore, StoreError, StoredCheckpoint, StoredEntry};
+use super::validate::{Kind, Submission};
+use crate::ct::checkpoint::SignedTreeHead;
+use crate::ct::merkle::{self, Frontier, Hash};
+use crate::ct::sha256;
+use crate::ct::tiles::{TILE_HEIGHT, TILE_WIDTH};
+use crate::metrics;
+use crate::model::sct::{self, DigitallySigned, Entry, Sct};
+use crate::model::signer::Signer;
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::oneshot;
+
+/// Tile levels kept (6 levels of 8 tree levels: 2^48 entries).
+const LEVELS: usize = 6;
+
+pub struct Pending {
+    pub submission: Submission,
+    pub reply: oneshot::Sender<Result<Sct, LogError>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct BatchConfig {
+    pub max_size: usize,
+    pub max_wait: Duration,
+}
+
+/// Tree state carried between batches.
+#[derive(Clone)]
+pub struct TreeState {
+    pub frontier: Frontier,
+    /// For each tile level, the hashes of its rightmost, incomplete tile.
+    pub partial: Vec<Vec<Hash>>,
+    pub sth: SignedTreeHead,
+}
+
+impl TreeState {
+    /// Rebuilds the state from what is durably stored.
+    pub fn load(store: &mut dyn LogStore) -> Result<Option<TreeState>, StoreError> {
+        let Some(cp) = store.load_checkpoint()? else {
+            return Ok(None);
+        };
+        let frontier = Frontier::from_bytes(&cp.frontier)
+            .filter(|f| f.size() == cp.tree_size)
+            .ok_or_else(|| StoreError("stored frontier does not match the checkpoint".into()))?;
+        let mut partial = Vec::with_capacity(LEVELS);
+        for level in 0..LEVELS {
+            // Hashes at this tile level: one per complete subtree of 256^level leaves.
+            let count = cp.tree_size >> (TILE_HEIGHT as usize * level);
+            let in_tile = count % TILE_WIDTH;
+            let mut hashes = Vec::new();
+            if in_tile > 0 {
+                let tile = store
+                    .tile(level as u8, count / TILE_WIDTH)?
+                    .ok_or_else(|| {
+                        StoreError(format!("tile {level}/{} is missing", count / TILE_WIDTH))
+                    })?;
+                if (tile.len() as u64) < in_tile * 32 {
+                    return Err(StoreError(format!(
+                        "tile {level}/{} is short",
+                        count / TILE_WIDTH
+                    )));
+                }
+                hashes = tile[..(in_tile * 32) as usize]
+                    .chunks_exact(32)
+                    .map(|c| c.try_into().unwrap_or([0u8; 32]))
+                    .collect();
+            }
+            partial.push(hashes);
+        }
+        let signature = DigitallySigned::from_tls(&cp.signature)
+            .map_err(|e| StoreError(format!("stored checkpoint signature: {e}")))?;
+        Ok(Some(TreeState {
+            frontier,
+            partial,
+            sth: SignedTreeHead {
+                tree_size: cp.tree_size,
+                timestamp: cp.timestamp,
+                root: cp.root,
+                signature,
+            },
+        }))
+    }
+
+    /// Appends one leaf hash. Every tile it changes is recorded: tiles that became full
+    /// in `completed` (with their final bytes), all of them in `touched`.
+    fn append(&mut self, leaf: Hash, tiles: &mut TileChanges) {
+        let mut count = self.frontier.size(); // hashes at level 0 before the append
+        self.frontier.push(leaf);
+        let mut h = leaf;
+        for level in 0..LEVELS {
+            let index = count / TILE_WIDTH;
+            self.partial[level].push(h);
+            tiles.touched.insert((level as u8, index));
+            if self.partial[level].len() < TILE_WIDTH as usize || level + 1 == LEVELS {
+                break;
+            }
+            // The tile is full: keep its bytes, and its root is the next level's new hash.
+            tiles
+                .completed
+                .insert((level as u8, index), self.partial[level].concat());
+            h = merkle::root_of(&self.partial[level]);
+            self.partial[level].clear();
+            count /= TILE_WIDTH;
+        }
+    }
+
+    /// The bytes to store for every tile a batch changed.
+    fn changed_tiles(&self, tiles: &TileChanges) -> Vec<(u8, u64, Vec<u8>)> {
+        tiles
+            .touched
+            .iter()
+            .map(|&(level, index)| {
+                let bytes = match tiles.completed.get(&(level, index)) {
+                    Some(full) => full.clone(),
+                    // A touched tile that did not fill is the rightmost one at its level.
+                    None => self.partial[level as usize].concat(),
+                };
+                (level, index, bytes)
+            })
+            .collect()
+    }
+}
+
+/// Tiles changed by one batch.
+#[derive(Default)]
+struct TileChanges {
+    touched: HashSet<(u8, u64)>,
+    completed: HashMap<(u8, u64), Vec<u8>>,
+}
+
+pub struct Shared {
+    pub latest: RwLock<Arc<SignedTreeHead>>,
+    /// Set when a commit failed and the state could not be reloaded.
+    pub broken: RwLock<Option<String>>,
+}
+
+pub struct Sequencer {
+    pub store: Box<dyn LogStore>,
+    pub signer: Arc<dyn Signer>,
+    pub log_id: [u8; 32],
+    pub state: TreeState,
+    pub shared: Arc<Shared>,
+    pub config: BatchConfig,
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub fn sign_tree_head(
+    signer: &dyn Signer,
+    tree_size: u64,
+    timestamp: u64,
+    root: Hash,
+) -> Result<SignedTreeHead, String> {
+    let input = sct::tree_head_signature_input(timestamp, tree_size, &root);
+    let sig = signer.sign(&input).map_err(|e| e.to_string())?;
+    Ok(SignedTreeHead {
+        tree_size,
+        timestamp,
+        root,
+        signature: DigitallySigned {
+            hash_algorithm: sct::HASH_SHA256,
+            signature_algorithm: sct::SIG_ECDSA,
+            signature: sig,
+        },
+    })
+}
+
+enum Outcome {
+    Stored(Sct),
+    New(usize),
+    DuplicateOf(usize),
+    Failed(LogError),
+}
+
+impl Sequencer {
+    /// Runs until every sender is dropped, then commits what is queued and returns.
+    pub fn run(mut self, rx: Receiver<Pending>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            let deadline = Instant::now() + self.config.max_wait;
+            while batch.len() < self.config.max_size {
+                match rx.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(TryRecvError::Empty) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        match rx.recv_timeout(left) {
+                            Ok(p) => batch.push(p),
+                            Err(RecvTimeoutError::Timeout)
+                            | Err(RecvTimeoutError::Disconnected) => break,
+                        }
+                    }
+                    Err(TryRecvError::Disconnected) => break,
+                }
+            }
+            self.commit_batch(batch);
+        }
+        tracing::info!(
+            tree_size = self.state.sth.tree_size,
+            "CT log sequencer stopped"
+        );
+    }
+
+    fn entry_sct(&self, index: u64, timestamp: u64, signature: Vec<u8>) -> Result<Sct, LogError> {
+        Ok(Sct {
+            log_id: self.log_id,
+            timestamp,
+            extensions: sct::leaf_index_extension(index),
+            signature: DigitallySigned::from_tls(&signature)
+                .map_err(|e| LogError::Internal(e.to_string()))?,
+        })
+    }
+
+    fn commit_batch(&mut self, batch: Vec<Pending>) {
+        let start = Instant::now();
+        // 1. Deduplicate against the log and within the batch.
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut new: Vec<&Submission> = Vec::new();
+        let mut in_batch: HashMap<Hash, usize> = HashMap::new();
+        for p in &batch {
+            let s = &p.submission;
+            if let Some(&i) = in_batch.get(&s.dedup) {
+                outcomes.push(Outcome::DuplicateOf(i));
+                continue;
+            }
+            match self.store.find_by_dedup(&s.dedup) {
+                Ok(Some(e)) => {
+                    outcomes.push(match self.entry_sct(e.index, e.timestamp, e.signature) {
+                        Ok(sct) => Outcome::Stored(sct),
+                        Err(err) => Outcome::Failed(err),
+                    })
+                }
+                Ok(None) => {
+                    in_batch.insert(s.dedup, new.len());
+                    outcomes.push(Outcome::New(new.len()));
+                    new.push(s);
+                }
+                Err(e) => outcomes.push(Outcome::Failed(LogError::Unavailable(e.to_string()))),
+            }
+        }
+
+        // 2-4. Sequence, sign, and commit the new entries.
+        let committed: Result<Vec<Sct>, LogError> = if new.is_empty() {
+            Ok(Vec::new())
+        } else {
+            self.sequence(&new)
+        };
+        if let Err(e) = &committed {
+            metrics::CTLOG_COMMIT_FAILURES.inc();
+            tracing::error!(error = %e, entries = new.len(), "CT log batch failed; no SCT issued for it");
+        } else if !new.is_empty() {
+            metrics::CTLOG_BATCH_SIZE.observe(new.len() as f64);
+            metrics::CTLOG_COMMIT_DURATION.observe(start.elapsed().as_secs_f64());
+        }
+
+        // 5. Release replies, only now.
+        for (p, outcome) in batch.into_iter().zip(outcomes) {
+            let kind = p.submission.kind;
+            let result = match outcome {
+                Outcome::Stored(sct) => Ok(sct),
+                Outcome::Failed(e) => Err(e),
+                Outcome::New(i) | Outcome::DuplicateOf(i) => match &committed {
+                    Ok(scts) => Ok(scts[i].clone()),
+                    Err(e) => Err(e.clone()),
+                },
+            };
+            metrics::CTLOG_SUBMISSIONS
+                .with_label_values(&[kind.label(), if result.is_ok() { "ok" } else { "error" }])
+                .inc();
+            let _ = p.reply.send(result);
+        }
+    }
+
+    fn sequence(&mut self, new: &[&Submission]) -> Result<Vec<Sct>, LogError> {
+        let mut state = self.state.clone();
+        let timestamp = now_millis().max(state.sth.timestamp + 1);
+        let first_index = state.sth.tree_size;
+        let mut entries = Vec::with_capacity(new.len());
+        let mut scts = Vec::with_capacity(new.len());
+        let mut issuers: HashMap<Hash, Vec<u8>> = HashMap::new();
+        let mut tiles = TileChanges::default();
+        for (i, s) in new.iter().enumerate() {
+            let index = first_index + i as u64;
+            let extensions = sct::leaf_index_extension(index);
+            let entry = match s.kind {
+                Kind::X509 => Entry::X509 {
+                    certificate: &s.leaf,
+                },
+                Kind::Precert => Entry::Precert {
+                    issuer_key_hash: &s.issuer_key_hash,
+                    tbs: &s.tbs,
+                },
+            };
+            let te = sct::timestamped_entry(timestamp, &entry, &extensions);
+            let leaf_hash = merkle::leaf_hash(&sct::merkle_tree_leaf(&te));
+            let signature = self
+                .signer
+                .sign(&sct::signature_input(timestamp, &entry, &extensions))
+                .map_err(|e| LogError::Internal(format!("signing the SCT: {e}")))?;
+            let ds = DigitallySigned {
+                hash_algorithm: sct::HASH_SHA256,
+                signature_algorithm: sct::SIG_ECDSA,
+                signature,
+            };
+            let chain: Vec<Hash> = s.issuers.iter().map(|d| sha256(d)).collect();
+            for (fp, d) in chain.iter().zip(&s.issuers) {
+                issuers.entry(*fp).or_insert_with(|| d.clone());
+            }
+            state.append(leaf_hash, &mut tiles);
+            entries.push(StoredEntry {
+                index,
+                dedup: s.dedup,
+                leaf_hash,
+                timestamp,
+                signature: ds.to_tls(),
+                timestamped_entry: te,
+                precert: (s.kind == Kind::Precert).then(|| s.leaf.clone()),
+                chain,
+            });
+            scts.push(Sct {
+                log_id: self.log_id,
+                timestamp,
+                extensions,
+                signature: ds,
+            });
+        }
+        let tree_size = state.frontier.size();
+        let root = state.frontier.root();
+        let sth = sign_tree_head(self.signer.as_ref(), tree_size, timestamp, root)
+            .map_err(LogError::Internal)?;
+        state.sth = sth.clone();
+        let tiles = state.changed_tiles(&tiles);
+        let checkpoint = StoredCheckpoint {
+            tree_size,
+            timestamp,
+            root,
+            signature: sth.signature.to_tls(),
+            frontier: state.frontier.to_bytes(),
+        };
+        let issuers: Vec<(Hash, Vec<u8>)> = issuers.into_iter().collect();
+        let result = (|| {
+            self.store.begin()?;
+            self.store.insert_entries(&entries)?;
+            self.store.insert_issuers(&issuers)?;
+            self.store.put_tiles(&tiles)?;
+            self.store.put_checkpoint(&checkpoint)?;
+            self.store.commit()
+        })();
+        match result {
+            Ok(()) => {
+                self.state = state;
+                metrics::CTLOG_TREE_SIZE.set(tree_size as i64);
+                metrics::CTLOG_CHECKPOINT_TIMESTAMP.set(timestamp as f64 / 1000.0);
+                if let Ok(mut l) = self.shared.latest.write() {
+                    *l = Arc::new(sth);
+                }
+                Ok(scts)
+            }
+            Err(e) => {
+                self.store.rollback();
+                self.recover();
+                Err(LogError::Unavailable(e.to_string()))
+            }
+        }
+    }
+
+    /// After a failed commit: reload the durable state (the failed batch may or may not
+    /// be on disk). Until that succeeds the log refuses submissions.
+    fn recover(&mut self) {
+        match TreeState::load(self.store.as_mut()) {
+            Ok(Some(state)) => {
+                if state.sth.tree_size != self.state.sth.tree_size {
+                    tracing::warn!(
+                        before = self.state.sth.tree_size,
+                        after = state.sth.tree_size,
+                        "a batch reported as failed was committed; its entries are logged without SCTs"
+                    );
+                }
+                if let Ok(mut l) = self.shared.latest.write() {
+                    *l = Arc::new(state.sth.clone());
+                }
+                self.state = state;
+                if let Ok(mut b) = self.shared.broken.write() {
+                    *b = None;
+                }
+            }
+            Ok(None) | Err(_) => {
+                if let Ok(mut b) = self.shared.broken.write() {
+                    *b = Some("the CT log could not reload its state after a failed commit".into());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! What the log accepts: chains that reach one of its roots, with a currently valid leaf,
+//! a precertificate (exactly one critical poison) for `add-pre-chain` and a plain
+//! certificate for `add-chain`, and (optionally) EKU codeSigning on the leaf.
+
+use crate::ct::merkle::Hash;
+use crate::ct::sha256;
+use crate::model::{der, oid, x509};
+use std::collections::HashSet;
+use std::sync::Mutex;
+use x509_parser::prelude::*;
+
+/// The two submission endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    X509,
+    Precert,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::X509 => "x509",
+            Kind::Precert => "precert",
+        }
+    }
+}
+
+/// A submission that passed every check, ready to be sequenced.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub kind: Kind,
+    /// `chain[0]` as submitted.
+    pub leaf: Vec<u8>,
+    /// SHA-256 of `leaf`: resubmissions of the same certificate get the same entry.
+    pub dedup: Hash,
+    /// The issuer chain up to and including the accepted root.
+    pub issuers: Vec<Vec<u8>>,
+    /// Precertificates: SHA-256 of the issuer's SubjectPublicKeyInfo.
+    pub issuer_key_hash: Hash,
+    /// Precertificates: the TBS with the poison removed.
+    pub tbs: Vec<u8>,
+}
+
+/// Longest chain accepted (leaf included).
+pub const MAX_CHAIN: usize = 10;
+/// A leaf may start this far in the future (clock skew between CA and log).
+pub const NOT_BEFORE_LEEWAY_SECS: i64 = 60;
+
+/// One accepted root.
+#[derive(Debug, Clone)]
+pub struct Root {
+    pub der: Vec<u8>,
+    subject: Vec<u8>,
+}
+
+impl Root {
+    pub fn new(der: Vec<u8>) -> Result<Root, String> {
+        let (_, c) =
+            parse_x509_certificate(&der).map_err(|e| format!("root does not parse: {e}"))?;
+        Ok(Root {
+            subject: c.subject().as_raw().to_vec(),
+            der,
+        })
+    }
+}
+
+/// Validation settings and the cache of issuer chains already verified.
+pub struct Validator {
+    roots: Vec<Root>,
+    require_code_signing: bool,
+    verified_issuer_chains: Mutex<HashSet<Hash>>,
+}
+
+fn reject(msg: impl Into<String>) -> String {
+    msg.into()
+}
+
+impl Validator {
+    pub fn new(roots: Vec<Root>, require_code_signing: bool) -> Validator {
+        Validator {
+            roots,
+            require_code_signing,
+            verified_issuer_chains: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub fn roots(&self) -> &[Root] {
+        &self.roots
+    }
+
+    /// Checks `chain` (leaf first). `verify_leaf_signature` is false only for
+    /// precertificates handed over in-process by the CA that just signed them.
+    pub fn validate(
+        &self,
+        chain: &[Vec<u8>],
+        kind: Kind,
+        now_secs: i64,
+        verify_leaf_signature: bool,
+    ) -> Result<Submission, String> {
+        if chain.is_empty() {
+            return Err(reject("chain is empty"));
+        }
+        if chain.len() > MAX_CHAIN {
+            return Err(reject(format!(
+                "chain is longer than {MAX_CHAIN} certificates"
+            )));
+        }
+        let parsed: Vec<X509Certificate<'_>> = chain
+            .iter()
+            .enumerate()
+            .map(|(i, der)| match parse_x509_certificate(der) {
+                Ok(([], c)) => Ok(c),
+                Ok(_) => Err(format!("certificate {i} has trailing data")),
+                Err(e) => Err(format!("certificate {i} does not parse: {e}")),
+            })
+            .collect::<Result<_, _>>()?;
+        let leaf = &parsed[0];
+
+        // Entry type.
+        let poisons: Vec<_> = leaf
+            .extensions()
+            .iter()
+            .filter(|e| e.oid.as_bytes() == oid::CT_POISON.content)
+            .collect();
+        match kind {
+            Kind::Precert => {
+                if poisons.len() != 1 || !poisons[0].critical {
+                    return Err(reject(
+                        "add-pre-chain needs a precertificate: chain[0] must carry exactly one critical CT poison extension",
+                    ));
+                }
+            }
+            Kind::X509 => {
+                if !poisons.is_empty() {
+                    return Err(reject(
+                        "add-chain got a precertificate (CT poison extension); submit it with add-pre-chain",
+                    ));
+                }
+            }
+        }
+
+        // Validity now.
+        let nb = leaf.validity().not_before.timestamp();
+        let na = leaf.validity().not_after.timestamp();
+        if na < now_secs {
+            return Err(reject("certificate has expired"));
+        }
+        if nb > now_secs + NOT_BEFORE_LEEWAY_SECS {
+            return Err(reject("certificate is not yet valid"));
+        }
+        if self.require_code_signing && !x509::has_code_signing_eku(leaf) {
+            return Err(reject(
+                "certificate does not carry extended key usage codeSigning",
+            ));
+        }
+
+        // Issuers: complete to an accepted root.
+        let mut issuers: Vec<Vec<u8>> = chain[1..].to_vec();
+        let last = parsed.last().unwrap_or(leaf);
+        let ends_at_root = self.roots.iter().any(|r| Some(&r.der) == chain.last());
+        if !ends_at_root || chain.len() == 1 {
+            let root = self
+                .roots
+                .iter()
+                .find(|r| r.subject == last.issuer().as_raw())
+                .ok_or_else(|| reject("chain does not lead to a root this log accepts"))?;
+            issuers.push(root.der.clone());
+        }
+        if issuers.is_empty() {
+            return Err(reject("a root certificate cannot be logged as a leaf"));
+        }
+        let (_, direct_issuer) = parse_x509_certificate(&issuers[0])
+            .map_err(|e| reject(format!("issuer does not parse: {e}")))?;
+        if leaf.issuer().as_raw() != direct_issuer.subject().as_raw() {
+            return Err(reject("chain[0] is not issued by chain[1]"));
+        }
+        if x509::has_extension(&direct_issuer, oid::CT_PRECERT_SIGNING.content)
+            || matches!(direct_issuer.extended_key_usage(), Ok(Some(e)) if e.value.other.iter().any(|o| o.as_bytes() == oid::CT_PRECERT_SIGNING.content))
+        {
+            return Err(reject(
+                "precertificate signing certificates are not supported",
+            ));
+        }
+        if verify_leaf_signature && !x509::is_signed_by(leaf, &direct_issuer) {
+            return Err(reject(
+                "chain[0] signature does not verify with chain[1]'s key",
+            ));
+        }
+        self.verify_issuers(&issuers)?;
+
+        let dedup = sha256(&chain[0]);
+        let (issuer_key_hash, tbs) = match kind {
+            Kind::X509 => ([0u8; 32], Vec::new()),
+            Kind::Precert => {
+                let tbs = der::tbs_without_extension(
+                    leaf.tbs_certificate.as_ref(),
+                    &oid::CT_POISON.tlv(),
+                )
+                .map_err(|e| reject(format!("precertificate TBS: {e}")))?
+                .ok_or_else(|| reject("precertificate has no poison"))?;
+                (sha256(direct_issuer.public_key().raw), tbs)
+            }
+        };
+        Ok(Submission {
+            kind,
+            leaf: chain[0].clone(),
+            dedup,
+            issuers,
+            issuer_key_hash,
+            tbs,
+        })
+    }
+
+    /// Verifies an issuer chain (each certificate a CA signed by the next, ending at an
+    /// accepted root); remembers chains already verified.
+    fn verify_issuers(&self, issuers: &[Vec<u8>]) -> Result<(), String> {
+        let key = sha256(&issuers.concat());
+        if self
+            .verified_issuer_chains
+            .lock()
+            .map(|s| s.contains(&key))
+            .unwrap_or(false)
+        {
+            return Ok(());
+        }
+        let parsed: Vec<X509Certificate<'_>> = issuers
+            .iter()
+            .map(|d| parse_x509_certificate(d).map(|(_, c)| c))
+            .collect::<Result<_, _>>()
+            .map_err(|e| reject(format!("issuer does not parse: {e}")))?;
+        for (i, c) in parsed.iter().enumerate() {
+            let is_root = i + 1 == parsed.len();
+            if !is_root {
+                if !x509::is_ca(c) {
+                    return Err(reject(format!("chain[{}] is not a CA certificate", i + 1)));
+                }
+                if c.issuer().as_raw() != parsed[i + 1].subject().as_raw()
+                    || !x509::is_signed_by(c, &parsed[i + 1])
+                {
+                    return Err(reject(format!(
+                        "chain[{}] is not signed by chain[{}]",
+                        i + 1,
+                        i + 2
+                    )));
+                }
+            }
+        }
+        if !self.roots.iter().any(|r| Some(&r.der) == issuers.last()) {
+            return Err(reject("chain does not lead to a root this log accepts"));
+        }
+        if let Ok(mut s) = self.verified_issuer_chains.lock() {
+            if s.len() > 10_000 {
+                s.clear();
+            }
+            s.insert(key);
+        }
+        Ok(())
+    }
+}

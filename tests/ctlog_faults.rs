@@ -1,0 +1,204 @@
+//! Fault injection into the embedded log's storage: a failed write, a failed commit (the
+//! fsync of the WAL), or a commit that lands on disk but reports failure, at every step of
+//! a batch. No SCT may be issued for an entry that is not stored, the tree must stay
+//! consistent, and the log must recover by itself.
+
+mod common;
+
+use brevis::ca::{LocalSigner, SigningAlgorithm};
+use brevis::ct::log::storage::{FaultyStore, SqliteStore, Step};
+use brevis::ct::log::{BatchConfig, Kind, Log, LogError, LogOptions, db_path};
+use brevis::ct::merkle;
+use brevis::model::sct::{self, Sct};
+use common::testca::{Leaf, TestCa};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn leaf_hash(ca: &TestCa, precert: &[u8], s: &Sct) -> [u8; 32] {
+    let (_, root) = x509_parser::parse_x509_certificate(&ca.root_der).unwrap();
+    let ikh = brevis::ct::sha256(root.public_key().raw);
+    let (_, pre) = x509_parser::parse_x509_certificate(precert).unwrap();
+    let tbs = brevis::model::der::tbs_without_extension(
+        pre.tbs_certificate.as_ref(),
+        &brevis::model::oid::CT_POISON.tlv(),
+    )
+    .unwrap()
+    .unwrap();
+    let entry = sct::Entry::Precert {
+        issuer_key_hash: &ikh,
+        tbs: &tbs,
+    };
+    merkle::leaf_hash(&sct::merkle_tree_leaf(&sct::timestamped_entry(
+        s.timestamp,
+        &entry,
+        &s.extensions,
+    )))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_at_any_commit_step_issues_no_sct_and_the_log_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("fault root");
+    let (store, switch) = FaultyStore::new(SqliteStore::open(&db_path(dir.path())).unwrap());
+    let signer = Arc::new(LocalSigner::generate(SigningAlgorithm::EcdsaP256Sha256).unwrap());
+    let options = LogOptions {
+        roots: vec![ca.root_der.clone()],
+        batch: BatchConfig {
+            max_size: 64,
+            max_wait: Duration::ZERO,
+        },
+        ..LogOptions::default()
+    };
+    let log =
+        Arc::new(Log::with_store(&db_path(dir.path()), Box::new(store), signer, options).unwrap());
+    let key = log.public_key().clone();
+    let mut serial = 1000;
+    let mut next = || {
+        serial += 1;
+        ca.issue(Leaf::precert(serial))
+    };
+    let mut promised: Vec<(Vec<u8>, Sct)> = Vec::new();
+    let mut heads = vec![(*log.sth()).clone()];
+
+    // A healthy start.
+    let p = next();
+    promised.push((p.clone(), log.submit(&[p], Kind::Precert).await.unwrap()));
+
+    for step in Step::ALL {
+        let size_before = log.sth().tree_size;
+        switch.arm(step, 1);
+        let failed = next();
+        let r = log
+            .submit(std::slice::from_ref(&failed), Kind::Precert)
+            .await;
+        assert!(
+            matches!(r, Err(LogError::Unavailable(_))),
+            "{step:?}: {r:?}"
+        );
+        assert!(!switch.armed(), "{step:?} was reached");
+        assert!(
+            log.health().is_ok(),
+            "{step:?}: the log recovered by itself"
+        );
+        let size_after_failure = log.sth().tree_size;
+        if step == Step::CommitAmbiguous {
+            // The batch did reach the disk; the log reloaded and now includes it, without
+            // having promised it. A resubmission gets the stored SCT.
+            assert_eq!(size_after_failure, size_before + 1, "{step:?}");
+            let s = log
+                .submit(std::slice::from_ref(&failed), Kind::Precert)
+                .await
+                .unwrap();
+            assert_eq!(sct::parse_leaf_index(&s.extensions), Some(size_before));
+            promised.push((failed, s));
+        } else {
+            assert_eq!(
+                size_after_failure, size_before,
+                "{step:?}: nothing was stored"
+            );
+        }
+        // The next submission goes through.
+        let ok = next();
+        let s = log
+            .submit(std::slice::from_ref(&ok), Kind::Precert)
+            .await
+            .unwrap();
+        promised.push((ok, s));
+        heads.push((*log.sth()).clone());
+    }
+
+    // Every promise is in the final tree, and every head is consistent with it.
+    let last = log.sth();
+    for (pre, s) in &promised {
+        assert!(
+            key.verify_sct(
+                s,
+                &sct::Entry::Precert {
+                    issuer_key_hash: &brevis::ct::sha256(
+                        x509_parser::parse_x509_certificate(&ca.root_der)
+                            .unwrap()
+                            .1
+                            .public_key()
+                            .raw
+                    ),
+                    tbs: &brevis::model::der::tbs_without_extension(
+                        x509_parser::parse_x509_certificate(pre)
+                            .unwrap()
+                            .1
+                            .tbs_certificate
+                            .as_ref(),
+                        &brevis::model::oid::CT_POISON.tlv()
+                    )
+                    .unwrap()
+                    .unwrap(),
+                }
+            )
+        );
+        let (index, proof) = log
+            .proof_by_hash(&leaf_hash(&ca, pre, s), last.tree_size)
+            .unwrap();
+        assert_eq!(Some(index), sct::parse_leaf_index(&s.extensions));
+        let proof: Vec<Vec<u8>> = proof.iter().map(|h| h.to_vec()).collect();
+        merkle::verify_inclusion(
+            index,
+            last.tree_size,
+            &leaf_hash(&ca, pre, s),
+            &proof,
+            &last.root,
+        )
+        .unwrap();
+    }
+    for h in &heads {
+        assert!(h.verify(&key));
+        if h.tree_size > 0 {
+            let proof: Vec<Vec<u8>> = log
+                .consistency(h.tree_size, last.tree_size)
+                .unwrap()
+                .iter()
+                .map(|x| x.to_vec())
+                .collect();
+            merkle::verify_consistency(h.tree_size, last.tree_size, &proof, &h.root, &last.root)
+                .unwrap();
+        }
+    }
+
+    // A batch that fails takes every entry of it down, and none of them get SCTs.
+    switch.arm(Step::PutTiles, 1);
+    let size_before = log.sth().tree_size;
+    let batch: Vec<Vec<u8>> = (0..40).map(|_| next()).collect();
+    let results = concurrently(&log, &batch).await;
+    let successes = results.iter().filter(|r| r.is_ok()).count() as u64;
+    assert!(
+        successes < batch.len() as u64,
+        "the armed fault failed a batch"
+    );
+    let stored_after = log.sth().tree_size;
+    assert_eq!(
+        stored_after,
+        size_before + successes,
+        "failed entries are not in the tree"
+    );
+    for (p, r) in batch.iter().zip(&results) {
+        if let Ok(s) = r {
+            let (index, _) = log
+                .proof_by_hash(&leaf_hash(&ca, p, s), stored_after)
+                .expect("every SCT handed out is stored");
+            assert_eq!(Some(index), sct::parse_leaf_index(&s.extensions));
+        }
+    }
+}
+
+async fn concurrently(log: &Arc<Log>, batch: &[Vec<u8>]) -> Vec<Result<Sct, LogError>> {
+    let handles: Vec<_> = batch
+        .iter()
+        .map(|p| {
+            let (log, p) = (log.clone(), p.clone());
+            tokio::spawn(async move { log.submit(&[p], Kind::Precert).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
