@@ -517,28 +517,34 @@ fn ca_create(args: CaCreateArgs) -> Result<()> {
 
 fn config_check(args: ConfigCheckArgs) -> Result<()> {
     let cfg = serve::load_identity_config(Some(&args.file), args.insecure_http_issuers)?;
-    brevis::identity::Identities::new(&cfg).map_err(anyhow::Error::msg)?;
+    let identities = brevis::identity::Identities::new(&cfg).map_err(anyhow::Error::msg)?;
     for w in &cfg.warnings {
         println!("warning: {w}");
     }
     println!("{}: OK", args.file.display());
-    for i in cfg.issuers.iter() {
+    let print = |i: &brevis::config::IssuerConfig, pattern: bool| {
+        let provider = i
+            .ci_provider
+            .as_deref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default();
         println!(
-            "  {}  type={} client-id={} challenge={}",
+            "\n{}{}  type={}{provider} client-id={} challenge={}",
             i.key,
+            if pattern { " (pattern)" } else { "" },
             i.kind.as_str(),
             i.client_id,
             i.effective_challenge_claim()
         );
+        for (field, source) in brevis::identity::describe(&identities, i) {
+            println!("    {field:<44} {source}");
+        }
+    };
+    for i in &cfg.issuers {
+        print(i, false);
     }
-    for i in cfg.meta_issuers.iter() {
-        println!(
-            "  {} (pattern)  type={} client-id={} challenge={}",
-            i.key,
-            i.kind.as_str(),
-            i.client_id,
-            i.effective_challenge_claim()
-        );
+    for i in &cfg.meta_issuers {
+        print(i, true);
     }
     Ok(())
 }

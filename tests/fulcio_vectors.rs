@@ -231,3 +231,205 @@ fn file_ca_material_loads_or_fails_as_fulcio_does() {
     .unwrap_err();
     assert!(err.to_string().contains("--fileca-key-passwd"), "{err}");
 }
+
+mod ci_templates {
+    use super::{load, vectors};
+    use brevis::config::IdentityConfig;
+    use brevis::identity::claims::{Claims, stringify};
+    use brevis::identity::template::{Template, Vars};
+    use brevis::identity::{Identities, ciprovider};
+    use brevis::model::extensions::{Extensions, Field};
+    use serde_json::Value;
+
+    fn vars(defaults: &Value, claims: &Value) -> Vars {
+        let mut v: Vars = defaults
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+            .collect();
+        for (k, x) in claims.as_object().unwrap() {
+            v.insert(k.clone(), stringify(x));
+        }
+        v
+    }
+
+    #[test]
+    fn apply_template_or_replace() {
+        let d = load("ciprovider-templates.json");
+        let t = &d["apply_template_or_replace"];
+        let v = vars(&t["default_template_values"], &t["token_claims"]);
+        let cases = t["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 16);
+        for c in cases {
+            let name = c["name"].as_str().unwrap();
+            let r = Template::parse(c["template"].as_str().unwrap()).and_then(|t| t.render(&v));
+            if c["expect_error"] == true {
+                assert!(r.is_err(), "{name}: {r:?}");
+            } else {
+                assert_eq!(r.unwrap(), c["expected"].as_str().unwrap(), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn claim_stringification() {
+        let d = load("ciprovider-templates.json");
+        let s = &d["claim_value_stringification"];
+        for c in s["cases"].as_array().unwrap() {
+            let value = &s["claims_json"][c["claim"].as_str().unwrap()];
+            assert_eq!(
+                stringify(value),
+                c["expected_string"].as_str().unwrap(),
+                "{}",
+                c["name"]
+            );
+        }
+    }
+
+    #[test]
+    fn embed_cases() {
+        let d = load("ciprovider-templates.json");
+        let e = &d["embed"];
+        let meta_yaml = serde_norway::to_string(&serde_json::json!({
+            "ci-issuer-metadata": {"p": e["metadata"]}
+        }))
+        .unwrap();
+        for c in e["cases"].as_array().unwrap() {
+            let mut meta: serde_json::Value = serde_norway::from_str(&meta_yaml).unwrap();
+            meta["ci-issuer-metadata"]["p"]["default-template-values"] =
+                c["default_template_values"].clone();
+            let cfg = IdentityConfig::parse(&serde_norway::to_string(&meta).unwrap()).unwrap();
+            let provider = ciprovider::Provider::compile("p", &cfg.ci_metadata["p"]).unwrap();
+            let mut claims = c["claims"].as_object().unwrap().clone();
+            claims.insert("iss".into(), e["issuer"].clone());
+            let (_, ext) = provider.render(&Claims(&claims)).unwrap();
+            let got: Vec<(String, Vec<u8>)> = ext
+                .render()
+                .unwrap()
+                .into_iter()
+                .map(|x| (oid(&x.oid), x.value))
+                .collect();
+            let want: Vec<(String, Vec<u8>)> = c["expected"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|x| x["encoding"] != "absent")
+                .map(|x| {
+                    let v = x["value"].as_str().unwrap();
+                    let bytes = if x["encoding"] == "raw" {
+                        v.as_bytes().to_vec()
+                    } else {
+                        brevis::model::der::utf8_string(v)
+                    };
+                    (x["oid"].as_str().unwrap().to_string(), bytes)
+                })
+                .collect();
+            assert_eq!(got, want, "{}", c["name"]);
+        }
+        assert_eq!(
+            d["principal_name"]["expected_name"],
+            d["principal_name"]["sub"]
+        );
+    }
+
+    fn oid(content: &[u8]) -> String {
+        brevis::model::der::oid_to_string(content)
+    }
+
+    #[test]
+    fn extensions_render_in_fulcios_order_and_encodings() {
+        let d = load("extensions-render.json");
+        let c = &d["complete_render"];
+        let mut e = Extensions::default();
+        for (k, v) in c["input"].as_object().unwrap() {
+            e.set(Field::from_config_key(k).unwrap(), v.as_str().unwrap());
+        }
+        let got: Vec<String> = e
+            .render()
+            .unwrap()
+            .iter()
+            .map(|x| hex::encode(x.to_der()))
+            .collect();
+        let want: Vec<String> = c["expected_ordered"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["extension_der_hex"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(got, want);
+        let mut only = Extensions::default();
+        only.set(Field::GithubWorkflowTrigger, "foo");
+        assert!(only.render().is_err(), "an empty issuer is an error");
+        let p = &d["parse_der_string"];
+        assert_eq!(
+            brevis::model::extensions::parse_der_string(
+                &hex::decode(p["input_hex"].as_str().unwrap()).unwrap()
+            )
+            .as_deref(),
+            p["expected"].as_str()
+        );
+        assert_eq!(
+            brevis::model::extensions::parse_der_string(&hex::decode("0c01610c").unwrap()),
+            None,
+            "trailing bytes"
+        );
+    }
+
+    #[test]
+    fn the_full_github_token_renders_byte_identically_with_brevis_public_good_config() {
+        let d = load("github-actions-full-token.json");
+        let text = std::fs::read_to_string(vectors("../../../config/public-good.yaml")).unwrap();
+        let cfg = IdentityConfig::parse(&text).unwrap();
+        let identities = Identities::new(&cfg).unwrap();
+        let issuer = cfg
+            .issuers
+            .iter()
+            .find(|i| i.key == "https://token.actions.githubusercontent.com")
+            .unwrap();
+        let claims = d["token_claims"].as_object().unwrap().clone();
+        let p = identities.principal(issuer, &claims).unwrap();
+        assert_eq!(p.san.value(), d["expected_san_uri"].as_str().unwrap());
+        assert_eq!(p.challenge, claims["sub"].as_str().unwrap());
+        let got: Vec<String> = p
+            .extensions
+            .render()
+            .unwrap()
+            .iter()
+            .map(|x| hex::encode(x.to_der()))
+            .collect();
+        let want: Vec<String> = d["expected_extensions_ordered"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["extension_der_hex"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(got, want);
+        let mut no_env = claims.clone();
+        no_env.remove("environment");
+        let p = identities.principal(issuer, &no_env).unwrap();
+        let got: Vec<String> = p
+            .extensions
+            .render()
+            .unwrap()
+            .iter()
+            .map(|x| brevis::model::der::oid_to_string(&x.oid))
+            .collect();
+        assert!(!got.contains(&"1.3.6.1.4.1.57264.1.23".to_string()));
+        assert_eq!(got.len(), want.len() - 1);
+    }
+
+    #[test]
+    fn brevis_public_good_config_equals_upstreams() {
+        let mine = IdentityConfig::parse(
+            &std::fs::read_to_string(vectors("../../../config/public-good.yaml")).unwrap(),
+        )
+        .unwrap();
+        let upstream = IdentityConfig::parse(
+            &std::fs::read_to_string(vectors("identity-config.yaml")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(mine, upstream);
+        Identities::new(&mine).unwrap();
+    }
+}

@@ -155,6 +155,19 @@ impl Op {
     }
 
     pub async fn mint_for(&self, client_id: &str, sub: &str, claims: Value) -> String {
+        let issuer = self.issuer.clone();
+        self.mint_at(&issuer, client_id, sub, claims).await
+    }
+
+    /// The issuer URL of a tenant started with `TENANTS`.
+    pub fn tenant(&self, name: &str) -> String {
+        format!("{}/{name}", self.issuer.trim_end_matches('/'))
+    }
+
+    /// Mints through the real flow of the provider whose issuer is `issuer` (the root one
+    /// or a tenant).
+    pub async fn mint_at(&self, issuer: &str, client_id: &str, sub: &str, claims: Value) -> String {
+        let at = |path: &str| format!("{}{}", issuer.trim_end_matches('/'), path);
         let enc: String = url::form_urlencoded::byte_serialize(sub.as_bytes()).collect();
         let r = self
             .http
@@ -170,7 +183,7 @@ impl Op {
             "/auth?client_id={client_id}&response_type=code&scope=openid%20email%20ci&redirect_uri={}&state=s1&nonce=n1",
             url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
         );
-        let mut location = self.url(&auth);
+        let mut location = at(&auth);
         let mut code = None;
         for step in 0..6 {
             let req = if location.contains("/interaction/") && step > 0 {
@@ -226,7 +239,7 @@ impl Op {
         let code = code.expect("authorization code");
         let resp: Value = self
             .http
-            .post(self.url("/token"))
+            .post(at("/token"))
             .basic_auth(client_id, Some("test-secret"))
             .form(&[
                 ("grant_type", "authorization_code"),

@@ -5,6 +5,8 @@
 //   ISSUER     issuer URL (default http://127.0.0.1:<port>)
 //   ALG        RS256 | PS256 | ES256 | EdDSA  (ID token signing algorithm)
 //   TTL        ID token lifetime in seconds (default 600)
+//   TENANTS    comma-separated names: one more provider per name, with issuer
+//              <issuer>/<name> (own discovery and JWKS under that path, same keys)
 //
 // Prints "READY <port> <issuer>" on stdout once listening.
 //
@@ -64,7 +66,7 @@ function newKey(alg) {
 
 let keys = [newKey(ALG)];
 
-function buildProvider() {
+function buildProvider(issuer) {
   const client = (id) => ({
     client_id: id, client_secret: 'test-secret', redirect_uris: [REDIRECT],
     response_types: ['code'], grant_types: ['authorization_code'], id_token_signed_response_alg: ALG,
@@ -121,7 +123,13 @@ function signToken({ header = {}, claims = {}, hmac, unsigned }) {
 const readBody = (req) => new Promise((ok) => { let b = ''; req.on('data', (c) => { b += c; }); req.on('end', () => ok(b)); });
 const json = (res, code, obj) => res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(obj));
 
+const TENANTS = (process.env.TENANTS || '').split(',').filter(Boolean);
 let handler = null;
+let tenantHandlers = new Map();
+const rebuild = () => {
+  handler = buildProvider(issuer);
+  tenantHandlers = new Map(TENANTS.map((t) => [t, buildProvider(`${issuer}/${t}`)]));
+};
 const server = http.createServer(async (req, res) => {
   try {
     const url = new URL(req.url, 'http://x');
@@ -133,7 +141,7 @@ const server = http.createServer(async (req, res) => {
     if (url.pathname === '/__test/rotate' && req.method === 'POST') {
       const k = newKey(ALG);
       keys = url.searchParams.get('drop') ? [k] : [k, ...keys];
-      handler = buildProvider();
+      rebuild();
       return json(res, 200, { kid: k.kid });
     }
     if (url.pathname === '/__test/sign' && req.method === 'POST') {
@@ -146,7 +154,14 @@ const server = http.createServer(async (req, res) => {
       const pub = crypto.createPublicKey({ key: keys[0], format: 'jwk' });
       return res.writeHead(200, { 'content-type': 'text/plain' }).end(pub.export({ type: 'spki', format: 'pem' }));
     }
-    if (url.pathname === '/jwks') jwksFetches += 1;
+    if (url.pathname.endsWith('/jwks')) jwksFetches += 1;
+    const tenant = TENANTS.find((t) => url.pathname === `/${t}` || url.pathname.startsWith(`/${t}/`));
+    if (tenant) {
+      // Mount the tenant's provider under its path, as a router would.
+      req.originalUrl = req.url;
+      req.url = req.url.slice(tenant.length + 1) || '/';
+      return tenantHandlers.get(tenant)(req, res);
+    }
     return handler(req, res);
   } catch (e) {
     console.error(e);
@@ -157,6 +172,6 @@ const server = http.createServer(async (req, res) => {
 server.listen(PORT, '127.0.0.1', () => {
   const port = server.address().port;
   issuer ||= `http://127.0.0.1:${port}`;
-  handler = buildProvider();
+  rebuild();
   console.log(`READY ${port} ${issuer}`);
 });
