@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs brevis's whole test suite on a fresh machine: installs what the tests need
-# (Debian packages when a tool is missing, npm packages into tests/oidc/node_modules,
+# (Debian packages when a tool is missing, npm packages into tests/oidc/node_modules and
+# tests/interop/node_modules,
 # pinned Python packages into .venv-test), checks formatting and lints, then runs every
 # test (unit, integration, interop).
 set -euo pipefail
@@ -22,8 +23,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 
-log "test OIDC provider (npm ci in tests/oidc)"
+log "test OIDC provider and sigstore-js (npm ci in tests/oidc, tests/interop)"
 (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
 
 log "Python test environment (.venv-test, pinned in tests/py/requirements.txt)"
 stamp=.venv-test/.requirements.sha256
@@ -40,6 +42,10 @@ cargo fmt --all -- --check
 
 log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --release --all-targets --locked -- -D warnings
+
+log "the sigstore crate as a client (tests/sigstore-rs, its own lock file)"
+(cd tests/sigstore-rs && cargo fmt -- --check &&
+  CARGO_TARGET_DIR="$PWD/../../target" cargo build --release --locked)
 
 log "cargo test (release)"
 cargo test --release --locked -- "$@"

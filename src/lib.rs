@@ -11,6 +11,7 @@
 pub mod api;
 pub mod authority;
 pub mod ca;
+pub mod client;
 pub mod config;
 pub mod ct;
 pub mod files;

@@ -45,11 +45,80 @@ enum Command {
     Ctlog(CtlogCommand),
     /// Print the Sigstore TrustedRoot (CA chain, CT log key, validity windows) that
     /// clients load to trust this deployment.
-    TrustRoot(TrustRootArgs),
+    TrustRoot(TrustArgs),
+    /// Print a Sigstore SigningConfig (v0.2) pointing clients at this CA.
+    SigningConfig(TrustArgs),
+    /// Write trusted_root.json, signing_config.json and client_trust_config.json (the
+    /// ClientTrustConfig sigstore-python's --trust-config loads) into a directory.
+    TrustConfig(TrustConfigArgs),
+    /// Client-side commands for smoke-testing a deployment.
+    #[command(subcommand)]
+    Cert(CertCommand),
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// Request a certificate as a Sigstore client would, verify its chain and SCT, and
+    /// write the key and the certificate.
+    Request(CertRequestArgs),
+    /// Print the identity, issuer, extensions and SCT status of a Fulcio or brevis
+    /// certificate, verified against a TrustedRoot; exits non-zero if it does not verify.
+    Verify(CertVerifyArgs),
 }
 
 #[derive(Args)]
-struct TrustRootArgs {
+struct CertRequestArgs {
+    /// The CA's URL.
+    #[arg(long, default_value = "http://localhost:8080")]
+    url: String,
+    /// The OIDC identity token.
+    #[arg(long, conflicts_with = "token_file")]
+    token: Option<String>,
+    /// A file holding the OIDC identity token.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Use this PEM private key (PKCS#8, SEC1 or PKCS#1) instead of generating one.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Key path: `public-key` (proof of possession, token in the body, as sigstore-js) or
+    /// `csr` (PKCS#10, token in the Authorization header, as sigstore-python).
+    #[arg(long, default_value = "public-key", value_parser = ["public-key", "csr"])]
+    method: String,
+    /// TrustedRoot (or ClientTrustConfig) to verify the chain and SCT against; default:
+    /// the CA's /api/v2/trustBundle for the chain, SCTs unverified.
+    #[arg(long)]
+    trust_root: Option<PathBuf>,
+    /// Where to write the certificate chain (leaf first).
+    #[arg(long, default_value = "brevis-cert.pem")]
+    out: PathBuf,
+    /// Where to write a generated private key.
+    #[arg(long, default_value = "brevis-key.pem")]
+    out_key: PathBuf,
+}
+
+#[derive(Args)]
+struct CertVerifyArgs {
+    /// PEM certificate (a chain is fine: the first certificate is checked).
+    cert: PathBuf,
+    /// TrustedRoot (or ClientTrustConfig) JSON.
+    #[arg(long)]
+    trust_root: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct TrustConfigArgs {
+    /// Directory to write the three files into.
+    #[arg(long)]
+    out_dir: PathBuf,
+    #[command(flatten)]
+    trust: TrustArgs,
+}
+
+#[derive(Args, Clone)]
+struct TrustArgs {
     /// brevis's data directory (for the CA chain and the embedded log's key).
     #[arg(long, default_value = "brevis-data")]
     data_dir: PathBuf,
@@ -69,6 +138,19 @@ struct TrustRootArgs {
     /// created.
     #[arg(long)]
     ct_log_start: Option<String>,
+    /// A Rekor transparency log to include (clients such as sigstore-python need one in
+    /// their trust material before they sign anything).
+    #[arg(long, requires = "rekor_public_key_path")]
+    rekor_url: Option<String>,
+    /// The Rekor log's public key (PEM).
+    #[arg(long)]
+    rekor_public_key_path: Option<PathBuf>,
+    /// Start of the Rekor key's validity (RFC 3339); default: the CT log's start.
+    #[arg(long)]
+    rekor_start: Option<String>,
+    /// An OIDC provider to advertise in the SigningConfig.
+    #[arg(long)]
+    oidc_url: Option<String>,
     /// Write to this file instead of stdout.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -327,12 +409,24 @@ fn main() -> Result<()> {
         Command::Config(ConfigCommand::Check(args)) => config_check(args),
         Command::Ctlog(CtlogCommand::Serve(args)) => ctlog_serve(args),
         Command::TrustRoot(args) => trust_root(args),
+        Command::SigningConfig(args) => signing_config(args),
+        Command::TrustConfig(args) => trust_config(args),
+        Command::Cert(CertCommand::Request(args)) => cert_request(args),
+        Command::Cert(CertCommand::Verify(args)) => cert_verify(args),
     }
 }
 
-fn trust_root(args: TrustRootArgs) -> Result<()> {
+fn parse_rfc3339_ms(flag: &str, t: &str) -> Result<u64> {
+    let t = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+        .with_context(|| format!("{flag} {t:?}"))?;
+    Ok((t.unix_timestamp_nanos() / 1_000_000) as u64)
+}
+
+/// The TrustedRoot and SigningConfig JSON for these arguments.
+fn trust_material(args: &TrustArgs) -> Result<(serde_json::Value, serde_json::Value)> {
     let chain_path = args
         .fileca_cert
+        .clone()
         .unwrap_or_else(|| ca::DataDirFiles::new(&args.data_dir).chain);
     let chain_text = std::fs::read_to_string(&chain_path)
         .with_context(|| format!("reading the CA chain {}", chain_path.display()))?;
@@ -340,36 +434,224 @@ fn trust_root(args: TrustRootArgs) -> Result<()> {
     let log_dir = args.data_dir.join("ctlog");
     let key_path = args
         .ct_log_public_key_path
+        .clone()
         .unwrap_or_else(|| log_dir.join("log-public-key.pem"));
     let key_text = std::fs::read_to_string(&key_path)
         .with_context(|| format!("reading the CT log key {}", key_path.display()))?;
     let key = brevis::ct::LogPublicKey::from_pem(&key_text).map_err(anyhow::Error::msg)?;
-    let start_ms = match args.ct_log_start {
-        Some(t) => {
-            let t = time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
-                .with_context(|| format!("--ct-log-start {t:?}"))?;
-            (t.unix_timestamp_nanos() / 1_000_000) as u64
-        }
+    let start_ms = match &args.ct_log_start {
+        Some(t) => parse_rfc3339_ms("--ct-log-start", t)?,
         None => brevis::ct::log::created_millis(&log_dir)
             .map_err(anyhow::Error::msg)
             .context("finding when the CT log was created (or pass --ct-log-start)")?,
     };
+    let mut tlogs = Vec::new();
+    if let (Some(url), Some(p)) = (&args.rekor_url, &args.rekor_public_key_path) {
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("--rekor-public-key-path {}", p.display()))?;
+        let block = brevis::model::pem::parse_first(&text).map_err(anyhow::Error::msg)?;
+        let rekor_start = match &args.rekor_start {
+            Some(t) => parse_rfc3339_ms("--rekor-start", t)?,
+            None => start_ms,
+        };
+        tlogs.push(
+            brevis::trust::tlog_json(&brevis::trust::TlogEntry {
+                base_url: url.clone(),
+                spki: block.der,
+                start_ms: rekor_start,
+            })
+            .map_err(anyhow::Error::msg)?,
+        );
+    }
     let root = brevis::trust::trusted_root(
         &[brevis::trust::CaEntry {
-            uri: args.ca_url,
+            uri: args.ca_url.clone(),
             chain,
         }],
         &[brevis::trust::CtLogEntry {
-            base_url: args.ctlog_url,
+            base_url: args.ctlog_url.clone(),
             key,
             start_ms,
         }],
-        Vec::new(),
+        tlogs,
     );
-    let text = serde_json::to_string_pretty(&root)? + "\n";
-    match args.out {
-        Some(p) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
+    let signing = brevis::trust::signing_config(
+        &args.ca_url,
+        args.rekor_url.as_deref(),
+        args.oidc_url.as_deref(),
+        None,
+        start_ms,
+    );
+    Ok((root, signing))
+}
+
+fn emit(value: &serde_json::Value, out: &Option<PathBuf>) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)? + "\n";
+    match out {
+        Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?,
         None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn trust_root(args: TrustArgs) -> Result<()> {
+    let (root, _) = trust_material(&args)?;
+    emit(&root, &args.out)
+}
+
+fn signing_config(args: TrustArgs) -> Result<()> {
+    let (_, signing) = trust_material(&args)?;
+    emit(&signing, &args.out)
+}
+
+fn trust_config(args: TrustConfigArgs) -> Result<()> {
+    let (root, signing) = trust_material(&args.trust)?;
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("creating {}", args.out_dir.display()))?;
+    let ctc = brevis::trust::client_trust_config(root.clone(), signing.clone());
+    for (name, v) in [
+        ("trusted_root.json", &root),
+        ("signing_config.json", &signing),
+        ("client_trust_config.json", &ctc),
+    ] {
+        let p = args.out_dir.join(name);
+        emit(v, &Some(p.clone()))?;
+        println!("wrote {}", p.display());
+    }
+    if args.trust.rekor_url.is_none() {
+        println!(
+            "note: no --rekor-url: sigstore-python refuses a signing config without a Rekor log"
+        );
+    }
+    Ok(())
+}
+
+fn cert_request(args: CertRequestArgs) -> Result<()> {
+    let token = match (args.token, args.token_file) {
+        (Some(t), _) => t,
+        (None, Some(p)) => std::fs::read_to_string(&p)
+            .with_context(|| format!("reading {}", p.display()))?
+            .trim()
+            .to_string(),
+        (None, None) => bail!("give the identity token with --token or --token-file"),
+    };
+    let key = match &args.key {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            ca::keyfile::load(&text, None).map_err(anyhow::Error::msg)?
+        }
+        None => brevis::client::new_key().map_err(anyhow::Error::msg)?,
+    };
+    let method = if args.method == "csr" {
+        brevis::client::KeyPath::Csr
+    } else {
+        brevis::client::KeyPath::PublicKey
+    };
+    let chain = actix_web::rt::System::new()
+        .block_on(brevis::client::request(&args.url, &token, &key, method))
+        .map_err(anyhow::Error::msg)?;
+    let leaf = brevis::model::pem::parse_first(chain.first().context("empty chain")?)
+        .map_err(anyhow::Error::msg)?
+        .der;
+    let trust = match &args.trust_root {
+        Some(p) => brevis::trust::parse_trust_root(&std::fs::read_to_string(p)?)
+            .map_err(anyhow::Error::msg)?,
+        None => brevis::trust::TrustView {
+            ca_certs: chain
+                .iter()
+                .skip(1)
+                .map(|c| brevis::model::pem::parse_first(c).map(|b| b.der))
+                .collect::<Result<_, _>>()
+                .map_err(anyhow::Error::msg)?,
+            ctlogs: Vec::new(),
+        },
+    };
+    let report = brevis::client::inspect(&leaf, &trust).map_err(anyhow::Error::msg)?;
+    std::fs::write(&args.out, chain.concat())
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    println!("wrote {}", args.out.display());
+    if args.key.is_none() {
+        let pkcs8 = key.to_pkcs8().map_err(anyhow::Error::msg)?;
+        ca::write_file(
+            &args.out_key,
+            &brevis::model::pem::encode("PRIVATE KEY", &pkcs8),
+            true,
+        )
+        .map_err(anyhow::Error::msg)?;
+        println!("wrote {}", args.out_key.display());
+    }
+    print_report(&report);
+    if let Err(e) = &report.chain {
+        bail!("the chain does not verify: {e}");
+    }
+    if args.trust_root.is_some() && !report.ok() {
+        bail!("the certificate does not verify against the trusted root");
+    }
+    Ok(())
+}
+
+fn print_report(r: &brevis::client::Report) {
+    println!("serial:     {}", r.serial);
+    println!("identity:   {}", r.sans.join(", "));
+    println!("issuer:     {}", r.issuer.as_deref().unwrap_or("(none)"));
+    println!(
+        "valid:      {} .. {}",
+        brevis::trust::rfc3339_millis(r.not_before as u64 * 1000),
+        brevis::trust::rfc3339_millis(r.not_after as u64 * 1000)
+    );
+    match &r.chain {
+        Ok(p) => println!("chain:      verified ({})", p.join(" <- ")),
+        Err(e) => println!("chain:      NOT VERIFIED: {e}"),
+    }
+    println!(
+        "key usage:  {}",
+        if r.key_usage_ok {
+            "digitalSignature, codeSigning"
+        } else {
+            "NOT a code-signing certificate"
+        }
+    );
+    if r.scts.is_empty() {
+        println!("SCT:        none verified (no embedded SCT, or no trusted CT log key)");
+    }
+    for s in &r.scts {
+        println!(
+            "SCT:        {} by {} at {}{}",
+            if s.verified {
+                "verified"
+            } else {
+                "NOT VERIFIED"
+            },
+            s.log.as_deref().unwrap_or("an unknown log"),
+            brevis::trust::rfc3339_millis(s.timestamp_ms),
+            s.leaf_index
+                .map(|i| format!(", leaf index {i}"))
+                .unwrap_or_default()
+        );
+    }
+    for (k, v) in &r.extensions {
+        println!("  {k:<45} {v}");
+    }
+}
+
+fn cert_verify(args: CertVerifyArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&args.cert)
+        .with_context(|| format!("reading {}", args.cert.display()))?;
+    let leaf = brevis::model::pem::parse_first(&text)
+        .map_err(anyhow::Error::msg)?
+        .der;
+    let trust_text = std::fs::read_to_string(&args.trust_root)
+        .with_context(|| format!("reading {}", args.trust_root.display()))?;
+    let trust = brevis::trust::parse_trust_root(&trust_text).map_err(anyhow::Error::msg)?;
+    let report = brevis::client::inspect(&leaf, &trust).map_err(anyhow::Error::msg)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print_report(&report);
+    }
+    if !report.ok() {
+        std::process::exit(1);
     }
     Ok(())
 }

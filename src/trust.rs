@@ -102,3 +102,173 @@ pub fn trusted_root(cas: &[CaEntry], logs: &[CtLogEntry], tlogs: Vec<Value>) -> 
         "timestampAuthorities": [],
     })
 }
+
+pub const SIGNING_CONFIG_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.signingconfig.v0.2+json";
+pub const CLIENT_TRUST_CONFIG_MEDIA_TYPE: &str =
+    "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json";
+
+/// A transparency log (Rekor) entry for the trusted root's `tlogs`.
+pub struct TlogEntry {
+    pub base_url: String,
+    /// DER SubjectPublicKeyInfo.
+    pub spki: Vec<u8>,
+    pub start_ms: u64,
+}
+
+/// The `keyDetails` name of a public key, from its SPKI.
+pub fn key_details(spki: &[u8]) -> Result<&'static str, String> {
+    use crate::model::{KeyKind, PublicKey};
+    let k = PublicKey::from_spki_der(spki).map_err(|e| e.to_string())?;
+    Ok(match k.kind() {
+        KeyKind::EcdsaP256 => "PKIX_ECDSA_P256_SHA_256",
+        KeyKind::EcdsaP384 => "PKIX_ECDSA_P384_SHA_384",
+        KeyKind::EcdsaP521 => "PKIX_ECDSA_P521_SHA_512",
+        KeyKind::Ed25519 => "PKIX_ED25519",
+        KeyKind::Rsa2048 => "PKIX_RSA_PKCS1V15_2048_SHA256",
+        KeyKind::Rsa3072 => "PKIX_RSA_PKCS1V15_3072_SHA256",
+        KeyKind::Rsa4096 => "PKIX_RSA_PKCS1V15_4096_SHA256",
+    })
+}
+
+pub fn tlog_json(t: &TlogEntry) -> Result<Value, String> {
+    Ok(json!({
+        "baseUrl": t.base_url,
+        "hashAlgorithm": "SHA2_256",
+        "publicKey": {
+            "rawBytes": STANDARD.encode(&t.spki),
+            "keyDetails": key_details(&t.spki)?,
+            "validFor": {"start": rfc3339_millis(t.start_ms)},
+        },
+        "logId": {"keyId": STANDARD.encode(crate::ct::sha256(&t.spki))},
+    }))
+}
+
+/// A service entry of a SigningConfig.
+fn service(url: &str, version: u32, start: &str) -> Value {
+    json!({"url": url, "majorApiVersion": version, "validFor": {"start": start}, "operator": "brevis"})
+}
+
+/// A Sigstore SigningConfig v0.2 naming this CA (and, when given, a Rekor, an OIDC
+/// provider and a timestamp authority).
+pub fn signing_config(
+    ca_url: &str,
+    rekor_url: Option<&str>,
+    oidc_url: Option<&str>,
+    tsa_url: Option<&str>,
+    start_ms: u64,
+) -> Value {
+    let start = rfc3339_millis(start_ms);
+    json!({
+        "mediaType": SIGNING_CONFIG_MEDIA_TYPE,
+        "caUrls": [service(ca_url, 1, &start)],
+        "oidcUrls": oidc_url.map(|u| vec![service(u, 1, &start)]).unwrap_or_default(),
+        "rekorTlogUrls": rekor_url.map(|u| vec![service(u, 1, &start)]).unwrap_or_default(),
+        "tsaUrls": tsa_url.map(|u| vec![service(u, 1, &start)]).unwrap_or_default(),
+        "rekorTlogConfig": {"selector": "ANY"},
+        "tsaConfig": {"selector": "ANY"},
+    })
+}
+
+/// A ClientTrustConfig (sigstore-python's `--trust-config`).
+pub fn client_trust_config(trusted_root: Value, signing_config: Value) -> Value {
+    json!({
+        "mediaType": CLIENT_TRUST_CONFIG_MEDIA_TYPE,
+        "trustedRoot": trusted_root,
+        "signingConfig": signing_config,
+    })
+}
+
+/// What a verifier needs from a TrustedRoot.
+pub struct TrustView {
+    /// Every CA certificate (DER), intermediates included.
+    pub ca_certs: Vec<Vec<u8>>,
+    /// CT logs: key and base URL.
+    pub ctlogs: Vec<(crate::ct::LogPublicKey, String)>,
+}
+
+/// Reads a TrustedRoot (or a ClientTrustConfig wrapping one).
+pub fn parse_trust_root(text: &str) -> Result<TrustView, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let root = if v.get("trustedRoot").is_some() {
+        &v["trustedRoot"]
+    } else {
+        &v
+    };
+    if root["mediaType"] != TRUSTED_ROOT_MEDIA_TYPE {
+        return Err(format!(
+            "unsupported trusted root media type {}",
+            root["mediaType"]
+        ));
+    }
+    let mut ca_certs = Vec::new();
+    for ca in root["certificateAuthorities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        for c in ca["certChain"]["certificates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let der = STANDARD
+                .decode(c["rawBytes"].as_str().unwrap_or(""))
+                .map_err(|e| format!("certificate rawBytes: {e}"))?;
+            ca_certs.push(der);
+        }
+    }
+    let mut ctlogs = Vec::new();
+    for l in root["ctlogs"].as_array().into_iter().flatten() {
+        let spki = STANDARD
+            .decode(l["publicKey"]["rawBytes"].as_str().unwrap_or(""))
+            .map_err(|e| format!("ctlog rawBytes: {e}"))?;
+        if let Ok(k) = crate::ct::LogPublicKey::from_spki_der(&spki) {
+            ctlogs.push((k, l["baseUrl"].as_str().unwrap_or("").to_string()));
+        }
+    }
+    if ca_certs.is_empty() {
+        return Err("the trusted root has no certificate authorities".into());
+    }
+    Ok(TrustView { ca_certs, ctlogs })
+}
+
+/// Builds and verifies the path from `leaf` to a self-signed root among `trust.ca_certs`,
+/// every certificate valid at `at_secs`; returns the path (leaf first).
+pub fn verify_chain(leaf: &[u8], trust: &TrustView, at_secs: i64) -> Result<Vec<Vec<u8>>, String> {
+    use crate::model::x509 as xx;
+    let parsed: Vec<X509Certificate<'_>> = trust
+        .ca_certs
+        .iter()
+        .map(|d| parse_x509_certificate(d).map(|(_, c)| c))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("trusted root certificate: {e}"))?;
+    let (_, mut current) = parse_x509_certificate(leaf).map_err(|e| format!("certificate: {e}"))?;
+    let valid_at = |c: &X509Certificate<'_>| {
+        c.validity().not_before.timestamp() <= at_secs
+            && at_secs <= c.validity().not_after.timestamp()
+    };
+    if !valid_at(&current) {
+        return Err("the certificate is not valid at the verification time".into());
+    }
+    let mut path = vec![leaf.to_vec()];
+    for _ in 0..8 {
+        let issuer = parsed.iter().enumerate().find(|(_, c)| {
+            c.subject().as_raw() == current.issuer().as_raw() && xx::is_signed_by(&current, c)
+        });
+        let Some((i, issuer)) = issuer else {
+            return Err("no trusted CA certificate issued this certificate".into());
+        };
+        if !xx::is_ca(issuer) || !valid_at(issuer) {
+            return Err(format!(
+                "CA certificate {} is not a valid CA at that time",
+                issuer.subject()
+            ));
+        }
+        path.push(trust.ca_certs[i].clone());
+        if issuer.subject().as_raw() == issuer.issuer().as_raw() {
+            return Ok(path);
+        }
+        current = issuer.clone();
+    }
+    Err("certificate path too long".into())
+}
