@@ -11,6 +11,7 @@ use crate::metrics;
 use crate::model::sct::{self, Entry, Sct};
 use crate::model::{Clock, HashAlg, KeyError, KeyKind, Principal, PublicKey, SignatureScheme, pem};
 use crate::oidc::{TokenError, VerifiedToken, Verifier, VerifierOptions};
+use crate::ratelimit::RateLimiter;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 use thiserror::Error;
@@ -77,6 +78,12 @@ pub enum IssueError {
     Ca(#[from] CaError),
     #[error("CT: {0}")]
     Ct(#[from] CtError),
+    /// The identity's rate limit is exhausted; retry after this long.
+    #[error("rate limit for {identity} exhausted")]
+    RateLimited {
+        identity: String,
+        retry_after: std::time::Duration,
+    },
 }
 
 impl IssueError {
@@ -90,6 +97,7 @@ impl IssueError {
             IssueError::Ca(CaError::Template(_)) => "identity_template",
             IssueError::Ca(_) => "ca_backend",
             IssueError::Ct(_) => "ct_log",
+            IssueError::RateLimited { .. } => "rate_limited_identity",
         }
     }
 }
@@ -145,6 +153,7 @@ pub struct Authority {
     algorithms: AlgorithmRegistry,
     ct: Option<Arc<dyn Submitter>>,
     clock: Arc<dyn Clock>,
+    identity_limit: Option<RateLimiter>,
 }
 
 fn observe(phase: &'static str, start: Instant) {
@@ -167,7 +176,15 @@ impl Authority {
             algorithms,
             ct,
             clock,
+            identity_limit: None,
         }
+    }
+
+    /// Limits certificates per identity (issuer and SAN), checked once the token verified
+    /// so nobody can spend another identity's budget with forged tokens.
+    pub fn with_identity_rate_limit(mut self, limiter: RateLimiter) -> Authority {
+        self.identity_limit = Some(limiter);
+        self
     }
 
     pub fn identity(&self) -> Arc<IdentityState> {
@@ -215,6 +232,15 @@ impl Authority {
             .identities
             .principal(&token.issuer, &token.claims)?;
         observe("identify", t);
+        if let Some(limit) = &self.identity_limit {
+            let who = format!("{}\n{}", token.label, principal.san.value());
+            if let Err(retry_after) = limit.check(&who) {
+                return Err(IssueError::RateLimited {
+                    identity: principal.san.value().to_string(),
+                    retry_after,
+                });
+            }
+        }
 
         // 3. Prove possession.
         let t = Instant::now();

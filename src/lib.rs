@@ -19,5 +19,8 @@ pub mod identity;
 pub mod metrics;
 pub mod model;
 pub mod oidc;
+pub mod ratelimit;
+pub mod reload;
 pub mod serve;
+pub mod tls;
 pub mod trust;

@@ -1,7 +1,6 @@
 //! The `brevis` command line.
 
 use anyhow::{Context, Result, bail};
-use brevis::ca;
 use brevis::config::{AlgorithmRegistry, algorithms::DEFAULT_NAMES};
 use brevis::ct::client::ClientOptions;
 use brevis::ct::log::{BatchConfig, LogOptions};
@@ -9,6 +8,7 @@ use brevis::oidc::VerifierOptions;
 use brevis::serve::{
     self, CaChoice, CtChoice, CtLogServeOptions, EmbeddedLogOptions, ServeOptions,
 };
+use brevis::{ca, ratelimit};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -161,6 +161,17 @@ enum CtlogCommand {
     /// Run a standalone CT log (RFC 6962 and static-ct-api), for deployments that keep the
     /// log apart from the CA; point `brevis serve --ct-log-url` at it.
     Serve(CtlogServeArgs),
+    /// Create a CT log key pair (log-key.pem, log-public-key.pem) in a directory, unless
+    /// one is already there; prints the public key's path and the log ID either way.
+    Key(CtlogKeyArgs),
+}
+
+#[derive(Args)]
+struct CtlogKeyArgs {
+    /// Directory for log-key.pem (0600) and log-public-key.pem; a log's data directory
+    /// when the key lives with the log.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 /// Batching and acceptance settings shared by the embedded and the standalone log.
@@ -196,6 +207,7 @@ impl LogArgs {
                 max_wait: self.batch_max_wait,
             },
             max_pending: self.max_pending.max(1),
+            key_file: None,
         }
     }
 }
@@ -218,6 +230,10 @@ struct CtlogServeArgs {
     /// Serve Prometheus metrics on this port too.
     #[arg(long)]
     metrics_port: Option<u16>,
+    /// The log's private key (PEM PKCS#8, ECDSA P-256), e.g. from a mounted secret.
+    /// Default: <data-dir>/log-key.pem, created on first start.
+    #[arg(long)]
+    key: Option<PathBuf>,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -227,6 +243,40 @@ enum CaCommand {
     /// Write a new root + intermediate pair (chain.pem, intermediate-key.pem, root.pem,
     /// root-key.pem) for use with `--ca fileca`.
     Create(CaCreateArgs),
+    /// Issue a new intermediate under an existing root (key rotation without changing what
+    /// clients trust): writes chain.pem and intermediate-key.pem.
+    Intermediate(CaIntermediateArgs),
+}
+
+#[derive(Args)]
+struct CaIntermediateArgs {
+    /// The root certificate (PEM), e.g. root.pem from `brevis ca create`.
+    #[arg(long)]
+    root_cert: PathBuf,
+    /// The root's private key (PEM).
+    #[arg(long)]
+    root_key: PathBuf,
+    /// Password of an encrypted root key.
+    #[arg(long, env = "BREVIS_ROOT_KEY_PASSWORD", hide_env_values = true)]
+    root_key_password: Option<String>,
+    /// Directory to write chain.pem and intermediate-key.pem into (never overwritten).
+    #[arg(long)]
+    out: PathBuf,
+    /// Encrypt the new key (PKCS#8, PBES2 with PBKDF2-SHA256 and AES-256-CBC).
+    #[arg(long, env = "BREVIS_CA_KEY_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// Organization (O) of the new certificate.
+    #[arg(long, default_value = "brevis")]
+    organization: String,
+    /// Common-name prefix: the CN becomes "<prefix> intermediate".
+    #[arg(long, default_value = "brevis")]
+    common_name: String,
+    /// Key type: ecdsa-p256, ecdsa-p384, ecdsa-p521, rsa-3072, ed25519.
+    #[arg(long, default_value = "ecdsa-p256")]
+    key_type: String,
+    /// Lifetime in years (capped at the root's).
+    #[arg(long, default_value_t = 5)]
+    years: i64,
 }
 
 #[derive(Args)]
@@ -361,6 +411,48 @@ struct ServeArgs {
     ctlog_extra_roots: Option<PathBuf>,
     #[command(flatten)]
     ctlog: LogArgs,
+    /// TLS certificate chain (PEM, leaf first) for the API listener; with --tls-key the API
+    /// speaks HTTPS only. Reloaded with the rest (SIGHUP, file change).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, SEC1 or PKCS#1) for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// How often the identity config, fileca and TLS files are checked for changes
+    /// (content, not mtime); 0 turns watching off. SIGHUP always reloads everything.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    watch_interval: Duration,
+    /// Reload the identity config (--config-path) when it changes.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true")]
+    config_watch: bool,
+    /// Time requests in flight get to finish after SIGTERM/SIGINT before connections are
+    /// closed; the CT log's pending batch is committed either way.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
+    /// Time allowed to receive a request body after its headers (408 after it).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    body_timeout: Duration,
+    /// Concurrent connections per worker thread (actix default: 25000).
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Signing requests allowed per client address, as N/s, N/m or N/h (off by default);
+    /// over the limit: 429 with Retry-After.
+    #[arg(long)]
+    rate_limit_client: Option<String>,
+    /// Bucket size of --rate-limit-client: requests a client may send at once.
+    #[arg(long, default_value_t = 10)]
+    rate_limit_client_burst: u32,
+    /// Certificates allowed per identity (issuer + SAN), as N/s, N/m or N/h (off by
+    /// default); checked after the token verified.
+    #[arg(long)]
+    rate_limit_identity: Option<String>,
+    /// Bucket size of --rate-limit-identity.
+    #[arg(long, default_value_t = 5)]
+    rate_limit_identity_burst: u32,
+    /// Take the client address for --rate-limit-client from this header (the last entry
+    /// of a list) instead of the TCP peer. Only behind a proxy that sets it.
+    #[arg(long)]
+    client_ip_header: Option<String>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -406,8 +498,10 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve_command(*args),
         Command::Ca(CaCommand::Create(args)) => ca_create(args),
+        Command::Ca(CaCommand::Intermediate(args)) => ca_intermediate(args),
         Command::Config(ConfigCommand::Check(args)) => config_check(args),
         Command::Ctlog(CtlogCommand::Serve(args)) => ctlog_serve(args),
+        Command::Ctlog(CtlogCommand::Key(args)) => ctlog_key(args),
         Command::TrustRoot(args) => trust_root(args),
         Command::SigningConfig(args) => signing_config(args),
         Command::TrustConfig(args) => trust_config(args),
@@ -664,6 +758,18 @@ fn check_prefix(prefix: &str) -> Result<String> {
     Ok(p.to_string())
 }
 
+fn ctlog_key(args: CtlogKeyArgs) -> Result<()> {
+    let signer = brevis::ct::log::load_or_create_key(&args.out).map_err(anyhow::Error::msg)?;
+    let key = brevis::ct::LogPublicKey::from_spki_der(ca::Signer::public_key_spki(&signer))
+        .map_err(anyhow::Error::msg)?;
+    println!("{}", args.out.join("log-public-key.pem").display());
+    println!(
+        "log ID {}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key.log_id())
+    );
+    Ok(())
+}
+
 fn ctlog_serve(args: CtlogServeArgs) -> Result<()> {
     let opts = CtLogServeOptions {
         host: args.host,
@@ -671,7 +777,10 @@ fn ctlog_serve(args: CtlogServeArgs) -> Result<()> {
         prefix: check_prefix(&args.prefix)?,
         data_dir: args.data_dir,
         roots: args.roots,
-        log: args.log.options(),
+        log: LogOptions {
+            key_file: args.key,
+            ..args.log.options()
+        },
         metrics_port: args.metrics_port,
     };
     actix_web::rt::System::new().block_on(serve::run_ctlog(opts))?;
@@ -683,8 +792,43 @@ fn serve_command(args: ServeArgs) -> Result<()> {
         tracing::warn!("--grpc-host/--grpc-port ignored: brevis serves the REST API only");
     }
     if !args.fileca_watch {
-        tracing::info!("--fileca-watch=false: CA files are read at startup only");
+        tracing::info!("--fileca-watch=false: CA files reload on SIGHUP only");
     }
+    let rate = |flag: &str, spec: &Option<String>, burst: u32| {
+        spec.as_deref()
+            .map(|s| ratelimit::Rate::parse(s, burst).map_err(anyhow::Error::msg))
+            .transpose()
+            .with_context(|| flag.to_string())
+    };
+    let protection = serve::Protection {
+        per_client: rate(
+            "--rate-limit-client",
+            &args.rate_limit_client,
+            args.rate_limit_client_burst,
+        )?,
+        per_identity: rate(
+            "--rate-limit-identity",
+            &args.rate_limit_identity,
+            args.rate_limit_identity_burst,
+        )?,
+        client_ip_header: args.client_ip_header.clone(),
+        body_timeout: args.body_timeout,
+        max_connections: args.max_connections,
+        ..serve::Protection::default()
+    };
+    let reload = serve::ReloadOptions {
+        watch_interval: args.watch_interval,
+        config_watch: args.config_watch,
+        fileca_watch: args.fileca_watch,
+        tls_watch: true,
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(brevis::tls::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
     let algorithms =
         AlgorithmRegistry::parse(args.client_signing_algorithms.iter().map(String::as_str))
             .map_err(anyhow::Error::msg)
@@ -739,8 +883,43 @@ fn serve_command(args: ServeArgs) -> Result<()> {
         idle_timeout: args.idle_connection_timeout,
         request_timeout: args.request_timeout,
         workers: args.workers,
+        protection,
+        reload,
+        tls,
+        shutdown_timeout: args.shutdown_timeout,
     };
     actix_web::rt::System::new().block_on(serve::run(opts))?;
+    Ok(())
+}
+
+fn ca_intermediate(args: CaIntermediateArgs) -> Result<()> {
+    let algorithm = ca::SigningAlgorithm::from_name(&args.key_type).with_context(|| {
+        format!(
+            "unknown key type {:?} (ecdsa-p256, ecdsa-p384, ecdsa-p521, rsa-3072, ed25519)",
+            args.key_type
+        )
+    })?;
+    let spec = ca::create::PairSpec {
+        organization: args.organization,
+        common_name_prefix: args.common_name,
+        intermediate_algorithm: algorithm,
+        intermediate_years: args.years,
+        ..ca::create::PairSpec::default()
+    };
+    let chain = args.out.join("chain.pem");
+    let key = args.out.join("intermediate-key.pem");
+    ca::write_intermediate(
+        &args.root_cert,
+        &args.root_key,
+        args.root_key_password.as_deref(),
+        &chain,
+        &key,
+        &spec,
+        args.password.as_deref(),
+        std::time::SystemTime::now(),
+    )?;
+    println!("wrote {}", chain.display());
+    println!("wrote {}", key.display());
     Ok(())
 }
 

@@ -6,8 +6,8 @@
 //! `http_requests_total`) so existing dashboards and alerts work unchanged.
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::sync::LazyLock;
 
@@ -228,8 +228,43 @@ pub static CTLOG_SUBMISSIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 pub static CONFIG_RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "brevis_config_reloads_total",
-        "Reloads of the identity config and CA files, by outcome",
-        &["outcome"],
+        "Reloads of the identity config, CA files and TLS certificate, by component and outcome (success, failure)",
+        &["component", "outcome"],
+    )
+});
+
+pub static CONFIG_LAST_RELOAD: LazyLock<GaugeVec> = LazyLock::new(|| {
+    register(
+        GaugeVec::new(
+            Opts::new(
+                "brevis_config_last_reload_success_timestamp_seconds",
+                "Unix time of the last successful reload, by component",
+            ),
+            &["component"],
+        )
+        .expect("valid metric definition"),
+    )
+});
+
+// ---- Serving -----------------------------------------------------------------------------
+
+pub static READY: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "brevis_ready",
+            "1 while /readyz answers 200, 0 while it answers 503 (updated on each probe and on shutdown)",
+        )
+        .expect("valid metric definition"),
+    )
+});
+
+pub static CTLOG_PENDING: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "brevis_ctlog_pending_submissions",
+            "Submissions waiting in the embedded log's queue for their batch to commit",
+        )
+        .expect("valid metric definition"),
     )
 });
 
@@ -258,7 +293,14 @@ pub fn init() {
     LazyLock::force(&CTLOG_COMMIT_DURATION);
     LazyLock::force(&CTLOG_COMMIT_FAILURES);
     LazyLock::force(&CTLOG_SUBMISSIONS);
-    LazyLock::force(&CONFIG_RELOADS);
+    for component in ["identity_config", "ca", "tls"] {
+        for outcome in ["success", "failure"] {
+            CONFIG_RELOADS.with_label_values(&[component, outcome]);
+        }
+    }
+    LazyLock::force(&CONFIG_LAST_RELOAD);
+    LazyLock::force(&READY);
+    LazyLock::force(&CTLOG_PENDING);
 }
 
 /// Text exposition of every registered metric.

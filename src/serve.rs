@@ -11,10 +11,14 @@ use crate::ct::{EmbeddedLog, LogPublicKey, Submitter};
 use crate::metrics;
 use crate::model::{Clock, SystemClock, pem};
 use crate::oidc::VerifierOptions;
+use crate::ratelimit::{Rate, RateLimiter};
+use crate::reload::{CaSource, Component, IdentitySource, Reloader, TlsSource};
+use crate::tls::{self, TlsFiles};
 use actix_web::{App, HttpServer, middleware::from_fn, web};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use thiserror::Error;
 
@@ -94,6 +98,59 @@ pub struct ServeOptions {
     pub idle_timeout: Duration,
     pub request_timeout: Duration,
     pub workers: Option<usize>,
+    pub protection: Protection,
+    pub reload: ReloadOptions,
+    /// TLS on the API listener.
+    pub tls: Option<TlsFiles>,
+    /// Time in-flight requests get to finish after SIGTERM.
+    pub shutdown_timeout: Duration,
+}
+
+/// Rate limits, timeouts and connection limits of the API listener.
+#[derive(Debug, Clone)]
+pub struct Protection {
+    pub per_client: Option<Rate>,
+    pub per_identity: Option<Rate>,
+    /// Most client addresses / identities tracked by each limiter.
+    pub max_tracked: usize,
+    pub client_ip_header: Option<String>,
+    pub body_timeout: Duration,
+    /// Concurrent connections per worker.
+    pub max_connections: Option<usize>,
+}
+
+impl Default for Protection {
+    fn default() -> Protection {
+        Protection {
+            per_client: None,
+            per_identity: None,
+            max_tracked: 100_000,
+            client_ip_header: None,
+            body_timeout: Duration::from_secs(30),
+            max_connections: None,
+        }
+    }
+}
+
+/// What reloads when files change.
+#[derive(Debug, Clone)]
+pub struct ReloadOptions {
+    /// How often watched files are checked; zero turns watching off (SIGHUP still works).
+    pub watch_interval: Duration,
+    pub config_watch: bool,
+    pub fileca_watch: bool,
+    pub tls_watch: bool,
+}
+
+impl Default for ReloadOptions {
+    fn default() -> ReloadOptions {
+        ReloadOptions {
+            watch_interval: Duration::from_secs(5),
+            config_watch: true,
+            fileca_watch: true,
+            tls_watch: true,
+        }
+    }
 }
 
 /// Loads the identity configuration: the file if one is named, else Fulcio's built-in set.
@@ -153,6 +210,19 @@ pub fn load_ca(
     data_dir: &Path,
     now: SystemTime,
 ) -> Result<(CertificateAuthority, String), StartupError> {
+    let (ca, description, _) = load_ca_files(choice, data_dir, now)?;
+    Ok((ca, description))
+}
+
+/// A loaded CA, its description, and the (chain, key) files it came from, if any.
+type LoadedCa = (CertificateAuthority, String, Option<(PathBuf, PathBuf)>);
+
+/// Loads or creates the CA, and says which files it came from (for reloading).
+fn load_ca_files(
+    choice: &CaChoice,
+    data_dir: &Path,
+    now: SystemTime,
+) -> Result<LoadedCa, StartupError> {
     match choice {
         CaChoice::Ephemeral => {
             let ca = CertificateAuthority::ephemeral(now)
@@ -160,6 +230,7 @@ pub fn load_ca(
             Ok((
                 ca,
                 "ephemeralca (in memory; a new root at every start)".into(),
+                None,
             ))
         }
         CaChoice::File {
@@ -194,7 +265,11 @@ pub fn load_ca(
             let ca =
                 CertificateAuthority::from_files(&cert_path, &key_path, password.as_deref(), now)
                     .map_err(|e| fail(format!("fileca {}: {e}", cert_path.display())))?;
-            Ok((ca, format!("fileca, chain {}", cert_path.display())))
+            Ok((
+                ca,
+                format!("fileca, chain {}", cert_path.display()),
+                Some((cert_path, key_path)),
+            ))
         }
     }
 }
@@ -224,9 +299,12 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
         load_identity_config(opts.config_path.as_deref(), opts.insecure_http_issuers)?;
     let identity = IdentityState::new(identity_config, clock.clone(), opts.oidc)
         .map_err(|e| fail(format!("identity config: {e}")))?;
-    let (ca, ca_description) = load_ca(&opts.ca, &opts.data_dir, now)?;
+    let (ca, ca_description, ca_files) = load_ca_files(&opts.ca, &opts.data_dir, now)?;
+    ca.self_test()
+        .map_err(|e| fail(format!("CA signer: {e}")))?;
 
     let mut embedded: Option<(Arc<Log>, TcpListener, String)> = None;
+    let mut remote_log: Option<Arc<RemoteLog>> = None;
     let (ct, ct_description): (Option<Arc<dyn Submitter>>, String) = match &opts.ct {
         CtChoice::Disabled => (
             None,
@@ -252,8 +330,9 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
                 }
             };
             let verified = if key.is_some() { "SCTs verified" } else { "SCTs NOT verified" };
-            let remote = RemoteLog::new(url, key, options.clone()).map_err(fail)?;
-            (Some(Arc::new(remote)), format!("remote {url} ({verified})"))
+            let remote = Arc::new(RemoteLog::new(url, key, options.clone()).map_err(fail)?);
+            remote_log = Some(remote.clone());
+            (Some(remote), format!("remote {url} ({verified})"))
         }
         CtChoice::Embedded(e) => {
             let mut log_opts = e.log.clone();
@@ -294,18 +373,57 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
         .collect();
     let root_fp = hex::encode(crate::ct::sha256(ca.root_der()));
     let chain_len = ca.chain_der().len();
-    let authority = Arc::new(Authority::new(
-        identity,
-        ca,
-        opts.algorithms.clone(),
-        ct,
+    let accepted_roots = embedded
+        .as_ref()
+        .map(|(log, _, _)| log.roots().iter().map(|r| r.der.clone()).collect());
+    let mut authority = Authority::new(identity, ca, opts.algorithms.clone(), ct, clock.clone());
+    if let Some(rate) = opts.protection.per_identity {
+        authority =
+            authority.with_identity_rate_limit(RateLimiter::new(rate, opts.protection.max_tracked));
+    }
+    let authority = Arc::new(authority);
+
+    let tls = match &opts.tls {
+        None => None,
+        Some(files) => {
+            let key = tls::load(files).map_err(|e| fail(format!("TLS: {e}")))?;
+            let resolver = Arc::new(tls::Resolver::new(key));
+            let config =
+                tls::server_config(resolver.clone()).map_err(|e| fail(format!("TLS: {e}")))?;
+            Some((files.clone(), resolver, config))
+        }
+    };
+    let reloader = Arc::new(Reloader::new(
+        authority.clone(),
         clock.clone(),
+        opts.config_path.as_ref().map(|p| IdentitySource {
+            path: p.clone(),
+            insecure_http_issuers: opts.insecure_http_issuers,
+            oidc: opts.oidc,
+            watch: opts.reload.config_watch,
+        }),
+        ca_files.map(|(cert, key)| CaSource {
+            cert,
+            key,
+            password: match &opts.ca {
+                CaChoice::File { password, .. } => password.clone(),
+                CaChoice::Ephemeral => None,
+            },
+            watch: opts.reload.fileca_watch,
+            accepted_roots,
+        }),
+        tls.as_ref().map(|(files, resolver, _)| TlsSource {
+            files: files.clone(),
+            resolver: resolver.clone(),
+            watch: opts.reload.tls_watch,
+        }),
     ));
 
     let api_addr = display_addr(&api_listener);
     let metrics_addr = display_addr(&metrics_listener);
+    let scheme = if tls.is_some() { "https" } else { "http" };
     println!("brevis {}", env!("CARGO_PKG_VERSION"));
-    println!("  API listening on http://{api_addr}");
+    println!("  API listening on {scheme}://{api_addr}");
     println!("  metrics on http://{metrics_addr}/metrics");
     println!("  CA: {ca_description} ({chain_len} certificates, root SHA-256 {root_fp})");
     println!("  CT log: {ct_description}");
@@ -326,13 +444,67 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
         });
     }
 
-    let ready_log = embedded.as_ref().map(|(l, _, _)| l.clone());
+    // Readiness: not shutting down, the CA signer works, the CT log takes submissions.
+    let stopping = Arc::new(AtomicBool::new(false));
+    let remote_status: Arc<Mutex<Result<(), String>>> =
+        Arc::new(Mutex::new(Err("the CT log has not been probed yet".into())));
+    if let Some(remote) = &remote_log {
+        let (remote, status) = (remote.clone(), remote_status.clone());
+        actix_web::rt::spawn(async move {
+            loop {
+                let r = remote.probe().await.map_err(|e| format!("CT log: {e}"));
+                if let Err(e) = &r {
+                    tracing::warn!(error = %e, "CT log probe failed");
+                }
+                *status.lock().unwrap_or_else(|p| p.into_inner()) = r;
+                tokio::time::sleep(CT_PROBE_INTERVAL).await;
+            }
+        });
+    }
+    let readiness = {
+        let (authority, stopping) = (authority.clone(), stopping.clone());
+        let log = embedded.as_ref().map(|(l, _, _)| l.clone());
+        let remote = remote_log.as_ref().map(|_| remote_status.clone());
+        move || -> Result<(), String> {
+            let result = (|| {
+                if stopping.load(Ordering::Relaxed) {
+                    return Err("shutting down".to_string());
+                }
+                authority
+                    .ca()
+                    .self_test()
+                    .map_err(|e| format!("CA signer: {e}"))?;
+                if let Some(log) = &log {
+                    log.health().map_err(|e| format!("CT log: {e}"))?;
+                }
+                if let Some(status) = &remote {
+                    status.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+                }
+                Ok(())
+            })();
+            metrics::READY.set(i64::from(result.is_ok()));
+            result
+        }
+    };
+    let _ = readiness();
+    let client_ip_header = match &opts.protection.client_ip_header {
+        None => None,
+        Some(h) => Some(
+            actix_web::http::header::HeaderName::try_from(h.as_str())
+                .map_err(|e| fail(format!("--client-ip-header {h:?}: {e}")))?,
+        ),
+    };
     let state = web::Data::new(AppState {
         authority: authority.clone(),
-        readiness: Arc::new(move || match &ready_log {
-            Some(l) => l.health().map_err(|e| format!("CT log: {e}")),
-            None => Ok(()),
-        }),
+        readiness: Arc::new(readiness),
+        limits: api::Limits {
+            per_client: opts
+                .protection
+                .per_client
+                .map(|r| RateLimiter::new(r, opts.protection.max_tracked)),
+            client_ip_header,
+            body_timeout: opts.protection.body_timeout,
+        },
     });
     let mut api_server = HttpServer::new(move || {
         App::new()
@@ -342,16 +514,24 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
     })
     .keep_alive(opts.idle_timeout)
     .client_request_timeout(opts.request_timeout)
-    .shutdown_timeout(30);
+    .shutdown_timeout(opts.shutdown_timeout.as_secs().max(1))
+    .disable_signals();
     if let Some(w) = opts.workers {
         api_server = api_server.workers(w);
     }
-    let api_server = api_server
-        .listen(api_listener)
-        .map_err(|e| fail(format!("API listener: {e}")))?
-        .run();
+    if let Some(n) = opts.protection.max_connections {
+        api_server = api_server.max_connections(n);
+    }
+    let api_server = match tls {
+        Some((_, _, config)) => api_server.listen_rustls_0_23(api_listener, config),
+        None => api_server.listen(api_listener),
+    }
+    .map_err(|e| fail(format!("API listener: {e}")))?
+    .run();
+    let api_handle = api_server.handle();
     let metrics_server = HttpServer::new(|| App::new().configure(api::configure_metrics))
         .workers(1)
+        .disable_signals()
         .listen(metrics_listener)
         .map_err(|e| fail(format!("metrics listener: {e}")))?
         .run();
@@ -363,10 +543,30 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
             log.clone(),
             listener.try_clone().map_err(|e| fail(e.to_string()))?,
             prefix.clone(),
+            false,
         )?;
         log_handle = Some(log_server.handle());
         actix_web::rt::spawn(log_server);
     }
+
+    // Signals: SIGHUP reloads, SIGTERM/SIGINT stop gracefully; watched files reload.
+    {
+        let signals = Signals::new().map_err(|e| fail(format!("signal handlers: {e}")))?;
+        let log = embedded.as_ref().map(|(l, _, _)| l.clone());
+        let (reloader, authority) = (reloader.clone(), authority.clone());
+        let watch = opts.reload.watch_interval;
+        actix_web::rt::spawn(async move {
+            supervise(signals, reloader, authority, watch).await;
+            stopping.store(true, Ordering::Relaxed);
+            metrics::READY.set(0);
+            tracing::info!("shutting down: no new connections; finishing requests in flight");
+            if let Some(log) = &log {
+                log.hurry();
+            }
+            api_handle.stop(true).await;
+        });
+    }
+
     let result = api_server.await;
     // The API has drained; stop the side listeners and flush the log's queue.
     if let Some(h) = log_handle {
@@ -374,29 +574,93 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
     }
     metrics_handle.stop(true).await;
     if let Some((log, _, _)) = embedded {
+        log.hurry();
         log.shutdown();
         tracing::info!(tree_size = log.sth().tree_size, "CT log flushed");
     }
+    tracing::info!("brevis stopped");
     result.map_err(|e| fail(format!("server error: {e}")))
+}
+
+/// How often a remote CT log is probed for readiness.
+const CT_PROBE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The process signals brevis acts on.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
+/// Reloads on SIGHUP and on watched file changes; returns on SIGTERM or SIGINT.
+async fn supervise(
+    mut signals: Signals,
+    reloader: Arc<Reloader>,
+    authority: Arc<Authority>,
+    watch: Duration,
+) {
+    let mut tick = (!watch.is_zero() && reloader.watches_anything()).then(|| {
+        let mut t = tokio::time::interval(watch);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
+    loop {
+        let results = tokio::select! {
+            _ = signals.term.recv() => return,
+            _ = signals.int.recv() => return,
+            _ = signals.hup.recv() => {
+                tracing::info!("SIGHUP: reloading");
+                reloader.reload_all()
+            }
+            _ = async {
+                match tick.as_mut() {
+                    Some(t) => { t.tick().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => reloader.reload_changed(),
+        };
+        if results
+            .iter()
+            .any(|(c, r)| *c == Component::Identity && r.is_ok())
+        {
+            authority.identity().verifier.warm_up().await;
+        }
+    }
 }
 
 fn ctlog_server(
     log: Arc<Log>,
     listener: TcpListener,
     prefix: String,
+    handle_signals: bool,
 ) -> Result<actix_web::dev::Server, StartupError> {
     let state = web::Data::new(api::ctlog::CtLogState { log });
-    Ok(HttpServer::new(move || {
+    let mut server = HttpServer::new(move || {
         let prefix = prefix.clone();
         App::new()
             .app_data(state.clone())
             .configure(move |cfg| api::ctlog::configure(&prefix)(cfg))
     })
     .workers(2)
-    .shutdown_timeout(30)
-    .listen(listener)
-    .map_err(|e| fail(format!("CT log listener: {e}")))?
-    .run())
+    .shutdown_timeout(30);
+    if !handle_signals {
+        server = server.disable_signals();
+    }
+    Ok(server
+        .listen(listener)
+        .map_err(|e| fail(format!("CT log listener: {e}")))?
+        .run())
 }
 
 /// Runs `brevis ctlog serve` until SIGINT/SIGTERM.
@@ -425,7 +689,14 @@ pub async fn run_ctlog(opts: CtLogServeOptions) -> Result<(), StartupError> {
             &base64::engine::general_purpose::STANDARD,
             log.public_key().log_id()
         ),
-        opts.data_dir.join("log-public-key.pem").display()
+        match &opts.log.key_file {
+            Some(k) => k.display().to_string(),
+            None => opts
+                .data_dir
+                .join("log-public-key.pem")
+                .display()
+                .to_string(),
+        }
     );
     println!(
         "  origin {}, tree size {}, {} accepted roots",
@@ -445,7 +716,7 @@ pub async fn run_ctlog(opts: CtLogServeOptions) -> Result<(), StartupError> {
         metrics_handle = Some(server.handle());
         actix_web::rt::spawn(server);
     }
-    let server = ctlog_server(log.clone(), listener, opts.prefix.clone())?;
+    let server = ctlog_server(log.clone(), listener, opts.prefix.clone(), true)?;
     let result = server.await;
     if let Some(h) = metrics_handle {
         h.stop(true).await;

@@ -60,6 +60,12 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ("metrics", &["metrics"], &["actix_web", "reqwest", "tokio"]),
     ("files.rs", &["files"], &["actix_web", "reqwest", "tokio"]),
     (
+        "ratelimit.rs",
+        &["ratelimit"],
+        &["actix_web", "reqwest", "tokio"],
+    ),
+    ("tls.rs", &["tls"], &["actix_web", "reqwest", "tokio"]),
+    (
         "authority.rs",
         &[
             "model",
@@ -69,6 +75,7 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
             "identity",
             "ca",
             "ct",
+            "ratelimit",
             "authority",
         ],
         &["actix_web", "actix_rt"],
@@ -85,7 +92,10 @@ const MODULES: &[&str] = &[
     "metrics",
     "model",
     "oidc",
+    "ratelimit",
+    "reload",
     "serve",
+    "tls",
 ];
 
 #[test]

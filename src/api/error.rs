@@ -23,6 +23,7 @@ pub const MSG_TRUST_BUNDLE: &str = "error retrieving trust bundle from CA backen
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     InvalidArgument = 3,
+    DeadlineExceeded = 4,
     NotFound = 5,
     ResourceExhausted = 8,
     Unimplemented = 12,
@@ -38,6 +39,8 @@ pub struct ApiError {
     pub message: String,
     /// Stable machine-readable reason (metrics, logs); not sent.
     pub reason: &'static str,
+    /// Seconds for a `Retry-After` header (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -54,6 +57,7 @@ impl ApiError {
             code: Code::InvalidArgument,
             message: message.into(),
             reason,
+            retry_after: None,
         }
     }
 
@@ -63,6 +67,7 @@ impl ApiError {
             code: Code::Internal,
             message: message.into(),
             reason,
+            retry_after: None,
         }
     }
 
@@ -72,6 +77,7 @@ impl ApiError {
             code: Code::NotFound,
             message: "Not Found".into(),
             reason: "not_found",
+            retry_after: None,
         }
     }
 
@@ -81,6 +87,7 @@ impl ApiError {
             code: Code::Unimplemented,
             message: "Method Not Allowed".into(),
             reason: "method_not_allowed",
+            retry_after: None,
         }
     }
 
@@ -90,15 +97,31 @@ impl ApiError {
             code: Code::Unavailable,
             message: message.into(),
             reason,
+            retry_after: None,
         }
     }
 
-    pub fn too_many_requests(message: impl Into<String>) -> ApiError {
+    pub fn too_many_requests(
+        reason: &'static str,
+        message: impl Into<String>,
+        retry_after: std::time::Duration,
+    ) -> ApiError {
         ApiError {
             status: StatusCode::TOO_MANY_REQUESTS,
             code: Code::ResourceExhausted,
             message: message.into(),
-            reason: "rate_limited",
+            reason,
+            retry_after: Some(crate::ratelimit::retry_after_secs(retry_after)),
+        }
+    }
+
+    pub fn request_timeout(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: Code::DeadlineExceeded,
+            message: message.into(),
+            reason: "body_timeout",
+            retry_after: None,
         }
     }
 }
@@ -115,7 +138,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(Body {
+        let mut resp = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            resp.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+        }
+        resp.json(Body {
             code: self.code as u8,
             message: &self.message,
             details: [],
@@ -144,6 +171,14 @@ impl From<&IssueError> for ApiError {
             IssueError::Ca(CaError::Template(m)) => ApiError::bad_request(reason, m),
             IssueError::Ca(_) => ApiError::internal(reason, MSG_CA_BACKEND),
             IssueError::Ct(_) => ApiError::internal(reason, MSG_CT),
+            IssueError::RateLimited { retry_after, .. } => ApiError::too_many_requests(
+                reason,
+                format!(
+                    "too many certificate requests for this identity; retry after {} seconds",
+                    crate::ratelimit::retry_after_secs(*retry_after)
+                ),
+                *retry_after,
+            ),
         }
     }
 }

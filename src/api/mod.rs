@@ -9,10 +9,12 @@ mod middleware;
 use crate::authority::{Authority, Issued, KeyProof, SigningRequest};
 use crate::metrics;
 use crate::model::pem::decode_proto_bytes;
+use crate::ratelimit::RateLimiter;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use error::ApiError;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Fulcio's request size cap (4 MiB).
 pub const MAX_BODY_BYTES: usize = 4 << 20;
@@ -22,6 +24,67 @@ pub struct AppState {
     pub authority: Arc<Authority>,
     /// Readiness checks beyond "the process runs" (CT log, signer, config).
     pub readiness: Arc<dyn Fn() -> Result<(), String> + Send + Sync>,
+    /// Protection of the signing endpoints.
+    pub limits: Limits,
+}
+
+/// Per-client limits on the signing endpoints.
+pub struct Limits {
+    /// Token bucket per client address (off when `None`).
+    pub per_client: Option<RateLimiter>,
+    /// Header carrying the client address when a trusted proxy sets it (for example
+    /// `X-Real-IP`); the TCP peer address otherwise.
+    pub client_ip_header: Option<header::HeaderName>,
+    /// Time allowed to receive a request body once the headers arrived.
+    pub body_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            per_client: None,
+            client_ip_header: None,
+            body_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Limits {
+    fn client_address(&self, req: &HttpRequest) -> String {
+        // A list (X-Forwarded-For): the proxy appends the address it saw last.
+        if let Some(last) = self
+            .client_ip_header
+            .as_ref()
+            .and_then(|h| req.headers().get(h))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').map(str::trim).find(|s| !s.is_empty()))
+        {
+            return last.to_string();
+        }
+        req.peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    /// Takes a token from the client's bucket, or refuses with 429.
+    fn admit(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        let Some(limiter) = &self.per_client else {
+            return Ok(());
+        };
+        limiter.check(&self.client_address(req)).map_err(|wait| {
+            metrics::REJECTIONS
+                .with_label_values(&["rate_limited_client"])
+                .inc();
+            ApiError::too_many_requests(
+                "rate_limited_client",
+                format!(
+                    "too many requests from this client address; retry after {} seconds",
+                    crate::ratelimit::retry_after_secs(wait)
+                ),
+                wait,
+            )
+        })
+    }
 }
 
 /// Registers every route of the main listener.
@@ -82,14 +145,19 @@ pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
     );
 }
 
-async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
-    match payload.to_bytes_limited(MAX_BODY_BYTES).await {
-        Ok(Ok(b)) => Ok(b),
-        Ok(Err(_)) => Err(ApiError::bad_request(
+async fn read_body(payload: web::Payload, limits: &Limits) -> Result<web::Bytes, ApiError> {
+    let read = payload.to_bytes_limited(MAX_BODY_BYTES);
+    match tokio::time::timeout(limits.body_timeout, read).await {
+        Err(_) => Err(ApiError::request_timeout(format!(
+            "the request body did not arrive within {} seconds",
+            limits.body_timeout.as_secs_f64()
+        ))),
+        Ok(Ok(Ok(b))) => Ok(b),
+        Ok(Ok(Err(_))) => Err(ApiError::bad_request(
             "body_unreadable",
             "could not read the request body",
         )),
-        Err(_) => Err(ApiError::bad_request(
+        Ok(Err(_)) => Err(ApiError::bad_request(
             "body_too_large",
             format!("request body exceeds the limit of {MAX_BODY_BYTES} bytes"),
         )),
@@ -161,7 +229,8 @@ async fn signing_cert_v2(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(payload).await?;
+    state.limits.admit(&req)?;
+    let body = read_body(payload, &state.limits).await?;
     let parsed: json::CreateSigningCertificateRequest = decode_json(&body)?;
     if parsed.public_key_request.is_some() && parsed.certificate_signing_request.is_some() {
         return Err(ApiError::bad_request(
@@ -217,7 +286,8 @@ async fn signing_cert_v1(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(payload).await?;
+    state.limits.admit(&req)?;
+    let body = read_body(payload, &state.limits).await?;
     let parsed: json::LegacyRequest = decode_json(&body)?;
     let key = match parsed.certificate_signing_request.filter(|c| !c.is_empty()) {
         Some(csr) => KeyProof::Csr {

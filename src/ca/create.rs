@@ -96,6 +96,37 @@ pub fn intermediate(
     root_signer: &LocalSigner,
     now: OffsetDateTime,
 ) -> Result<Generated, CaError> {
+    let issuer = Issuer::from_params(root_params, root_signer);
+    intermediate_signed_by(spec, &issuer, root_params.not_after, now)
+}
+
+/// A new intermediate under an existing root certificate (DER) and its key: how an
+/// operator rotates the issuing key without changing what clients trust.
+pub fn intermediate_under(
+    spec: &PairSpec,
+    root_der: &[u8],
+    root_signer: &LocalSigner,
+    now: OffsetDateTime,
+) -> Result<Generated, CaError> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(root_der)
+        .map_err(|e| CaError::Load(format!("root certificate: {e}")))?;
+    if root_signer.public_key_spki() != parsed.public_key().raw {
+        return Err(CaError::Load(
+            "the root key does not belong to the root certificate".into(),
+        ));
+    }
+    let not_after = parsed.validity().not_after.to_datetime();
+    let der = rustls::pki_types::CertificateDer::from(root_der.to_vec());
+    let issuer = Issuer::from_ca_cert_der(&der, root_signer).map_err(rc)?;
+    intermediate_signed_by(spec, &issuer, not_after, now)
+}
+
+fn intermediate_signed_by(
+    spec: &PairSpec,
+    issuer: &Issuer<'_, &LocalSigner>,
+    root_not_after: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<Generated, CaError> {
     let signer = LocalSigner::generate(spec.intermediate_algorithm)
         .map_err(|e| CaError::Backend(e.to_string()))?;
     let mut params = CertificateParams::default();
@@ -109,14 +140,13 @@ pub fn intermediate(
     params.serial_number = Some(serial()?);
     params.not_before = whole_second(now);
     let end = whole_second(now + Duration::days(365 * spec.intermediate_years));
-    params.not_after = end.min(root_params.not_after);
+    params.not_after = end.min(root_not_after);
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
     params.use_authority_key_identifier_extension = true;
     params.key_identifier_method = KeyIdMethod::Sha256;
-    let issuer = Issuer::from_params(root_params, root_signer);
-    let cert = params.signed_by(&signer, &issuer).map_err(rc)?;
+    let cert = params.signed_by(&signer, issuer).map_err(rc)?;
     Ok(Generated {
         der: cert.der().to_vec(),
         signer,

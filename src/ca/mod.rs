@@ -206,6 +206,25 @@ impl CertificateAuthority {
         }
     }
 
+    /// Signs a fixed message with the CA key and verifies it with the issuing
+    /// certificate's public key: the signer works and matches the chain (readiness, reload).
+    pub fn self_test(&self) -> Result<(), CaError> {
+        const MESSAGE: &[u8] = b"brevis CA signer self-test";
+        let signature = self
+            .signer
+            .sign(MESSAGE)
+            .map_err(|e| CaError::Backend(e.to_string()))?;
+        let key = crate::model::keys::PublicKey::from_spki_der(&self.issuer_spki)
+            .map_err(|e| CaError::Backend(format!("issuing certificate key: {e}")))?;
+        if key.verify_proof(MESSAGE, &signature) {
+            Ok(())
+        } else {
+            Err(CaError::Backend(
+                "a signature by the CA key does not verify with the issuing certificate".into(),
+            ))
+        }
+    }
+
     /// Signs a certificate with no CT extension (CT explicitly disabled).
     pub fn sign_without_ct(&self, leaf: &PreparedLeaf) -> Result<Vec<u8>, CaError> {
         profile::assemble(&leaf.tbs(None), self.signer.as_ref())
@@ -252,6 +271,73 @@ pub struct WrittenPair {
     pub key: PathBuf,
     pub root: PathBuf,
     pub root_key: PathBuf,
+}
+
+/// Issues a new intermediate under the root in `root_cert` (PEM) signed with `root_key`,
+/// and writes `chain` (new intermediate, then root) and `key` (0600, PKCS#8, encrypted
+/// when a password is given). Refuses to overwrite existing files.
+#[allow(clippy::too_many_arguments)]
+pub fn write_intermediate(
+    root_cert: &Path,
+    root_key: &Path,
+    root_password: Option<&str>,
+    chain: &Path,
+    key: &Path,
+    spec: &create::PairSpec,
+    password: Option<&str>,
+    now: SystemTime,
+) -> Result<(), CaError> {
+    for p in [chain, key] {
+        if p.exists() {
+            return Err(CaError::Load(format!(
+                "{} already exists; refusing to overwrite CA material",
+                p.display()
+            )));
+        }
+    }
+    let roots = chain::parse_pem_chain(&read(root_cert)?)?;
+    let root_der = match roots.as_slice() {
+        [one] => one,
+        _ => {
+            return Err(CaError::Load(format!(
+                "{}: expected exactly one certificate (the root)",
+                root_cert.display()
+            )));
+        }
+    };
+    let root_signer = keyfile::load(&read(root_key)?, root_password)?;
+    let inter = create::intermediate_under(
+        spec,
+        root_der,
+        &root_signer,
+        ::time::OffsetDateTime::from(now),
+    )?;
+    // The pair must pass the same validation a running CA applies.
+    let pair = vec![inter.der.clone(), root_der.clone()];
+    chain::validate(&pair, inter.signer.public_key_spki(), now)?;
+    let pkcs8 = inter
+        .signer
+        .to_pkcs8()
+        .map_err(|e| CaError::Backend(e.to_string()))?;
+    let key_pem = match password {
+        Some(p) => pem::encode("ENCRYPTED PRIVATE KEY", &keyfile::pkcs8_encrypt(&pkcs8, p)?),
+        None => pem::encode("PRIVATE KEY", &pkcs8),
+    };
+    if let Some(dir) = chain.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CaError::Load(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    write_file(key, &key_pem, true)?;
+    write_file(
+        chain,
+        &format!(
+            "{}{}",
+            pem::certificate(&inter.der),
+            pem::certificate(root_der)
+        ),
+        false,
+    )?;
+    Ok(())
 }
 
 /// Generates a root + intermediate and writes `root.pem`, `root-key.pem`, `chain.pem`

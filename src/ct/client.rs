@@ -69,6 +69,27 @@ impl RemoteLog {
         })
     }
 
+    /// Whether the log answers: `get-sth` returns 200 with a tree head (readiness).
+    pub async fn probe(&self) -> Result<(), String> {
+        let url = format!("{}/ct/v1/get-sth", self.base);
+        let mut req = self.http.get(&url).timeout(Duration::from_secs(5));
+        if let Some(h) = &self.options.host {
+            req = req.header(reqwest::header::HOST, h);
+        }
+        let resp = req.send().await.map_err(|e| format!("{url}: {e}"))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(format!("{url}: HTTP {status}"));
+        }
+        let bytes = resp.bytes().await.map_err(|e| format!("{url}: {e}"))?;
+        let body: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| format!("{url}: not a tree head: {e}"))?;
+        if body.get("tree_size").and_then(|v| v.as_u64()).is_none() {
+            return Err(format!("{url}: not a tree head"));
+        }
+        Ok(())
+    }
+
     async fn post_chain(&self, endpoint: &str, chain: &[Vec<u8>]) -> Result<Sct, CtError> {
         let url = format!("{}/ct/v1/{endpoint}", self.base);
         let body = serde_json::to_vec(&serde_json::json!({

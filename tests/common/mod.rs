@@ -4,6 +4,7 @@
 
 pub mod keys;
 pub mod profile;
+pub mod prom;
 pub mod testca;
 
 use serde_json::{Value, json};

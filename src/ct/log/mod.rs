@@ -61,6 +61,10 @@ pub struct LogOptions {
     pub batch: BatchConfig,
     /// Submissions queued at most; beyond this the log answers 503.
     pub max_pending: usize,
+    /// The log's private key (PEM, PKCS#8 ECDSA P-256) when it is kept outside the data
+    /// directory (a Kubernetes Secret, say); default `<dir>/log-key.pem`, created on first
+    /// start.
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for LogOptions {
@@ -74,6 +78,7 @@ impl Default for LogOptions {
                 max_wait: Duration::ZERO,
             },
             max_pending: 65_536,
+            key_file: None,
         }
     }
 }
@@ -116,18 +121,7 @@ pub fn db_path(dir: &Path) -> PathBuf {
 pub fn load_or_create_key(dir: &Path) -> Result<LocalSigner, String> {
     let path = key_path(dir);
     if path.exists() {
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let block = pem::parse_first(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let signer =
-            LocalSigner::from_pkcs8(&block.der).map_err(|e| format!("{}: {e}", path.display()))?;
-        if signer.algorithm() != SigningAlgorithm::EcdsaP256Sha256 {
-            return Err(format!(
-                "{}: the CT log key must be ECDSA P-256",
-                path.display()
-            ));
-        }
-        return Ok(signer);
+        return load_key(&path);
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let signer =
@@ -142,6 +136,21 @@ pub fn load_or_create_key(dir: &Path) -> Result<LocalSigner, String> {
         false,
     )
     .map_err(|e| e.to_string())?;
+    Ok(signer)
+}
+
+/// Loads a CT log key: PEM PKCS#8, ECDSA P-256.
+pub fn load_key(path: &Path) -> Result<LocalSigner, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let block = pem::parse_first(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let signer =
+        LocalSigner::from_pkcs8(&block.der).map_err(|e| format!("{}: {e}", path.display()))?;
+    if signer.algorithm() != SigningAlgorithm::EcdsaP256Sha256 {
+        return Err(format!(
+            "{}: the CT log key must be ECDSA P-256",
+            path.display()
+        ));
+    }
     Ok(signer)
 }
 
@@ -166,7 +175,11 @@ pub fn created_millis(dir: &Path) -> Result<u64, String> {
 impl Log {
     /// Opens (or creates) the log kept in `dir`: `log-key.pem` and `log.sqlite`.
     pub fn open(dir: &Path, options: LogOptions) -> Result<Log, String> {
-        let signer = load_or_create_key(dir)?;
+        let signer = match &options.key_file {
+            Some(path) => load_key(path)?,
+            None => load_or_create_key(dir)?,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let store = SqliteStore::open(&db_path(dir)).map_err(|e| e.to_string())?;
         Log::with_store(&db_path(dir), Box::new(store), Arc::new(signer), options)
     }
@@ -253,6 +266,7 @@ impl Log {
         let shared = Arc::new(Shared {
             latest: RwLock::new(Arc::new(state.sth.clone())),
             broken: RwLock::new(None),
+            hurry: std::sync::atomic::AtomicBool::new(false),
         });
         let (tx, rx) = std::sync::mpsc::sync_channel(options.max_pending);
         let seq = Sequencer {
@@ -350,8 +364,17 @@ impl Log {
                 return Err(LogError::Unavailable("the log is shutting down".into()));
             }
         }
+        let _pending = PendingGauge::new();
         rx.await
             .map_err(|_| LogError::Unavailable("the sequencer stopped".into()))?
+    }
+
+    /// Shutdown has begun: commit queued submissions at once instead of waiting for the
+    /// batch to fill (`--ctlog-batch-max-wait`).
+    pub fn hurry(&self) {
+        self.shared
+            .hurry
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Stops taking submissions, lets the sequencer commit what is queued, and waits for it.
@@ -606,5 +629,22 @@ impl SubtreeHashes for TileHashes<'_> {
             .map(|c| c.try_into().unwrap_or([0u8; 32]))
             .collect();
         Ok(merkle::root_of(&hashes))
+    }
+}
+
+/// Counts a submission in `brevis_ctlog_pending_submissions` while its caller waits,
+/// including when the caller gives up (the future is dropped).
+struct PendingGauge;
+
+impl PendingGauge {
+    fn new() -> PendingGauge {
+        crate::metrics::CTLOG_PENDING.inc();
+        PendingGauge
+    }
+}
+
+impl Drop for PendingGauge {
+    fn drop(&mut self) {
+        crate::metrics::CTLOG_PENDING.dec();
     }
 }

@@ -15,6 +15,7 @@ use crate::metrics;
 use crate::model::sct::{self, DigitallySigned, Entry, Sct};
 use crate::model::signer::Signer;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -142,7 +143,12 @@ pub struct Shared {
     pub latest: RwLock<Arc<SignedTreeHead>>,
     /// Set when a commit failed and the state could not be reloaded.
     pub broken: RwLock<Option<String>>,
+    /// Set on shutdown: commit what is queued without waiting for the batch to fill.
+    pub hurry: std::sync::atomic::AtomicBool,
 }
+
+/// How often a batch waiting to fill checks whether shutdown asked it to hurry.
+const HURRY_CHECK: Duration = Duration::from_millis(20);
 
 pub struct Sequencer {
     pub store: Box<dyn LogStore>,
@@ -198,10 +204,12 @@ impl Sequencer {
                     Ok(p) => batch.push(p),
                     Err(TryRecvError::Empty) => {
                         let left = deadline.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
+                        if left.is_zero() || self.shared.hurry.load(Ordering::Relaxed) {
                             break;
                         }
-                        match rx.recv_timeout(left) {
+                        // Wake up now and then to notice a shutdown during a long wait.
+                        match rx.recv_timeout(left.min(HURRY_CHECK)) {
+                            Err(RecvTimeoutError::Timeout) if left > HURRY_CHECK => continue,
                             Ok(p) => batch.push(p),
                             Err(RecvTimeoutError::Timeout)
                             | Err(RecvTimeoutError::Disconnected) => break,

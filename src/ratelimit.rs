@@ -1,0 +1,198 @@
+//! Token-bucket rate limits, keyed by a string (a client address or an identity).
+//!
+//! Each key has a bucket of `burst` tokens that refills at `per_second`; a request takes
+//! one token or is refused with the time until one is back. Buckets live in a sharded map
+//! bounded by `max_keys`: when a shard is full, buckets that have refilled completely (and
+//! so carry no state worth keeping) are dropped; if none has, the new key is let through
+//! untracked rather than refusing clients that never sent anything before.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+const SHARDS: usize = 16;
+
+/// A refill rate and a bucket size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl Rate {
+    /// Parses `N/s`, `N/m` or `N/h` (N may be fractional) with a burst size.
+    pub fn parse(spec: &str, burst: u32) -> Result<Rate, String> {
+        let (n, unit) = spec
+            .split_once('/')
+            .ok_or_else(|| format!("rate {spec:?}: expected N/s, N/m or N/h"))?;
+        let n: f64 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("rate {spec:?}: {n:?} is not a number"))?;
+        let secs = match unit.trim() {
+            "s" | "sec" | "second" => 1.0,
+            "m" | "min" | "minute" => 60.0,
+            "h" | "hour" => 3600.0,
+            u => return Err(format!("rate {spec:?}: unknown unit {u:?} (s, m or h)")),
+        };
+        if !(n.is_finite() && n > 0.0) {
+            return Err(format!("rate {spec:?}: must be greater than zero"));
+        }
+        if burst == 0 {
+            return Err(format!("rate {spec:?}: burst must be at least 1"));
+        }
+        Ok(Rate {
+            per_second: n / secs,
+            burst,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated: f64,
+}
+
+/// A set of token buckets.
+pub struct RateLimiter {
+    rate: Rate,
+    max_keys_per_shard: usize,
+    shards: Vec<Mutex<HashMap<String, Bucket>>>,
+}
+
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+impl RateLimiter {
+    pub fn new(rate: Rate, max_keys: usize) -> RateLimiter {
+        RateLimiter {
+            rate,
+            max_keys_per_shard: (max_keys / SHARDS).max(1),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    pub fn rate(&self) -> Rate {
+        self.rate
+    }
+
+    /// Takes a token for `key` now; `Err(wait)` when the bucket is empty.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        self.check_at(key, EPOCH.elapsed().as_secs_f64())
+    }
+
+    /// Takes a token for `key` at `now` (seconds on any monotonic scale).
+    pub fn check_at(&self, key: &str, now: f64) -> Result<(), Duration> {
+        let shard = &self.shards[shard_of(key)];
+        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        let burst = f64::from(self.rate.burst);
+        let rate = self.rate.per_second;
+        if !map.contains_key(key) && map.len() >= self.max_keys_per_shard {
+            map.retain(|_, b| b.tokens + (now - b.updated) * rate < burst);
+            if map.len() >= self.max_keys_per_shard {
+                return Ok(());
+            }
+        }
+        let b = map.entry(key.to_string()).or_insert(Bucket {
+            tokens: burst,
+            updated: now,
+        });
+        b.tokens = (b.tokens + (now - b.updated).max(0.0) * rate).min(burst);
+        b.updated = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - b.tokens) / rate))
+        }
+    }
+
+    /// Keys currently tracked.
+    pub fn tracked(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+}
+
+fn shard_of(key: &str) -> usize {
+    // FNV-1a: cheap, and an attacker choosing keys can only unbalance their own shard.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in key.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    h as usize % SHARDS
+}
+
+/// Whole seconds for a `Retry-After` header: at least 1, rounded up.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rates() {
+        assert_eq!(Rate::parse("10/s", 5).unwrap().per_second, 10.0);
+        assert_eq!(Rate::parse("120/m", 5).unwrap().per_second, 2.0);
+        assert_eq!(Rate::parse("0.5/s", 1).unwrap().per_second, 0.5);
+        assert_eq!(Rate::parse("3600/h", 1).unwrap().per_second, 1.0);
+        for bad in ["10", "x/s", "10/d", "0/s", "-1/s", "inf/s"] {
+            assert!(Rate::parse(bad, 1).is_err(), "{bad}");
+        }
+        assert!(Rate::parse("1/s", 0).is_err());
+    }
+
+    #[test]
+    fn burst_then_refill() {
+        let l = RateLimiter::new(Rate::parse("2/s", 3).unwrap(), 1000);
+        for _ in 0..3 {
+            assert!(l.check_at("a", 100.0).is_ok());
+        }
+        let wait = l.check_at("a", 100.0).unwrap_err();
+        assert_eq!(wait, Duration::from_millis(500));
+        // Another key has its own bucket.
+        assert!(l.check_at("b", 100.0).is_ok());
+        // Half a second later one token is back, and only one.
+        assert!(l.check_at("a", 100.5).is_ok());
+        assert!(l.check_at("a", 100.5).is_err());
+        // Long idle: refilled to the burst, not beyond.
+        for _ in 0..3 {
+            assert!(l.check_at("a", 1000.0).is_ok());
+        }
+        assert!(l.check_at("a", 1000.0).is_err());
+    }
+
+    #[test]
+    fn bounded_memory() {
+        let l = RateLimiter::new(Rate::parse("1/s", 1).unwrap(), SHARDS * 4);
+        for i in 0..1000 {
+            let _ = l.check_at(&format!("k{i}"), 0.0);
+        }
+        assert!(l.tracked() <= SHARDS * 4, "{}", l.tracked());
+        // The first key was tracked and stays limited.
+        assert!(l.check_at("k0", 0.0).is_err());
+        // A full shard with nothing refilled lets a new key through untracked.
+        let late = (0..)
+            .map(|i| format!("late{i}"))
+            .find(|k| shard_of(k) == shard_of("k0"))
+            .unwrap();
+        assert!(l.check_at(&late, 0.0).is_ok());
+        assert!(l.check_at(&late, 0.0).is_ok());
+        // Once buckets have refilled they make room: the new key is tracked and limited.
+        assert!(l.check_at(&late, 10.0).is_ok());
+        assert!(l.check_at(&late, 10.0).is_err());
+        assert!(l.tracked() <= SHARDS * 4);
+    }
+
+    #[test]
+    fn retry_after_rounds_up() {
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
+        assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+    }
+}

@@ -1,0 +1,733 @@
+//! The deploy files are checked, not just shipped: every YAML and JSON file parses; the
+//! Kubernetes objects reference each other consistently; every brevis flag they pass
+//! exists; the container runs as non-root; the systemd unit is hardened; and every metric
+//! the dashboard and alert rules query is one a running brevis exports.
+
+mod common;
+
+use common::{Brevis, Op, email_config, repo_root};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn deploy() -> PathBuf {
+    repo_root().join("deploy")
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every YAML document in a file, merge keys (`<<: *anchor`) applied, as JSON values.
+fn yaml_docs(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_norway::Deserializer::from_str(&text)
+        .map(|d| {
+            let mut v = serde_norway::Value::deserialize(d)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            v.apply_merge()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            serde_json::to_value(v).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        })
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// The `--flags` a brevis subcommand accepts, from its --help.
+fn flags_of(sub: &[&str]) -> BTreeSet<String> {
+    let out = Command::new(common::brevis_bin())
+        .args(sub)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "brevis {sub:?} --help");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut flags = BTreeSet::new();
+    for word in text.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']') {
+        if let Some(f) = word.strip_prefix("--") {
+            let f = f.split(['=', '<']).next().unwrap();
+            if !f.is_empty() {
+                flags.insert(f.to_string());
+            }
+        }
+    }
+    flags
+}
+
+/// Asserts every `--flag` in `args` exists for `brevis <sub>`.
+fn assert_flags_exist(what: &str, sub: &[&str], args: &[String]) {
+    let known = flags_of(sub);
+    for a in args {
+        if let Some(f) = a.strip_prefix("--") {
+            let f = f.split('=').next().unwrap();
+            assert!(
+                known.contains(f),
+                "{what}: brevis {} has no --{f}",
+                sub.join(" ")
+            );
+        }
+    }
+}
+
+/// Splits a container's args into (subcommand words, flags).
+fn split_command(args: &[String]) -> (Vec<String>, Vec<String>) {
+    let n = args.iter().take_while(|a| !a.starts_with('-')).count();
+    (args[..n].to_vec(), args[n..].to_vec())
+}
+
+#[test]
+fn every_yaml_and_json_file_parses() {
+    let mut seen = 0;
+    for f in files_under(&deploy()) {
+        match f.extension().and_then(|e| e.to_str()) {
+            Some("yaml") | Some("yml") => {
+                assert!(!yaml_docs(&f).is_empty(), "{} is empty", f.display());
+                seen += 1;
+            }
+            Some("json") => {
+                let _: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap())
+                    .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+                seen += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(seen >= 10, "{seen} files");
+}
+
+fn k8s_objects() -> Vec<Value> {
+    let dir = deploy().join("kubernetes");
+    let kustomization = yaml_docs(&dir.join("kustomization.yaml")).remove(0);
+    let mut objects = Vec::new();
+    for r in kustomization["resources"].as_array().unwrap() {
+        let path = dir.join(r.as_str().unwrap());
+        assert!(
+            path.exists(),
+            "kustomization lists missing {}",
+            path.display()
+        );
+        objects.extend(yaml_docs(&path));
+    }
+    // Every manifest in the directory is listed.
+    for f in files_under(&dir) {
+        let name = f.file_name().unwrap().to_str().unwrap().to_string();
+        if name != "kustomization.yaml" {
+            assert!(
+                kustomization["resources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r == &Value::String(name.clone())),
+                "{name} is not in kustomization.yaml"
+            );
+        }
+    }
+    objects
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+fn selects(selector: &Value, labels: &Value) -> bool {
+    selector
+        .as_object()
+        .unwrap()
+        .iter()
+        .all(|(k, v)| labels.get(k) == Some(v))
+}
+
+#[test]
+fn kubernetes_manifests_fit_together() {
+    let objects = k8s_objects();
+    for o in &objects {
+        assert!(o["apiVersion"].is_string() && o["kind"].is_string(), "{o}");
+        assert!(o["metadata"]["name"].is_string(), "{o}");
+    }
+    let kinds: BTreeSet<&str> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    for k in [
+        "Deployment",
+        "StatefulSet",
+        "Service",
+        "ConfigMap",
+        "Secret",
+        "ServiceMonitor",
+        "PodDisruptionBudget",
+    ] {
+        assert!(kinds.contains(k), "no {k}");
+    }
+
+    let mut workloads = 0;
+    for w in objects
+        .iter()
+        .filter(|o| o["kind"] == "Deployment" || o["kind"] == "StatefulSet")
+    {
+        workloads += 1;
+        let name = w["metadata"]["name"].as_str().unwrap();
+        let pod = &w["spec"]["template"];
+        assert!(
+            selects(
+                &w["spec"]["selector"]["matchLabels"],
+                &pod["metadata"]["labels"]
+            ),
+            "{name}: selector"
+        );
+        assert_eq!(
+            pod["spec"]["securityContext"]["runAsNonRoot"], true,
+            "{name}"
+        );
+        assert!(
+            pod["spec"]["securityContext"]["runAsUser"]
+                .as_u64()
+                .unwrap()
+                > 0,
+            "{name}"
+        );
+        let grace = pod["spec"]["terminationGracePeriodSeconds"]
+            .as_u64()
+            .unwrap();
+        let volumes = pod["spec"]["volumes"].as_array().unwrap();
+        for c in pod["spec"]["containers"].as_array().unwrap() {
+            let args: Vec<String> = c["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect();
+            let (sub, flags) = split_command(&args);
+            let sub: Vec<&str> = sub.iter().map(String::as_str).collect();
+            assert_flags_exist(name, &sub, &flags);
+            if let Some(t) = flags
+                .iter()
+                .find_map(|f| f.strip_prefix("--shutdown-timeout="))
+            {
+                let secs: u64 = t.trim_end_matches('s').parse().unwrap();
+                assert!(
+                    grace > secs,
+                    "{name}: terminationGracePeriodSeconds must exceed --shutdown-timeout"
+                );
+            }
+            let sc = &c["securityContext"];
+            assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
+            assert_eq!(sc["readOnlyRootFilesystem"], true, "{name}");
+            assert_eq!(
+                sc["capabilities"]["drop"],
+                serde_json::json!(["ALL"]),
+                "{name}"
+            );
+            assert!(
+                c["resources"]["limits"]["cpu"].is_string()
+                    && c["resources"]["limits"]["memory"].is_string(),
+                "{name}: limits"
+            );
+            let ports: BTreeSet<&str> = c["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            for probe in ["livenessProbe", "readinessProbe"] {
+                let port = c[probe]["httpGet"]["port"].as_str().unwrap();
+                assert!(ports.contains(port), "{name}: {probe} port {port}");
+                assert!(
+                    c[probe]["httpGet"]["path"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with('/')
+                );
+            }
+            if name == "brevis" {
+                assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+                assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+            }
+            // Every file a flag names is mounted from a volume that provides it.
+            for f in &flags {
+                let Some((_, value)) = f.split_once('=') else {
+                    continue;
+                };
+                if !value.starts_with("/etc/") {
+                    continue;
+                }
+                let mount = c["volumeMounts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|m| value.starts_with(m["mountPath"].as_str().unwrap()))
+                    .unwrap_or_else(|| panic!("{name}: {value} is not under a volume mount"));
+                let file =
+                    value[mount["mountPath"].as_str().unwrap().len()..].trim_start_matches('/');
+                let vol = volumes.iter().find(|v| v["name"] == mount["name"]).unwrap();
+                let (kind, obj_name, items) = if let Some(s) = vol.get("secret") {
+                    ("Secret", s["secretName"].as_str().unwrap(), &s["items"])
+                } else {
+                    let cm = &vol["configMap"];
+                    ("ConfigMap", cm["name"].as_str().unwrap(), &cm["items"])
+                };
+                let source = find(&objects, kind, obj_name);
+                let data = if kind == "Secret" {
+                    &source["stringData"]
+                } else {
+                    &source["data"]
+                };
+                let key = match items.as_array() {
+                    Some(items) => {
+                        items.iter().find(|i| i["path"] == file).unwrap_or_else(|| {
+                            panic!("{name}: {kind} {obj_name} projects no {file}")
+                        })["key"]
+                            .as_str()
+                            .unwrap()
+                            .to_string()
+                    }
+                    None => file.to_string(),
+                };
+                assert!(
+                    data.get(&key).is_some(),
+                    "{name}: {kind} {obj_name} has no key {key}"
+                );
+            }
+            for e in c["env"].as_array().into_iter().flatten() {
+                if let Some(r) = e["valueFrom"].get("secretKeyRef") {
+                    let s = find(&objects, "Secret", r["name"].as_str().unwrap());
+                    assert!(s["stringData"].get(r["key"].as_str().unwrap()).is_some());
+                }
+            }
+        }
+    }
+    assert_eq!(workloads, 2);
+
+    // Services select pods and name ports those pods have; the ServiceMonitor selects
+    // services with a metrics port; the PDB covers the CA pods.
+    let pods: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "Deployment" || o["kind"] == "StatefulSet")
+        .map(|w| &w["spec"]["template"])
+        .collect();
+    for s in objects.iter().filter(|o| o["kind"] == "Service") {
+        let pod = pods
+            .iter()
+            .find(|p| selects(&s["spec"]["selector"], &p["metadata"]["labels"]))
+            .unwrap_or_else(|| panic!("service {} selects no pod", s["metadata"]["name"]));
+        let names: BTreeSet<&str> = pod["spec"]["containers"][0]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for p in s["spec"]["ports"].as_array().unwrap() {
+            assert!(names.contains(p["targetPort"].as_str().unwrap()), "{s}");
+        }
+    }
+    let sm = objects
+        .iter()
+        .find(|o| o["kind"] == "ServiceMonitor")
+        .unwrap();
+    let monitored: Vec<&Value> = objects
+        .iter()
+        .filter(|o| {
+            o["kind"] == "Service"
+                && selects(
+                    &sm["spec"]["selector"]["matchLabels"],
+                    &o["metadata"]["labels"],
+                )
+        })
+        .collect();
+    assert_eq!(monitored.len(), 2, "the CA and the CT log are scraped");
+    let port = sm["spec"]["endpoints"][0]["port"].as_str().unwrap();
+    for s in monitored {
+        assert!(
+            s["spec"]["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == port)
+        );
+    }
+    let pdb = find(&objects, "PodDisruptionBudget", "brevis");
+    let deployment = find(&objects, "Deployment", "brevis");
+    assert!(selects(
+        &pdb["spec"]["selector"]["matchLabels"],
+        &deployment["spec"]["template"]["metadata"]["labels"]
+    ));
+    assert!(
+        deployment["spec"]["replicas"].as_u64().unwrap()
+            > pdb["spec"]["minAvailable"].as_u64().unwrap()
+    );
+
+    // The identity config in the ConfigMap is one brevis accepts.
+    let cm = find(&objects, "ConfigMap", "brevis-identity");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("identity.yaml");
+    std::fs::write(&path, cm["data"]["identity.yaml"].as_str().unwrap()).unwrap();
+    let out = Command::new(common::brevis_bin())
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn compose_file_and_dockerfile() {
+    let compose_path = deploy().join("compose/compose.yaml");
+    let compose = yaml_docs(&compose_path).remove(0);
+    let services = compose["services"].as_object().unwrap();
+    for name in ["init", "ctlog", "brevis"] {
+        let s = &services[name];
+        let build = &s["build"];
+        let context = compose_path
+            .parent()
+            .unwrap()
+            .join(build["context"].as_str().unwrap());
+        assert!(
+            context.join(build["dockerfile"].as_str().unwrap()).exists(),
+            "{name}: dockerfile"
+        );
+        for v in s["volumes"].as_array().unwrap() {
+            let vol = v.as_str().unwrap().split(':').next().unwrap();
+            assert!(
+                compose["volumes"].get(vol).is_some(),
+                "{name}: volume {vol}"
+            );
+        }
+        if name == "init" {
+            // Each brevis invocation of the init script uses real subcommands and flags.
+            let script = s["command"][0].as_str().unwrap();
+            for part in script.split(';').chain(script.split("||")) {
+                if let Some(cmd) = part.trim().split("brevis ").nth(1) {
+                    let words: Vec<String> = cmd.split_whitespace().map(String::from).collect();
+                    let (sub, flags) = split_command(&words);
+                    let sub: Vec<&str> = sub.iter().map(String::as_str).collect();
+                    assert_flags_exist("compose init", &sub, &flags);
+                }
+            }
+            continue;
+        }
+        let args: Vec<String> = s["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        let (sub, flags) = split_command(&args);
+        let sub: Vec<&str> = sub.iter().map(String::as_str).collect();
+        assert_flags_exist(&format!("compose {name}"), &sub, &flags);
+        assert!(s["depends_on"]["init"]["condition"] == "service_completed_successfully");
+    }
+
+    // Dockerfile: multi-stage, runs as an unprivileged numeric user, copies what exists.
+    let text = std::fs::read_to_string(deploy().join("Dockerfile")).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    let froms: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("FROM "))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(froms.len() >= 2, "multi-stage");
+    let last_stage = &lines[*froms.last().unwrap()..];
+    let users: Vec<&&str> = last_stage
+        .iter()
+        .filter(|l| l.starts_with("USER "))
+        .collect();
+    assert_eq!(users.len(), 1, "one USER in the final stage");
+    let uid: u32 = users[0][5..]
+        .split(':')
+        .next()
+        .unwrap()
+        .parse()
+        .expect("numeric user");
+    assert!(uid > 0);
+    assert!(
+        !text.contains("ADD http"),
+        "no downloads at build time besides the package managers"
+    );
+    for l in &lines {
+        if let Some(rest) = l.strip_prefix("COPY ") {
+            if rest.starts_with("--from") {
+                continue;
+            }
+            let parts: Vec<&str> = rest.split_whitespace().collect();
+            for src in &parts[..parts.len() - 1] {
+                assert!(
+                    repo_root().join(src).exists(),
+                    "Dockerfile copies missing {src}"
+                );
+            }
+        }
+    }
+    let cmd_line = last_stage.iter().find(|l| l.starts_with("CMD ")).unwrap();
+    let cmd: Vec<String> = serde_json::from_str(&cmd_line[4..]).unwrap();
+    let (sub, flags) = split_command(&cmd);
+    let sub: Vec<&str> = sub.iter().map(String::as_str).collect();
+    assert_flags_exist("Dockerfile CMD", &sub, &flags);
+    let expose = last_stage
+        .iter()
+        .find(|l| l.starts_with("EXPOSE "))
+        .unwrap();
+    for port in ["8080", "2112", "6962"] {
+        assert!(
+            expose.split_whitespace().any(|p| p == port),
+            "EXPOSE {port}"
+        );
+    }
+    let ignore = std::fs::read_to_string(repo_root().join(".dockerignore")).unwrap();
+    assert!(ignore.lines().any(|l| l.trim() == "target/"));
+}
+
+/// `[Section]` -> key -> values (repeated keys kept in order), continuation lines joined.
+fn unit_file(text: &str) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
+    let mut out: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    let mut section = String::new();
+    let mut joined = Vec::new();
+    let mut cur = String::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if l.starts_with('#') || (l.is_empty() && cur.is_empty()) {
+            continue;
+        }
+        if let Some(c) = l.strip_suffix('\\') {
+            cur.push_str(c);
+            cur.push(' ');
+            continue;
+        }
+        cur.push_str(l);
+        joined.push(std::mem::take(&mut cur));
+    }
+    for l in joined {
+        if l.starts_with('[') {
+            section = l.trim_matches(['[', ']']).to_string();
+        } else if let Some((k, v)) = l.split_once('=') {
+            out.entry(section.clone())
+                .or_default()
+                .entry(k.trim().to_string())
+                .or_default()
+                .push(v.trim().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn systemd_unit_is_hardened_and_runs_real_flags() {
+    let unit =
+        unit_file(&std::fs::read_to_string(deploy().join("systemd/brevis.service")).unwrap());
+    let service = &unit["Service"];
+    let one = |k: &str| service.get(k).unwrap_or_else(|| panic!("no {k}"))[0].clone();
+    let exec: Vec<String> = one("ExecStart")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(exec[0], "/usr/local/bin/brevis");
+    let (sub, flags) = split_command(&exec[1..]);
+    let sub: Vec<&str> = sub.iter().map(String::as_str).collect();
+    let pairs: Vec<String> = flags
+        .iter()
+        .filter(|f| f.starts_with("--"))
+        .cloned()
+        .collect();
+    assert_flags_exist("systemd ExecStart", &sub, &pairs);
+    assert!(one("ExecReload").contains("-HUP"));
+    let stop: u64 = one("TimeoutStopSec").parse().unwrap();
+    let shutdown = flags
+        .iter()
+        .position(|f| f == "--shutdown-timeout")
+        .map(|i| flags[i + 1].trim_end_matches('s').parse::<u64>().unwrap())
+        .unwrap();
+    assert!(
+        stop > shutdown,
+        "TimeoutStopSec must exceed --shutdown-timeout"
+    );
+    for (k, v) in [
+        ("NoNewPrivileges", "yes"),
+        ("DynamicUser", "yes"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("PrivateDevices", "yes"),
+        ("ProtectKernelTunables", "yes"),
+        ("ProtectKernelModules", "yes"),
+        ("ProtectControlGroups", "yes"),
+        ("RestrictNamespaces", "yes"),
+        ("LockPersonality", "yes"),
+        ("MemoryDenyWriteExecute", "yes"),
+        ("CapabilityBoundingSet", ""),
+        ("StateDirectory", "brevis"),
+    ] {
+        assert_eq!(one(k), v, "{k}");
+    }
+    assert!(service["SystemCallFilter"].contains(&"@system-service".to_string()));
+    assert_eq!(unit["Install"]["WantedBy"][0], "multi-user.target");
+}
+
+/// Metric names (in brevis's namespaces) a PromQL expression reads, with the label keys it
+/// selects on each.
+fn metrics_in(expr: &str) -> Vec<(String, Vec<String>)> {
+    let re =
+        regex::Regex::new(r"\b((?:fulcio|brevis|http|process)_[a-z0-9_]+)(\{([^}]*)\})?").unwrap();
+    let key = regex::Regex::new(r"([a-z_]+)\s*(=~|!=|!~|=)").unwrap();
+    re.captures_iter(expr)
+        .map(|c| {
+            let labels = c
+                .get(3)
+                .map(|m| {
+                    key.captures_iter(m.as_str())
+                        .map(|k| k[1].to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (c[1].to_string(), labels)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn dashboard_and_alerts_query_metrics_brevis_exports() {
+    // A brevis that has done real work, so labelled families have children.
+    let op = Op::start();
+    let brevis = Brevis::start(&email_config(&op), &[]);
+    let t = op
+        .mint(
+            "alice",
+            serde_json::json!({"email": "alice@example.com", "email_verified": true}),
+        )
+        .await;
+    let k = common::keys::ClientKey::generate(common::keys::Kind::P256);
+    let (s, _) = brevis
+        .post_json(
+            "/api/v2/signingCert",
+            &k.v2_key_body(&t, "alice@example.com"),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = brevis
+        .post_json(
+            "/api/v2/signingCert",
+            &k.v2_key_body("x.y.z", "alice@example.com"),
+        )
+        .await;
+    assert_eq!(s, 400);
+    let _ = brevis.get("/readyz").await;
+    let m = common::prom::parse(&brevis.metrics().await);
+    let check = |where_: &str, expr: &str| {
+        let found = metrics_in(expr);
+        assert!(
+            !found.is_empty() || expr.contains("up{"),
+            "{where_}: no brevis metric in {expr}"
+        );
+        for (name, labels) in found {
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .fold(name.as_str(), |n, s| n.strip_suffix(s).unwrap_or(n));
+            assert!(
+                m.has(&name) || m.has(family),
+                "{where_}: {name} is not exported"
+            );
+            let sets = m.label_sets(&name);
+            for l in labels {
+                assert!(
+                    sets.iter().any(|s| s.contains_key(&l)),
+                    "{where_}: {name} has no label {l}"
+                );
+            }
+        }
+    };
+
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(deploy().join("grafana/brevis-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    let mut ids = BTreeSet::new();
+    let mut exprs = 0;
+    for p in dash["panels"].as_array().unwrap() {
+        assert!(ids.insert(p["id"].as_u64().unwrap()), "duplicate panel id");
+        let g = &p["gridPos"];
+        assert!(
+            g["x"].as_u64().unwrap() + g["w"].as_u64().unwrap() <= 24,
+            "{}",
+            p["title"]
+        );
+        for t in p["targets"].as_array().into_iter().flatten() {
+            check(p["title"].as_str().unwrap(), t["expr"].as_str().unwrap());
+            assert_eq!(t["datasource"]["uid"], "${datasource}");
+            exprs += 1;
+        }
+    }
+    assert!(exprs >= 20);
+
+    let rules = yaml_docs(&deploy().join("prometheus/brevis-alerts.yaml")).remove(0);
+    let ops = std::fs::read_to_string(repo_root().join("docs/operations.md")).unwrap();
+    let anchors: BTreeSet<String> = ops
+        .lines()
+        .filter_map(|l| l.strip_prefix("### "))
+        .map(|h| h.trim().to_lowercase().replace(' ', "-"))
+        .collect();
+    let mut alerts = BTreeSet::new();
+    for group in rules["groups"].as_array().unwrap() {
+        for r in group["rules"].as_array().unwrap() {
+            let name = r["alert"].as_str().unwrap();
+            assert!(alerts.insert(name.to_string()), "duplicate alert {name}");
+            let expr = r["expr"].as_str().unwrap();
+            assert_eq!(
+                expr.matches('(').count(),
+                expr.matches(')').count(),
+                "{name}: parentheses"
+            );
+            check(name, expr);
+            assert!(
+                ["critical", "warning"].contains(&r["labels"]["severity"].as_str().unwrap()),
+                "{name}"
+            );
+            for a in ["summary", "description", "runbook_url"] {
+                assert!(r["annotations"][a].is_string(), "{name}: {a}");
+            }
+            let anchor = r["annotations"]["runbook_url"]
+                .as_str()
+                .unwrap()
+                .rsplit('#')
+                .next()
+                .unwrap();
+            assert!(
+                anchors.contains(anchor),
+                "{name}: docs/operations.md has no section #{anchor}"
+            );
+            if let Some(f) = r.get("for") {
+                let f = f.as_str().unwrap();
+                assert!(f.ends_with('m') || f.ends_with('s'), "{name}: for {f}");
+            }
+        }
+    }
+    for a in [
+        "BrevisIssuanceErrors",
+        "BrevisCTSubmissionFailures",
+        "BrevisOIDCFetchFailures",
+        "BrevisCTLogCheckpointStale",
+    ] {
+        assert!(alerts.contains(a), "missing alert {a}");
+    }
+}
