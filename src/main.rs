@@ -491,6 +491,11 @@ fn init_logging(cli: &Cli) {
     }
 }
 
+/// mimalloc instead of glibc malloc: issuance allocates many short-lived buffers across
+/// worker threads, and glibc's arenas cost measurably more CPU there (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(&cli);

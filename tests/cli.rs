@@ -293,3 +293,129 @@ async fn a_fulcio_command_line_moves_over() {
     let line = log.lines().find(|l| l.contains("brevis started")).unwrap();
     assert!(serde_json::from_str::<Value>(line).is_ok(), "{line}");
 }
+
+#[test]
+fn ca_intermediate_rotates_under_the_same_root_and_refuses_mistakes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |s: &str| dir.path().join(s).to_str().unwrap().to_string();
+    assert!(run(&["ca", "create", "--out", &p("a")]).0);
+    assert!(run(&["ca", "create", "--out", &p("b")]).0);
+    let (ok, out, err) = run(&[
+        "ca",
+        "intermediate",
+        "--root-cert",
+        &p("a/root.pem"),
+        "--root-key",
+        &p("a/root-key.pem"),
+        "--out",
+        &p("new"),
+        "--key-type",
+        "ecdsa-p384",
+        "--password",
+        "pw",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("chain.pem") && out.contains("intermediate-key.pem"));
+    // The new chain ends in the same root, and its key is encrypted.
+    let chain = std::fs::read_to_string(p("new/chain.pem")).unwrap();
+    let root = std::fs::read_to_string(p("a/root.pem")).unwrap();
+    assert!(chain.ends_with(&root));
+    let key = std::fs::read_to_string(p("new/intermediate-key.pem")).unwrap();
+    assert!(key.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    let inter = common::run_python("inspect_cert.py", &[], &chain);
+    assert_eq!(
+        inter["basic_constraints"],
+        json!({"ca": true, "critical": true})
+    );
+    assert_eq!(inter["eku"], json!(["1.3.6.1.5.5.7.3.3"]));
+    assert_eq!(
+        inter["signed_by_issuer"], true,
+        "signed by the original root: {inter}"
+    );
+    assert_eq!(inter["aki_hex"], inter["issuer_ski_hex"]);
+
+    // Mistakes: another root's key, a chain given as the root, an existing output.
+    let (ok, _, err) = run(&[
+        "ca",
+        "intermediate",
+        "--root-cert",
+        &p("a/root.pem"),
+        "--root-key",
+        &p("b/root-key.pem"),
+        "--out",
+        &p("x"),
+    ]);
+    assert!(
+        !ok && err.contains("the root key does not belong to the root certificate"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&[
+        "ca",
+        "intermediate",
+        "--root-cert",
+        &p("a/chain.pem"),
+        "--root-key",
+        &p("a/root-key.pem"),
+        "--out",
+        &p("y"),
+    ]);
+    assert!(
+        !ok && err.contains("expected exactly one certificate"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&[
+        "ca",
+        "intermediate",
+        "--root-cert",
+        &p("a/root.pem"),
+        "--root-key",
+        &p("a/root-key.pem"),
+        "--out",
+        &p("new"),
+    ]);
+    assert!(!ok && err.contains("refusing to overwrite"), "{err}");
+}
+
+#[test]
+fn ctlog_key_is_created_once_and_ctlog_serve_checks_a_given_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |s: &str| dir.path().join(s).to_str().unwrap().to_string();
+    let (ok, first, err) = run(&["ctlog", "key", "--out", &p("k")]);
+    assert!(ok, "{err}");
+    let (ok, again, _) = run(&["ctlog", "key", "--out", &p("k")]);
+    assert!(ok);
+    assert_eq!(first, again, "the existing key is kept");
+    assert!(first.contains("log ID "));
+    // A key that is not ECDSA P-256 stops `ctlog serve` with the file named.
+    assert!(run(&["ca", "create", "--out", &p("ca")]).0);
+    let (ok, _, err) = run(&[
+        "ctlog",
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        &p("log"),
+        "--roots",
+        &p("ca/root.pem"),
+        "--key",
+        &p("ca/root-key.pem"),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("root-key.pem") && err.contains("must be ECDSA P-256"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&[
+        "ctlog",
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        &p("log"),
+        "--roots",
+        &p("ca/root.pem"),
+        "--key",
+        &p("missing.pem"),
+    ]);
+    assert!(!ok && err.contains("missing.pem"), "{err}");
+}

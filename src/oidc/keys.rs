@@ -53,7 +53,8 @@ enum KeyType {
 }
 
 impl VerificationKey {
-    fn from_jwk(value: &Value) -> Option<VerificationKey> {
+    /// A key from one JWKS entry; `None` for keys that cannot verify ID tokens.
+    pub fn from_jwk(value: &Value) -> Option<VerificationKey> {
         let jwk: Jwk = serde_json::from_value(value.clone()).ok()?;
         if let Some(u) = &jwk.common.public_key_use
             && !matches!(u, jsonwebtoken::jwk::PublicKeyUse::Signature)

@@ -5,7 +5,7 @@
 //! after its entry is durably committed (merge delay zero), with the static-ct
 //! `leaf_index` extension. A resubmitted certificate gets its original SCT back.
 
-mod sequencer;
+pub mod sequencer;
 pub mod storage;
 pub mod validate;
 

@@ -92,6 +92,26 @@ impl TreeState {
         }))
     }
 
+    /// A tree with no leaves (tiles and frontier empty) whose last head is `sth`.
+    pub fn empty(sth: SignedTreeHead) -> TreeState {
+        TreeState {
+            frontier: Frontier::default(),
+            partial: vec![Vec::new(); LEVELS],
+            sth,
+        }
+    }
+
+    /// Appends `leaves` (leaf hashes, in order) and returns the bytes of every tile they
+    /// changed, as a batch stores them: full tiles once, the rightmost partial tile of
+    /// each level as it now stands.
+    pub fn append_leaves(&mut self, leaves: &[Hash]) -> Vec<(u8, u64, Vec<u8>)> {
+        let mut tiles = TileChanges::default();
+        for &leaf in leaves {
+            self.append(leaf, &mut tiles);
+        }
+        self.changed_tiles(&tiles)
+    }
+
     /// Appends one leaf hash. Every tile it changes is recorded: tiles that became full
     /// in `completed` (with their final bytes), all of them in `touched`.
     fn append(&mut self, leaf: Hash, tiles: &mut TileChanges) {
@@ -294,6 +314,8 @@ impl Sequencer {
                 .inc();
             let _ = p.reply.send(result);
         }
+        // 6. Housekeeping, now that nobody waits for this batch.
+        self.store.after_commit();
     }
 
     fn sequence(&mut self, new: &[&Submission]) -> Result<Vec<Sct>, LogError> {
@@ -303,7 +325,7 @@ impl Sequencer {
         let mut entries = Vec::with_capacity(new.len());
         let mut scts = Vec::with_capacity(new.len());
         let mut issuers: HashMap<Hash, Vec<u8>> = HashMap::new();
-        let mut tiles = TileChanges::default();
+        let mut leaf_hashes = Vec::with_capacity(new.len());
         for (i, s) in new.iter().enumerate() {
             let index = first_index + i as u64;
             let extensions = sct::leaf_index_extension(index);
@@ -331,7 +353,7 @@ impl Sequencer {
             for (fp, d) in chain.iter().zip(&s.issuers) {
                 issuers.entry(*fp).or_insert_with(|| d.clone());
             }
-            state.append(leaf_hash, &mut tiles);
+            leaf_hashes.push(leaf_hash);
             entries.push(StoredEntry {
                 index,
                 dedup: s.dedup,
@@ -349,12 +371,12 @@ impl Sequencer {
                 signature: ds,
             });
         }
+        let tiles = state.append_leaves(&leaf_hashes);
         let tree_size = state.frontier.size();
         let root = state.frontier.root();
         let sth = sign_tree_head(self.signer.as_ref(), tree_size, timestamp, root)
             .map_err(LogError::Internal)?;
         state.sth = sth.clone();
-        let tiles = state.changed_tiles(&tiles);
         let checkpoint = StoredCheckpoint {
             tree_size,
             timestamp,

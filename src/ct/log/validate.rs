@@ -5,8 +5,8 @@
 use crate::ct::merkle::Hash;
 use crate::ct::sha256;
 use crate::model::{der, oid, x509};
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use x509_parser::prelude::*;
 
 /// The two submission endpoints.
@@ -68,7 +68,18 @@ impl Root {
 pub struct Validator {
     roots: Vec<Root>,
     require_code_signing: bool,
-    verified_issuer_chains: Mutex<HashSet<Hash>>,
+    verified_issuer_chains: Mutex<HashMap<Hash, Arc<IssuerInfo>>>,
+}
+
+/// What the leaf checks need from a verified issuer chain.
+#[derive(Debug)]
+struct IssuerInfo {
+    /// Subject of the direct issuer (chain[1]).
+    subject: Vec<u8>,
+    /// SHA-256 of the direct issuer's SubjectPublicKeyInfo (the precert issuer_key_hash).
+    spki_hash: Hash,
+    /// The direct issuer is a precertificate signing certificate (not supported).
+    precert_signing: bool,
 }
 
 fn reject(msg: impl Into<String>) -> String {
@@ -80,7 +91,7 @@ impl Validator {
         Validator {
             roots,
             require_code_signing,
-            verified_issuer_chains: Mutex::new(HashSet::new()),
+            verified_issuer_chains: Mutex::new(HashMap::new()),
         }
     }
 
@@ -105,16 +116,14 @@ impl Validator {
                 "chain is longer than {MAX_CHAIN} certificates"
             )));
         }
-        let parsed: Vec<X509Certificate<'_>> = chain
-            .iter()
-            .enumerate()
-            .map(|(i, der)| match parse_x509_certificate(der) {
-                Ok(([], c)) => Ok(c),
-                Ok(_) => Err(format!("certificate {i} has trailing data")),
-                Err(e) => Err(format!("certificate {i} does not parse: {e}")),
-            })
-            .collect::<Result<_, _>>()?;
-        let leaf = &parsed[0];
+        // Only the leaf is parsed per submission; what the checks need from an issuer
+        // chain is cached once it verified (the CA sends the same chain every time).
+        let leaf = match parse_x509_certificate(&chain[0]) {
+            Ok(([], c)) => c,
+            Ok(_) => return Err("certificate 0 has trailing data".into()),
+            Err(e) => return Err(format!("certificate 0 does not parse: {e}")),
+        };
+        let leaf = &leaf;
 
         // Entry type.
         let poisons: Vec<_> = leaf
@@ -156,37 +165,52 @@ impl Validator {
 
         // Issuers: complete to an accepted root.
         let mut issuers: Vec<Vec<u8>> = chain[1..].to_vec();
-        let last = parsed.last().unwrap_or(leaf);
         let ends_at_root = self.roots.iter().any(|r| Some(&r.der) == chain.last());
         if !ends_at_root || chain.len() == 1 {
+            let last_issuer = if chain.len() == 1 {
+                leaf.issuer().as_raw().to_vec()
+            } else {
+                match parse_x509_certificate(&chain[chain.len() - 1]) {
+                    Ok(([], c)) => c.issuer().as_raw().to_vec(),
+                    Ok(_) => {
+                        return Err(format!("certificate {} has trailing data", chain.len() - 1));
+                    }
+                    Err(e) => {
+                        return Err(format!(
+                            "certificate {} does not parse: {e}",
+                            chain.len() - 1
+                        ));
+                    }
+                }
+            };
             let root = self
                 .roots
                 .iter()
-                .find(|r| r.subject == last.issuer().as_raw())
+                .find(|r| r.subject == last_issuer)
                 .ok_or_else(|| reject("chain does not lead to a root this log accepts"))?;
             issuers.push(root.der.clone());
         }
         if issuers.is_empty() {
             return Err(reject("a root certificate cannot be logged as a leaf"));
         }
-        let (_, direct_issuer) = parse_x509_certificate(&issuers[0])
-            .map_err(|e| reject(format!("issuer does not parse: {e}")))?;
-        if leaf.issuer().as_raw() != direct_issuer.subject().as_raw() {
+        let info = self.verify_issuers(&issuers)?;
+        if leaf.issuer().as_raw() != info.subject.as_slice() {
             return Err(reject("chain[0] is not issued by chain[1]"));
         }
-        if x509::has_extension(&direct_issuer, oid::CT_PRECERT_SIGNING.content)
-            || matches!(direct_issuer.extended_key_usage(), Ok(Some(e)) if e.value.other.iter().any(|o| o.as_bytes() == oid::CT_PRECERT_SIGNING.content))
-        {
+        if info.precert_signing {
             return Err(reject(
                 "precertificate signing certificates are not supported",
             ));
         }
-        if verify_leaf_signature && !x509::is_signed_by(leaf, &direct_issuer) {
-            return Err(reject(
-                "chain[0] signature does not verify with chain[1]'s key",
-            ));
+        if verify_leaf_signature {
+            let (_, direct_issuer) = parse_x509_certificate(&issuers[0])
+                .map_err(|e| reject(format!("issuer does not parse: {e}")))?;
+            if !x509::is_signed_by(leaf, &direct_issuer) {
+                return Err(reject(
+                    "chain[0] signature does not verify with chain[1]'s key",
+                ));
+            }
         }
-        self.verify_issuers(&issuers)?;
 
         let dedup = sha256(&chain[0]);
         let (issuer_key_hash, tbs) = match kind {
@@ -198,7 +222,7 @@ impl Validator {
                 )
                 .map_err(|e| reject(format!("precertificate TBS: {e}")))?
                 .ok_or_else(|| reject("precertificate has no poison"))?;
-                (sha256(direct_issuer.public_key().raw), tbs)
+                (info.spki_hash, tbs)
             }
         };
         Ok(Submission {
@@ -212,22 +236,27 @@ impl Validator {
     }
 
     /// Verifies an issuer chain (each certificate a CA signed by the next, ending at an
-    /// accepted root); remembers chains already verified.
-    fn verify_issuers(&self, issuers: &[Vec<u8>]) -> Result<(), String> {
+    /// accepted root) and returns what leaf checks need from it; remembers chains already
+    /// verified.
+    fn verify_issuers(&self, issuers: &[Vec<u8>]) -> Result<Arc<IssuerInfo>, String> {
         let key = sha256(&issuers.concat());
-        if self
+        if let Some(info) = self
             .verified_issuer_chains
             .lock()
-            .map(|s| s.contains(&key))
-            .unwrap_or(false)
+            .ok()
+            .and_then(|s| s.get(&key).cloned())
         {
-            return Ok(());
+            return Ok(info);
         }
         let parsed: Vec<X509Certificate<'_>> = issuers
             .iter()
-            .map(|d| parse_x509_certificate(d).map(|(_, c)| c))
-            .collect::<Result<_, _>>()
-            .map_err(|e| reject(format!("issuer does not parse: {e}")))?;
+            .enumerate()
+            .map(|(i, d)| match parse_x509_certificate(d) {
+                Ok(([], c)) => Ok(c),
+                Ok(_) => Err(format!("certificate {} has trailing data", i + 1)),
+                Err(e) => Err(reject(format!("issuer does not parse: {e}"))),
+            })
+            .collect::<Result<_, _>>()?;
         for (i, c) in parsed.iter().enumerate() {
             let is_root = i + 1 == parsed.len();
             if !is_root {
@@ -248,12 +277,19 @@ impl Validator {
         if !self.roots.iter().any(|r| Some(&r.der) == issuers.last()) {
             return Err(reject("chain does not lead to a root this log accepts"));
         }
+        let direct = &parsed[0];
+        let info = Arc::new(IssuerInfo {
+            subject: direct.subject().as_raw().to_vec(),
+            spki_hash: sha256(direct.public_key().raw),
+            precert_signing: x509::has_extension(direct, oid::CT_PRECERT_SIGNING.content)
+                || matches!(direct.extended_key_usage(), Ok(Some(e)) if e.value.other.iter().any(|o| o.as_bytes() == oid::CT_PRECERT_SIGNING.content)),
+        });
         if let Ok(mut s) = self.verified_issuer_chains.lock() {
             if s.len() > 10_000 {
                 s.clear();
             }
-            s.insert(key);
+            s.insert(key, info.clone());
         }
-        Ok(())
+        Ok(info)
     }
 }
