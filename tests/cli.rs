@@ -143,12 +143,11 @@ async fn ca_create_makes_an_encrypted_pair_that_fileca_serves() {
         assert_eq!(mode & 0o777, 0o600);
     }
     // OpenSSL reads the encrypted key with the same password: the format is standard.
-    let o = Command::new("openssl")
-        .args(["pkey", "-noout", "-passin", "pass:s3cret", "-in"])
-        .arg(out.join("intermediate-key.pem"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    common::succeed(
+        Command::new("openssl")
+            .args(["pkey", "-noout", "-passin", "pass:s3cret", "-in"])
+            .arg(out.join("intermediate-key.pem")),
+    );
     // A second run never overwrites.
     let (ok, _, err) = run(&["ca", "create", "--out", out.to_str().unwrap()]);
     assert!(!ok && err.contains("refusing to overwrite"), "{err}");
@@ -300,20 +299,27 @@ fn ca_intermediate_rotates_under_the_same_root_and_refuses_mistakes() {
     let p = |s: &str| dir.path().join(s).to_str().unwrap().to_string();
     assert!(run(&["ca", "create", "--out", &p("a")]).0);
     assert!(run(&["ca", "create", "--out", &p("b")]).0);
-    let (ok, out, err) = run(&[
-        "ca",
-        "intermediate",
-        "--root-cert",
-        &p("a/root.pem"),
-        "--root-key",
-        &p("a/root-key.pem"),
-        "--out",
-        &p("new"),
-        "--key-type",
-        "ecdsa-p384",
-        "--password",
-        "pw",
-    ]);
+    let intermediate = |cert: &str, key: &str, out: &str, extra: &[&str]| {
+        let (cert, key, out) = (p(cert), p(key), p(out));
+        let mut args = vec![
+            "ca",
+            "intermediate",
+            "--root-cert",
+            &cert,
+            "--root-key",
+            &key,
+            "--out",
+            &out,
+        ];
+        args.extend(extra);
+        run(&args)
+    };
+    let (ok, out, err) = intermediate(
+        "a/root.pem",
+        "a/root-key.pem",
+        "new",
+        &["--key-type", "ecdsa-p384", "--password", "pw"],
+    );
     assert!(ok, "{err}");
     assert!(out.contains("chain.pem") && out.contains("intermediate-key.pem"));
     // The new chain ends in the same root, and its key is encrypted.
@@ -335,45 +341,29 @@ fn ca_intermediate_rotates_under_the_same_root_and_refuses_mistakes() {
     assert_eq!(inter["aki_hex"], inter["issuer_ski_hex"]);
 
     // Mistakes: another root's key, a chain given as the root, an existing output.
-    let (ok, _, err) = run(&[
-        "ca",
-        "intermediate",
-        "--root-cert",
-        &p("a/root.pem"),
-        "--root-key",
-        &p("b/root-key.pem"),
-        "--out",
-        &p("x"),
-    ]);
-    assert!(
-        !ok && err.contains("the root key does not belong to the root certificate"),
-        "{err}"
-    );
-    let (ok, _, err) = run(&[
-        "ca",
-        "intermediate",
-        "--root-cert",
-        &p("a/chain.pem"),
-        "--root-key",
-        &p("a/root-key.pem"),
-        "--out",
-        &p("y"),
-    ]);
-    assert!(
-        !ok && err.contains("expected exactly one certificate"),
-        "{err}"
-    );
-    let (ok, _, err) = run(&[
-        "ca",
-        "intermediate",
-        "--root-cert",
-        &p("a/root.pem"),
-        "--root-key",
-        &p("a/root-key.pem"),
-        "--out",
-        &p("new"),
-    ]);
-    assert!(!ok && err.contains("refusing to overwrite"), "{err}");
+    for (cert, key, out, message) in [
+        (
+            "a/root.pem",
+            "b/root-key.pem",
+            "x",
+            "the root key does not belong to the root certificate",
+        ),
+        (
+            "a/chain.pem",
+            "a/root-key.pem",
+            "y",
+            "expected exactly one certificate",
+        ),
+        (
+            "a/root.pem",
+            "a/root-key.pem",
+            "new",
+            "refusing to overwrite",
+        ),
+    ] {
+        let (ok, _, err) = intermediate(cert, key, out, &[]);
+        assert!(!ok && err.contains(message), "{message}: {err}");
+    }
 }
 
 #[test]
@@ -386,36 +376,25 @@ fn ctlog_key_is_created_once_and_ctlog_serve_checks_a_given_key() {
     assert!(ok);
     assert_eq!(first, again, "the existing key is kept");
     assert!(first.contains("log ID "));
-    // A key that is not ECDSA P-256 stops `ctlog serve` with the file named.
+    // A key that is not ECDSA P-256, or no key at all, stops `ctlog serve` naming the file.
     assert!(run(&["ca", "create", "--out", &p("ca")]).0);
-    let (ok, _, err) = run(&[
-        "ctlog",
-        "serve",
-        "--port",
-        "0",
-        "--data-dir",
-        &p("log"),
-        "--roots",
-        &p("ca/root.pem"),
-        "--key",
-        &p("ca/root-key.pem"),
-    ]);
-    assert!(!ok);
-    assert!(
-        err.contains("root-key.pem") && err.contains("must be ECDSA P-256"),
-        "{err}"
-    );
-    let (ok, _, err) = run(&[
-        "ctlog",
-        "serve",
-        "--port",
-        "0",
-        "--data-dir",
-        &p("log"),
-        "--roots",
-        &p("ca/root.pem"),
-        "--key",
-        &p("missing.pem"),
-    ]);
-    assert!(!ok && err.contains("missing.pem"), "{err}");
+    for (key, message) in [
+        ("ca/root-key.pem", "the CT log key must be ECDSA P-256"),
+        ("missing.pem", "missing.pem"),
+    ] {
+        let (roots, key, data) = (p("ca/root.pem"), p(key), p("log"));
+        let (ok, _, err) = run(&[
+            "ctlog",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            &data,
+            "--roots",
+            &roots,
+            "--key",
+            &key,
+        ]);
+        assert!(!ok && err.contains(&key) && err.contains(message), "{err}");
+    }
 }

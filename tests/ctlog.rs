@@ -565,12 +565,11 @@ async fn sigkill_during_a_burst_loses_no_entry_that_got_an_sct() {
 async fn brevis_logs_to_a_remote_log_and_fails_closed_without_one() {
     let dir = tempfile::tempdir().unwrap();
     let cadir = dir.path().join("ca");
-    let out = std::process::Command::new(common::brevis_bin())
-        .args(["ca", "create", "--out"])
-        .arg(&cadir)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    common::succeed(
+        std::process::Command::new(common::brevis_bin())
+            .args(["ca", "create", "--out"])
+            .arg(&cadir),
+    );
     let log = CtLog::start(dir.path(), &cadir.join("root.pem"), &[]);
     let log_key_path = dir.path().join("log/log-public-key.pem");
     let op = Op::start();
@@ -679,23 +678,18 @@ async fn brevis_logs_to_a_remote_log_and_fails_closed_without_one() {
 async fn trust_root_describes_the_ca_and_the_log() {
     let op = Op::start();
     let brevis = Brevis::start(&email_config(&op), &[]);
-    let out = std::process::Command::new(common::brevis_bin())
-        .args(["trust-root", "--data-dir"])
-        .arg(brevis.dir.join("data"))
-        .args([
-            "--ca-url",
-            &brevis.url,
-            "--ctlog-url",
-            brevis.ctlog_url.as_ref().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::succeed(
+        std::process::Command::new(common::brevis_bin())
+            .args(["trust-root", "--data-dir"])
+            .arg(brevis.dir.join("data"))
+            .args([
+                "--ca-url",
+                &brevis.url,
+                "--ctlog-url",
+                brevis.ctlog_url.as_ref().unwrap(),
+            ]),
     );
-    let root: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let root: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(
         root["mediaType"],
         "application/vnd.dev.sigstore.trustedroot+json;version=0.1"

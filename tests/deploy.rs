@@ -47,13 +47,8 @@ fn yaml_docs(path: &Path) -> Vec<Value> {
 
 /// The `--flags` a brevis subcommand accepts, from its --help.
 fn flags_of(sub: &[&str]) -> BTreeSet<String> {
-    let out = Command::new(common::brevis_bin())
-        .args(sub)
-        .arg("--help")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "brevis {sub:?} --help");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = common::succeed(Command::new(common::brevis_bin()).args(sub).arg("--help"));
+    let text = String::from_utf8_lossy(&out);
     let mut flags = BTreeSet::new();
     for word in text.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']') {
         if let Some(f) = word.strip_prefix("--") {
@@ -79,6 +74,24 @@ fn assert_flags_exist(what: &str, sub: &[&str], args: &[String]) {
             );
         }
     }
+}
+
+/// Asserts that a command line (`subcommand words`, then flags) uses only flags its brevis
+/// subcommand has; returns the flags.
+fn assert_command_line(what: &str, args: &[String]) -> Vec<String> {
+    let (sub, flags) = split_command(args);
+    let sub: Vec<&str> = sub.iter().map(String::as_str).collect();
+    assert_flags_exist(what, &sub, &flags);
+    flags
+}
+
+/// A YAML/JSON list of strings.
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Splits a container's args into (subcommand words, flags).
@@ -206,15 +219,7 @@ fn kubernetes_manifests_fit_together() {
             .unwrap();
         let volumes = pod["spec"]["volumes"].as_array().unwrap();
         for c in pod["spec"]["containers"].as_array().unwrap() {
-            let args: Vec<String> = c["args"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap().to_string())
-                .collect();
-            let (sub, flags) = split_command(&args);
-            let sub: Vec<&str> = sub.iter().map(String::as_str).collect();
-            assert_flags_exist(name, &sub, &flags);
+            let flags = assert_command_line(name, &strings(&c["args"]));
             if let Some(t) = flags
                 .iter()
                 .find_map(|f| f.strip_prefix("--shutdown-timeout="))
@@ -376,15 +381,10 @@ fn kubernetes_manifests_fit_together() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("identity.yaml");
     std::fs::write(&path, cm["data"]["identity.yaml"].as_str().unwrap()).unwrap();
-    let out = Command::new(common::brevis_bin())
-        .args(["config", "check"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::succeed(
+        Command::new(common::brevis_bin())
+            .args(["config", "check"])
+            .arg(&path),
     );
 }
 
@@ -417,22 +417,12 @@ fn compose_file_and_dockerfile() {
             for part in script.split(';').chain(script.split("||")) {
                 if let Some(cmd) = part.trim().split("brevis ").nth(1) {
                     let words: Vec<String> = cmd.split_whitespace().map(String::from).collect();
-                    let (sub, flags) = split_command(&words);
-                    let sub: Vec<&str> = sub.iter().map(String::as_str).collect();
-                    assert_flags_exist("compose init", &sub, &flags);
+                    assert_command_line("compose init", &words);
                 }
             }
             continue;
         }
-        let args: Vec<String> = s["command"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap().to_string())
-            .collect();
-        let (sub, flags) = split_command(&args);
-        let sub: Vec<&str> = sub.iter().map(String::as_str).collect();
-        assert_flags_exist(&format!("compose {name}"), &sub, &flags);
+        assert_command_line(&format!("compose {name}"), &strings(&s["command"]));
         assert!(s["depends_on"]["init"]["condition"] == "service_completed_successfully");
     }
 
@@ -483,9 +473,7 @@ fn compose_file_and_dockerfile() {
     }
     let cmd_line = last_stage.iter().find(|l| l.starts_with("CMD ")).unwrap();
     let cmd: Vec<String> = serde_json::from_str(&cmd_line[4..]).unwrap();
-    let (sub, flags) = split_command(&cmd);
-    let sub: Vec<&str> = sub.iter().map(String::as_str).collect();
-    assert_flags_exist("Dockerfile CMD", &sub, &flags);
+    assert_command_line("Dockerfile CMD", &cmd);
     let expose = last_stage
         .iter()
         .find(|l| l.starts_with("EXPOSE "))
@@ -544,14 +532,7 @@ fn systemd_unit_is_hardened_and_runs_real_flags() {
         .map(String::from)
         .collect();
     assert_eq!(exec[0], "/usr/local/bin/brevis");
-    let (sub, flags) = split_command(&exec[1..]);
-    let sub: Vec<&str> = sub.iter().map(String::as_str).collect();
-    let pairs: Vec<String> = flags
-        .iter()
-        .filter(|f| f.starts_with("--"))
-        .cloned()
-        .collect();
-    assert_flags_exist("systemd ExecStart", &sub, &pairs);
+    let flags = assert_command_line("systemd ExecStart", &exec[1..]);
     assert!(one("ExecReload").contains("-HUP"));
     let stop: u64 = one("TimeoutStopSec").parse().unwrap();
     let shutdown = flags

@@ -37,6 +37,14 @@ where
     }
 }
 
+/// `brevis_config_reloads_total{component, outcome}`.
+async fn reloads(b: &Brevis, component: &str, outcome: &str) -> f64 {
+    scrape(b).await.value(
+        "brevis_config_reloads_total",
+        &[("component", component), ("outcome", outcome)],
+    )
+}
+
 fn signal(b: &Brevis, sig: &str) {
     let ok = Command::new("kill")
         .arg(format!("-{sig}"))
@@ -335,22 +343,13 @@ async fn identity_config_reloads_on_change_and_sighup_and_survives_a_broken_file
     let wrong = email_config(&op).replace("client-id: sigstore", "client-id: other");
     let brevis = Brevis::start(&wrong, &["--watch-interval", "100ms"]);
     let config = brevis.dir.join("identity.yaml");
-    let reloads = |outcome: &'static str| {
-        let b = &brevis;
-        async move {
-            scrape(b).await.value(
-                "brevis_config_reloads_total",
-                &[("component", "identity_config"), ("outcome", outcome)],
-            )
-        }
-    };
     let (s, _) = issue(&brevis, &op, ALICE).await;
     assert_eq!(s, 400);
 
     // The file changes: the new config is picked up.
     std::fs::write(&config, email_config(&op)).unwrap();
     eventually("identity config reload", || async {
-        reloads("success").await == 1.0
+        reloads(&brevis, "identity_config", "success").await == 1.0
     })
     .await;
     let (s, r) = issue(&brevis, &op, ALICE).await;
@@ -366,7 +365,7 @@ async fn identity_config_reloads_on_change_and_sighup_and_survives_a_broken_file
     // A broken file is refused and counted; the running config stays.
     std::fs::write(&config, "oidc-issuers: [this is not a map").unwrap();
     eventually("failed reload", || async {
-        reloads("failure").await == 1.0
+        reloads(&brevis, "identity_config", "failure").await == 1.0
     })
     .await;
     let (s, r) = issue(&brevis, &op, ALICE).await;
@@ -383,7 +382,7 @@ async fn identity_config_reloads_on_change_and_sighup_and_survives_a_broken_file
     )
     .unwrap();
     eventually("second failed reload", || async {
-        reloads("failure").await == 2.0
+        reloads(&brevis, "identity_config", "failure").await == 2.0
     })
     .await;
     let (s, _) = issue(&brevis, &op, ALICE).await;
@@ -392,12 +391,12 @@ async fn identity_config_reloads_on_change_and_sighup_and_survives_a_broken_file
     // SIGHUP reloads everything, also when no file changed.
     signal(&brevis, "HUP");
     eventually("SIGHUP reload", || async {
-        reloads("failure").await == 3.0
+        reloads(&brevis, "identity_config", "failure").await == 3.0
     })
     .await;
     std::fs::write(&config, wrong.clone()).unwrap();
     eventually("reload after the fix", || async {
-        reloads("success").await == 2.0
+        reloads(&brevis, "identity_config", "success").await == 2.0
     })
     .await;
     let (s, _) = issue(&brevis, &op, ALICE).await;
@@ -410,16 +409,10 @@ async fn identity_config_reloads_on_change_and_sighup_and_survives_a_broken_file
 }
 
 fn brevis_cmd(args: &[&str]) -> String {
-    let out = Command::new(common::brevis_bin())
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "brevis {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8(common::succeed(
+        Command::new(common::brevis_bin()).args(args),
+    ))
+    .unwrap()
 }
 
 #[tokio::test]
@@ -444,15 +437,6 @@ async fn fileca_rotation_under_the_same_root_reloads_and_a_foreign_root_is_refus
             "100ms",
         ],
     );
-    let ca_reloads = |outcome: &'static str| {
-        let b = &brevis;
-        async move {
-            scrape(b).await.value(
-                "brevis_config_reloads_total",
-                &[("component", "ca"), ("outcome", outcome)],
-            )
-        }
-    };
     let bundle = |b: &Brevis| {
         let url = format!("{}/api/v2/trustBundle", b.url);
         let http = b.http.clone();
@@ -480,7 +464,10 @@ async fn fileca_rotation_under_the_same_root_reloads_and_a_foreign_root_is_refus
     // the watcher tries again when the second file lands.
     std::fs::copy(d("ca2/intermediate-key.pem"), &live_key).unwrap();
     std::fs::copy(d("ca2/chain.pem"), &live_chain).unwrap();
-    eventually("CA reload", || async { ca_reloads("success").await >= 1.0 }).await;
+    eventually("CA reload", || async {
+        reloads(&brevis, "ca", "success").await >= 1.0
+    })
+    .await;
     let after = bundle(&brevis).await;
     assert_ne!(after[0], before[0], "new intermediate served");
     assert_eq!(after[1], before[1], "same root");
@@ -491,7 +478,7 @@ async fn fileca_rotation_under_the_same_root_reloads_and_a_foreign_root_is_refus
     assert!(common::openssl_text(chain[1].as_str().unwrap()).contains("rotated intermediate"));
 
     // A chain under another root: the embedded log would refuse it, so the reload is refused.
-    let failures = ca_reloads("failure").await;
+    let failures = reloads(&brevis, "ca", "failure").await;
     brevis_cmd(&["ca", "create", "--out", &d("other")]);
     std::fs::copy(d("other/intermediate-key.pem"), &live_key).unwrap();
     std::fs::copy(d("other/chain.pem"), &live_chain).unwrap();
@@ -501,7 +488,7 @@ async fn fileca_rotation_under_the_same_root_reloads_and_a_foreign_root_is_refus
             .contains("the new chain's root is not one the embedded CT log accepts")
     })
     .await;
-    assert!(ca_reloads("failure").await > failures);
+    assert!(reloads(&brevis, "ca", "failure").await > failures);
     assert_eq!(bundle(&brevis).await, after, "the running CA stays");
     let (s, r) = issue(&brevis, &op, ALICE).await;
     assert_eq!(s, 200, "{r}");
@@ -815,12 +802,7 @@ fn server_cert(dir: &Path, name: &str) -> (String, String, String) {
             .to_string()
     };
     let run = |args: &[&str]| {
-        let out = Command::new("openssl").args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::succeed(Command::new("openssl").args(args));
     };
     let ec = [
         "-newkey",
@@ -870,6 +852,16 @@ fn server_cert(dir: &Path, name: &str) -> (String, String, String) {
     (ca_crt, crt, key)
 }
 
+/// `GET /healthz` over TLS trusting only the CA in `ca`: the status, or the error (a
+/// certificate from another CA fails the handshake).
+async fn healthz_over_tls(url: &str, ca: &str) -> Result<u16, reqwest::Error> {
+    let r = https_client(ca)
+        .get(format!("{url}/healthz"))
+        .send()
+        .await?;
+    Ok(r.status().as_u16())
+}
+
 fn https_client(cert: &str) -> reqwest::Client {
     let pem = std::fs::read(cert).unwrap();
     reqwest::Client::builder()
@@ -912,13 +904,7 @@ async fn tls_listener_serves_the_api_and_reloads_its_certificate() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(
-        https_client(&ca2)
-            .get(format!("{}/healthz", brevis.url))
-            .send()
-            .await
-            .is_err()
-    );
+    assert!(healthz_over_tls(&brevis.url, &ca2).await.is_err());
     // Plain HTTP on the TLS port gets nothing useful.
     let plain = reqwest::get(format!(
         "{}/healthz",
@@ -930,52 +916,21 @@ async fn tls_listener_serves_the_api_and_reloads_its_certificate() {
     // A broken pair (key of another certificate) is refused on SIGHUP; the old one stays.
     std::fs::copy(&k2, &live_k).unwrap();
     signal(&brevis, "HUP");
-    let tls_reloads = |outcome: &'static str| {
-        let b = &brevis;
-        async move {
-            scrape(b).await.value(
-                "brevis_config_reloads_total",
-                &[("component", "tls"), ("outcome", outcome)],
-            )
-        }
-    };
     eventually("refused TLS reload", || async {
-        tls_reloads("failure").await == 1.0
+        reloads(&brevis, "tls", "failure").await == 1.0
     })
     .await;
-    assert_eq!(
-        https_client(&ca1)
-            .get(format!("{}/healthz", brevis.url))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(healthz_over_tls(&brevis.url, &ca1).await.ok(), Some(200));
 
     // The matching pair is taken on the next SIGHUP; new connections see it.
     std::fs::copy(&c2, &live_c).unwrap();
     signal(&brevis, "HUP");
     eventually("TLS reload", || async {
-        tls_reloads("success").await == 1.0
+        reloads(&brevis, "tls", "success").await == 1.0
     })
     .await;
-    assert_eq!(
-        https_client(&ca2)
-            .get(format!("{}/healthz", brevis.url))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert!(
-        https_client(&ca1)
-            .get(format!("{}/healthz", brevis.url))
-            .send()
-            .await
-            .is_err()
-    );
+    assert_eq!(healthz_over_tls(&brevis.url, &ca2).await.ok(), Some(200));
+    assert!(healthz_over_tls(&brevis.url, &ca1).await.is_err());
 
     // A bad certificate path stops startup with a message naming it.
     let out = Command::new(common::brevis_bin())

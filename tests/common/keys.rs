@@ -104,58 +104,45 @@ pub fn b64(data: impl AsRef<[u8]>) -> String {
 /// refuses to generate. The key lives in the returned directory as `key.pem`.
 pub fn openssl_key(args: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new("openssl")
-        .arg("genpkey")
-        .args(args)
-        .arg("-out")
-        .arg(dir.path().join("key.pem"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    super::succeed(
+        std::process::Command::new("openssl")
+            .arg("genpkey")
+            .args(args)
+            .arg("-out")
+            .arg(dir.path().join("key.pem")),
     );
     dir
 }
 
 /// The public half of an [`openssl_key`] as PEM.
 pub fn openssl_public_pem(dir: &tempfile::TempDir) -> String {
-    let out = std::process::Command::new("openssl")
-        .args(["pkey", "-pubout", "-in"])
-        .arg(dir.path().join("key.pem"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
+    let out = super::succeed(
+        std::process::Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(dir.path().join("key.pem")),
+    );
+    String::from_utf8(out).unwrap()
 }
 
 /// Signs `message` with the openssl-made key in `dir` (SHA-256, PKCS#1 v1.5).
 pub fn openssl_sign(dir: &tempfile::TempDir, message: &str) -> Vec<u8> {
     let msg = dir.path().join("msg");
     std::fs::write(&msg, message).unwrap();
-    let out = std::process::Command::new("openssl")
-        .args(["dgst", "-sha256", "-sign"])
-        .arg(dir.path().join("key.pem"))
-        .arg(&msg)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    out.stdout
+    super::succeed(
+        std::process::Command::new("openssl")
+            .args(["dgst", "-sha256", "-sign"])
+            .arg(dir.path().join("key.pem"))
+            .arg(&msg),
+    )
 }
 
 /// A CSR made by the openssl CLI with the key in `dir`.
 pub fn openssl_csr(dir: &tempfile::TempDir, digest: &str) -> String {
-    let out = std::process::Command::new("openssl")
-        .args(["req", "-new", "-subj", "/", "-key"])
-        .arg(dir.path().join("key.pem"))
-        .arg(format!("-{digest}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = super::succeed(
+        std::process::Command::new("openssl")
+            .args(["req", "-new", "-subj", "/", "-key"])
+            .arg(dir.path().join("key.pem"))
+            .arg(format!("-{digest}")),
     );
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(out).unwrap()
 }

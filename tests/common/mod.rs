@@ -364,6 +364,23 @@ impl Drop for Brevis {
     }
 }
 
+/// Runs `cmd` and returns its stdout; a failure fails the test with the command, its
+/// stderr and its stdout.
+pub fn succeed(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{:?}: {e}", cmd.get_program()));
+    assert!(
+        out.status.success(),
+        "{:?} {:?} failed:\n{}{}",
+        cmd.get_program(),
+        cmd.get_args().collect::<Vec<_>>(),
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out.stdout
+}
+
 pub fn brevis_bin() -> &'static str {
     env!("CARGO_BIN_EXE_brevis")
 }
