@@ -6,9 +6,12 @@
 //!
 //! Reports entries/s, latency percentiles and errors per concurrency level.
 
+mod common;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use brevis::ca::{LocalSigner, SigningAlgorithm};
+use common::{percentile_ms, process_cpu};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose, SerialNumber,
@@ -52,13 +55,6 @@ fn args() -> Args {
         i += 1;
     }
     a
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn main() {
@@ -195,26 +191,15 @@ fn main() {
         let errors: usize = results.iter().map(|(_, e)| e).sum();
         lat.sort();
         let n = lat.len();
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
             "| {c} | {:.0} | {:.2} | {:.2} | {:.2} | {errors} | {:.1} |",
             n as f64 / elapsed.as_secs_f64(),
-            ms(percentile(&lat, 0.5)),
-            ms(percentile(&lat, 0.99)),
-            ms(percentile(&lat, 0.999)),
+            percentile_ms(&lat, 0.5),
+            percentile_ms(&lat, 0.99),
+            percentile_ms(&lat, 0.999),
             if n > 0 { cpu / n as f64 * 1e6 } else { 0.0 },
         );
     }
     let _ = child.kill();
     let _ = child.wait();
-}
-
-/// CPU seconds (user + system) used so far by a process, from /proc.
-fn process_cpu(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
-    ticks / 100.0
 }

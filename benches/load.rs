@@ -15,9 +15,12 @@
 //! (aws-lc-rs): the cryptography one issuance cannot avoid. brevis's certificates per
 //! CPU-second of its own process (from /proc) are reported as a share of it.
 
+mod common;
+
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use brevis::ca::{LocalSigner, Signer, SigningAlgorithm};
+use common::{percentile_ms, process_cpu};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
@@ -400,24 +403,7 @@ fn run_level(
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
-}
-
 // ---- /proc ----------------------------------------------------------------------------
-
-/// CPU seconds (user + system, all threads) used so far by a process.
-fn process_cpu(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
-    ticks / 100.0
-}
 
 /// (VmRSS, VmHWM) in MiB.
 fn memory(pid: u32) -> (f64, f64) {
@@ -654,9 +640,9 @@ fn main() {
             println!(
                 "| {path} | {c} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {:.2} | {:.0} | {:.0}% |",
                 l.certs as f64 / l.seconds,
-                percentile(&l.latencies, 0.5),
-                percentile(&l.latencies, 0.99),
-                percentile(&l.latencies, 0.999),
+                percentile_ms(&l.latencies, 0.5),
+                percentile_ms(&l.latencies, 0.99),
+                percentile_ms(&l.latencies, 0.999),
                 l.errors,
                 l.checked,
                 l.cpu / l.seconds,
@@ -687,7 +673,7 @@ fn main() {
             println!(
                 "| {m} | {:.0} | {:.2} | {} | {rss:.1} | {hwm:.1} |",
                 l.certs as f64 / l.seconds,
-                percentile(&l.latencies, 0.99),
+                percentile_ms(&l.latencies, 0.99),
                 l.errors
             );
         }

@@ -9,7 +9,6 @@ use super::storage::{LogStore, StoreError, StoredCheckpoint, StoredEntry};
 use super::validate::{Kind, Submission};
 use crate::ct::checkpoint::SignedTreeHead;
 use crate::ct::merkle::{self, Frontier, Hash};
-use crate::ct::sha256;
 use crate::ct::tiles::{TILE_HEIGHT, TILE_WIDTH};
 use crate::metrics;
 use crate::model::sct::{self, DigitallySigned, Entry, Sct};
@@ -349,7 +348,7 @@ impl Sequencer {
                 signature_algorithm: sct::SIG_ECDSA,
                 signature,
             };
-            let chain: Vec<Hash> = s.issuers.iter().map(|d| sha256(d)).collect();
+            let chain: Vec<Hash> = s.issuer_fingerprints.to_vec();
             for (fp, d) in chain.iter().zip(&s.issuers) {
                 issuers.entry(*fp).or_insert_with(|| d.clone());
             }

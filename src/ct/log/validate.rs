@@ -35,6 +35,9 @@ pub struct Submission {
     pub dedup: Hash,
     /// The issuer chain up to and including the accepted root.
     pub issuers: Vec<Vec<u8>>,
+    /// SHA-256 of each of `issuers` (how entries and static-ct-api address them),
+    /// computed once per verified chain.
+    pub issuer_fingerprints: Arc<[Hash]>,
     /// Precertificates: SHA-256 of the issuer's SubjectPublicKeyInfo.
     pub issuer_key_hash: Hash,
     /// Precertificates: the TBS with the poison removed.
@@ -80,6 +83,8 @@ struct IssuerInfo {
     spki_hash: Hash,
     /// The direct issuer is a precertificate signing certificate (not supported).
     precert_signing: bool,
+    /// SHA-256 of each certificate of the chain.
+    fingerprints: Arc<[Hash]>,
 }
 
 fn reject(msg: impl Into<String>) -> String {
@@ -230,6 +235,7 @@ impl Validator {
             leaf: chain[0].clone(),
             dedup,
             issuers,
+            issuer_fingerprints: info.fingerprints.clone(),
             issuer_key_hash,
             tbs,
         })
@@ -281,6 +287,7 @@ impl Validator {
         let info = Arc::new(IssuerInfo {
             subject: direct.subject().as_raw().to_vec(),
             spki_hash: sha256(direct.public_key().raw),
+            fingerprints: issuers.iter().map(|d| sha256(d)).collect(),
             precert_signing: x509::has_extension(direct, oid::CT_PRECERT_SIGNING.content)
                 || matches!(direct.extended_key_usage(), Ok(Some(e)) if e.value.other.iter().any(|o| o.as_bytes() == oid::CT_PRECERT_SIGNING.content)),
         });
