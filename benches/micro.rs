@@ -13,7 +13,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use brevis::api::json;
 use brevis::ca::{CertificateAuthority, LocalSigner, Signer, SigningAlgorithm};
 use brevis::ct::checkpoint::SignedTreeHead;
-use brevis::ct::log::sequencer::TreeState;
+use brevis::ct::log::TreeState;
 use brevis::model::extensions::{Extensions, Field};
 use brevis::model::keys::PublicKey;
 use brevis::model::principal::{Principal, SubjectAltName};

@@ -100,6 +100,12 @@ impl IssueError {
             IssueError::RateLimited { .. } => "rate_limited_identity",
         }
     }
+
+    /// Failures that are brevis's own (CA backend, CT log), not the client's.
+    pub fn is_server_side(&self) -> bool {
+        matches!(self, IssueError::Ct(_))
+            || matches!(self, IssueError::Ca(e) if !matches!(e, CaError::Template(_)))
+    }
 }
 
 /// A signed certificate and how its SCT travels.
@@ -232,24 +238,46 @@ impl Authority {
             .identities
             .principal(&token.issuer, &token.claims)?;
         observe("identify", t);
-        if let Some(limit) = &self.identity_limit {
-            let who = format!("{}\n{}", token.label, principal.san.value());
-            if let Err(retry_after) = limit.check(&who) {
-                return Err(IssueError::RateLimited {
-                    identity: principal.san.value().to_string(),
-                    retry_after,
-                });
-            }
-        }
-
         // 3. Prove possession.
         let t = Instant::now();
         let key = self.prove_possession(&request.key, &principal.challenge)?;
         observe("prove", t);
 
+        // The identity's budget: charged once token and proof checked out (keyed by the
+        // concrete issuer, not a meta-issuer pattern), given back when brevis itself fails.
+        let charged = match &self.identity_limit {
+            None => None,
+            Some(limit) => {
+                let who = format!("{}\n{}", token.issuer.issuer_url, principal.san.value());
+                limit
+                    .check(&who)
+                    .map_err(|retry_after| IssueError::RateLimited {
+                        identity: principal.san.value().to_string(),
+                        retry_after,
+                    })?;
+                Some((limit, who))
+            }
+        };
+        let result = self.sign_and_log(&ca, &token, &principal, &key).await;
+        if let (Err(e), Some((limit, who))) = (&result, &charged)
+            && e.is_server_side()
+        {
+            limit.refund(who);
+        }
+        result
+    }
+
+    /// Phases 4-6: prepare, log, issue.
+    async fn sign_and_log(
+        &self,
+        ca: &CertificateAuthority,
+        token: &VerifiedToken,
+        principal: &Principal,
+        key: &PublicKey,
+    ) -> Result<Issued, IssueError> {
         // 4. Prepare the TBS.
         let t = Instant::now();
-        let leaf = ca.prepare(&principal, &key, self.clock.unix_seconds())?;
+        let leaf = ca.prepare(principal, key, self.clock.unix_seconds())?;
         observe("prepare", t);
 
         let (leaf_der, sct) = match &self.ct {
@@ -270,7 +298,7 @@ impl Authority {
                     .with_label_values(&["precertificate"])
                     .observe(t.elapsed().as_secs_f64());
                 let sct = self
-                    .log_precertificate(log.as_ref(), &ca, &precert.der)
+                    .log_precertificate(log.as_ref(), ca, &precert.der)
                     .await?;
                 observe("log", t);
 

@@ -8,7 +8,7 @@ use crate::model::signer::{LocalSigner, Signer, SigningAlgorithm};
 use crate::model::{oid, pem};
 use crate::trust::{TrustView, verify_chain};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use x509_parser::prelude::*;
 
@@ -24,12 +24,9 @@ pub enum KeyPath {
 /// The challenge a client signs: the token's email when it has one, else `sub` (what
 /// sigstore-js and cosign do).
 pub fn challenge_of(token: &str) -> Result<String, String> {
-    let payload = token.split('.').nth(1).ok_or("the token is not a JWT")?;
-    let claims: Value = URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or("the token payload is not JSON")?;
+    let claims = crate::oidc::token::UnverifiedToken::parse(token)
+        .map_err(|e| format!("the token is not a usable JWT ({e:?})"))?
+        .claims;
     if let Some(e) = claims.get("email").and_then(Value::as_str) {
         return Ok(e.to_string());
     }

@@ -573,7 +573,8 @@ fn trust_material(args: &TrustArgs) -> Result<(serde_json::Value, serde_json::Va
             start_ms,
         }],
         tlogs,
-    );
+    )
+    .map_err(anyhow::Error::msg)?;
     let signing = brevis::trust::signing_config(
         &args.ca_url,
         args.rekor_url.as_deref(),
@@ -825,7 +826,6 @@ fn serve_command(args: ServeArgs) -> Result<()> {
         watch_interval: args.watch_interval,
         config_watch: args.config_watch,
         fileca_watch: args.fileca_watch,
-        tls_watch: true,
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(brevis::tls::TlsFiles {

@@ -2,9 +2,10 @@
 //!
 //! Each key has a bucket of `burst` tokens that refills at `per_second`; a request takes
 //! one token or is refused with the time until one is back. Buckets live in a sharded map
-//! bounded by `max_keys`: when a shard is full, buckets that have refilled completely (and
-//! so carry no state worth keeping) are dropped; if none has, the new key is let through
-//! untracked rather than refusing clients that never sent anything before.
+//! bounded by `max_keys`. When a shard is full, buckets that have refilled completely
+//! (they carry no state worth keeping) are dropped; if that frees nothing, the older half
+//! of the shard is dropped. Either way the new key is tracked, and the sweep costs one pass
+//! over the shard per many new keys, not one per request.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
@@ -72,10 +73,6 @@ impl RateLimiter {
         }
     }
 
-    pub fn rate(&self) -> Rate {
-        self.rate
-    }
-
     /// Takes a token for `key` now; `Err(wait)` when the bucket is empty.
     pub fn check(&self, key: &str) -> Result<(), Duration> {
         self.check_at(key, EPOCH.elapsed().as_secs_f64())
@@ -89,8 +86,12 @@ impl RateLimiter {
         let rate = self.rate.per_second;
         if !map.contains_key(key) && map.len() >= self.max_keys_per_shard {
             map.retain(|_, b| b.tokens + (now - b.updated) * rate < burst);
-            if map.len() >= self.max_keys_per_shard {
-                return Ok(());
+            if map.len() > self.max_keys_per_shard / 2 {
+                let mut times: Vec<f64> = map.values().map(|b| b.updated).collect();
+                let mid = times.len() / 2;
+                let (_, median, _) = times.select_nth_unstable_by(mid, f64::total_cmp);
+                let median = *median;
+                map.retain(|_, b| b.updated > median);
             }
         }
         let b = map.entry(key.to_string()).or_insert(Bucket {
@@ -104,6 +105,16 @@ impl RateLimiter {
             Ok(())
         } else {
             Err(Duration::from_secs_f64((1.0 - b.tokens) / rate))
+        }
+    }
+
+    /// Gives back a token taken for `key` (the request failed on the server's side).
+    pub fn refund(&self, key: &str) {
+        let mut map = self.shards[shard_of(key)]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = map.get_mut(key) {
+            b.tokens = (b.tokens + 1.0).min(f64::from(self.rate.burst));
         }
     }
 
@@ -168,24 +179,34 @@ mod tests {
 
     #[test]
     fn bounded_memory() {
-        let l = RateLimiter::new(Rate::parse("1/s", 1).unwrap(), SHARDS * 4);
+        let cap = SHARDS * 4;
+        let l = RateLimiter::new(Rate::parse("1/s", 1).unwrap(), cap);
         for i in 0..1000 {
-            let _ = l.check_at(&format!("k{i}"), 0.0);
+            let _ = l.check_at(&format!("k{i}"), i as f64 * 0.001);
         }
-        assert!(l.tracked() <= SHARDS * 4, "{}", l.tracked());
-        // The first key was tracked and stays limited.
-        assert!(l.check_at("k0", 0.0).is_err());
-        // A full shard with nothing refilled lets a new key through untracked.
-        let late = (0..)
-            .map(|i| format!("late{i}"))
-            .find(|k| shard_of(k) == shard_of("k0"))
-            .unwrap();
-        assert!(l.check_at(&late, 0.0).is_ok());
-        assert!(l.check_at(&late, 0.0).is_ok());
-        // Once buckets have refilled they make room: the new key is tracked and limited.
-        assert!(l.check_at(&late, 10.0).is_ok());
-        assert!(l.check_at(&late, 10.0).is_err());
-        assert!(l.tracked() <= SHARDS * 4);
+        assert!(l.tracked() <= cap, "{}", l.tracked());
+        // A new key is always tracked and limited, even when nothing has refilled: the
+        // older half of its shard made room.
+        let late = "late";
+        assert!(l.check_at(late, 0.5).is_ok());
+        assert!(l.check_at(late, 0.5).is_err());
+        // The most recent keys survived the sweeps and are still limited.
+        assert!(l.check_at("k999", 0.5).is_err());
+        assert!(l.tracked() <= cap);
+    }
+
+    #[test]
+    fn refund_gives_one_token_back() {
+        let l = RateLimiter::new(Rate::parse("1/h", 1).unwrap(), 1000);
+        assert!(l.check_at("a", 0.0).is_ok());
+        assert!(l.check_at("a", 0.0).is_err());
+        l.refund("a");
+        assert!(l.check_at("a", 0.0).is_ok());
+        // Never above the burst.
+        l.refund("a");
+        l.refund("a");
+        assert!(l.check_at("a", 0.0).is_ok());
+        assert!(l.check_at("a", 0.0).is_err());
     }
 
     #[test]

@@ -62,7 +62,6 @@ pub struct CaSource {
 pub struct TlsSource {
     pub files: TlsFiles,
     pub resolver: Arc<tls::Resolver>,
-    pub watch: bool,
 }
 
 pub struct Reloader {
@@ -121,7 +120,8 @@ impl Reloader {
         match c {
             Component::Identity => self.identity.as_ref().is_some_and(|s| s.watch),
             Component::Ca => self.ca.as_ref().is_some_and(|s| s.watch),
-            Component::Tls => self.tls.as_ref().is_some_and(|s| s.watch),
+            // TLS files are watched whenever TLS is on.
+            Component::Tls => self.tls.is_some(),
         }
     }
 

@@ -139,18 +139,6 @@ pub struct ReloadOptions {
     pub watch_interval: Duration,
     pub config_watch: bool,
     pub fileca_watch: bool,
-    pub tls_watch: bool,
-}
-
-impl Default for ReloadOptions {
-    fn default() -> ReloadOptions {
-        ReloadOptions {
-            watch_interval: Duration::from_secs(5),
-            config_watch: true,
-            fileca_watch: true,
-            tls_watch: true,
-        }
-    }
 }
 
 /// Loads the identity configuration: the file if one is named, else Fulcio's built-in set.
@@ -204,21 +192,11 @@ pub fn check_issuer_schemes(cfg: &IdentityConfig, allow_http: bool) -> Result<()
     Ok(())
 }
 
-/// Loads or creates the CA.
-pub fn load_ca(
-    choice: &CaChoice,
-    data_dir: &Path,
-    now: SystemTime,
-) -> Result<(CertificateAuthority, String), StartupError> {
-    let (ca, description, _) = load_ca_files(choice, data_dir, now)?;
-    Ok((ca, description))
-}
-
 /// A loaded CA, its description, and the (chain, key) files it came from, if any.
 type LoadedCa = (CertificateAuthority, String, Option<(PathBuf, PathBuf)>);
 
 /// Loads or creates the CA, and says which files it came from (for reloading).
-fn load_ca_files(
+pub fn load_ca(
     choice: &CaChoice,
     data_dir: &Path,
     now: SystemTime,
@@ -299,7 +277,7 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
         load_identity_config(opts.config_path.as_deref(), opts.insecure_http_issuers)?;
     let identity = IdentityState::new(identity_config, clock.clone(), opts.oidc)
         .map_err(|e| fail(format!("identity config: {e}")))?;
-    let (ca, ca_description, ca_files) = load_ca_files(&opts.ca, &opts.data_dir, now)?;
+    let (ca, ca_description, ca_files) = load_ca(&opts.ca, &opts.data_dir, now)?;
     ca.self_test()
         .map_err(|e| fail(format!("CA signer: {e}")))?;
 
@@ -415,7 +393,6 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
         tls.as_ref().map(|(files, resolver, _)| TlsSource {
             files: files.clone(),
             resolver: resolver.clone(),
-            watch: opts.reload.tls_watch,
         }),
     ));
 
@@ -556,7 +533,19 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
         let (reloader, authority) = (reloader.clone(), authority.clone());
         let watch = opts.reload.watch_interval;
         actix_web::rt::spawn(async move {
-            supervise(signals, reloader, authority, watch).await;
+            let mut signals = supervise(signals, reloader, authority, watch).await;
+            // A second SIGTERM/SIGINT while draining: stop waiting (what is committed is
+            // durable; requests still in flight get no answer).
+            actix_web::rt::spawn(async move {
+                tokio::select! {
+                    _ = signals.term.recv() => {}
+                    _ = signals.int.recv() => {}
+                }
+                tracing::warn!(
+                    "second stop signal: exiting without waiting for requests in flight"
+                );
+                std::process::exit(130);
+            });
             stopping.store(true, Ordering::Relaxed);
             metrics::READY.set(0);
             tracing::info!("shutting down: no new connections; finishing requests in flight");
@@ -574,7 +563,6 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
     }
     metrics_handle.stop(true).await;
     if let Some((log, _, _)) = embedded {
-        log.hurry();
         log.shutdown();
         tracing::info!(tree_size = log.sth().tree_size, "CT log flushed");
     }
@@ -603,38 +591,54 @@ impl Signals {
     }
 }
 
-/// Reloads on SIGHUP and on watched file changes; returns on SIGTERM or SIGINT.
+/// Reloads on SIGHUP and on watched file changes; returns the signal streams on SIGTERM or
+/// SIGINT. Reloads (file reads, key decryption, config compilation) run on the blocking
+/// pool, and OIDC discovery after an identity reload in the background, so a stop signal
+/// is never kept waiting.
 async fn supervise(
     mut signals: Signals,
     reloader: Arc<Reloader>,
     authority: Arc<Authority>,
     watch: Duration,
-) {
+) -> Signals {
     let mut tick = (!watch.is_zero() && reloader.watches_anything()).then(|| {
         let mut t = tokio::time::interval(watch);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         t
     });
     loop {
-        let results = tokio::select! {
-            _ = signals.term.recv() => return,
-            _ = signals.int.recv() => return,
+        let all = tokio::select! {
+            _ = signals.term.recv() => return signals,
+            _ = signals.int.recv() => return signals,
             _ = signals.hup.recv() => {
                 tracing::info!("SIGHUP: reloading");
-                reloader.reload_all()
+                true
             }
             _ = async {
                 match tick.as_mut() {
                     Some(t) => { t.tick().await; }
                     None => std::future::pending::<()>().await,
                 }
-            } => reloader.reload_changed(),
+            } => false,
         };
+        let r = reloader.clone();
+        let results = tokio::task::spawn_blocking(move || {
+            if all {
+                r.reload_all()
+            } else {
+                r.reload_changed()
+            }
+        })
+        .await
+        .unwrap_or_default();
         if results
             .iter()
             .any(|(c, r)| *c == Component::Identity && r.is_ok())
         {
-            authority.identity().verifier.warm_up().await;
+            let authority = authority.clone();
+            actix_web::rt::spawn(async move {
+                authority.identity().verifier.warm_up().await;
+            });
         }
     }
 }

@@ -66,7 +66,11 @@ fn ca_start(chain: &[Vec<u8>]) -> String {
 }
 
 /// A TrustedRoot with `cas` and `logs`; `tlogs` (Rekor) are passed through as JSON.
-pub fn trusted_root(cas: &[CaEntry], logs: &[CtLogEntry], tlogs: Vec<Value>) -> Value {
+pub fn trusted_root(
+    cas: &[CaEntry],
+    logs: &[CtLogEntry],
+    tlogs: Vec<Value>,
+) -> Result<Value, String> {
     let authorities: Vec<Value> = cas
         .iter()
         .map(|ca| {
@@ -81,26 +85,15 @@ pub fn trusted_root(cas: &[CaEntry], logs: &[CtLogEntry], tlogs: Vec<Value>) -> 
         .collect();
     let ctlogs: Vec<Value> = logs
         .iter()
-        .map(|l| {
-            json!({
-                "baseUrl": l.base_url,
-                "hashAlgorithm": "SHA2_256",
-                "publicKey": {
-                    "rawBytes": STANDARD.encode(l.key.spki_der()),
-                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-                    "validFor": {"start": rfc3339_millis(l.start_ms)},
-                },
-                "logId": {"keyId": STANDARD.encode(l.key.log_id())},
-            })
-        })
-        .collect();
-    json!({
+        .map(|l| log_json(&l.base_url, l.key.spki_der(), l.start_ms))
+        .collect::<Result<_, _>>()?;
+    Ok(json!({
         "mediaType": TRUSTED_ROOT_MEDIA_TYPE,
         "tlogs": tlogs,
         "certificateAuthorities": authorities,
         "ctlogs": ctlogs,
         "timestampAuthorities": [],
-    })
+    }))
 }
 
 pub const SIGNING_CONFIG_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.signingconfig.v0.2+json";
@@ -131,15 +124,20 @@ pub fn key_details(spki: &[u8]) -> Result<&'static str, String> {
 }
 
 pub fn tlog_json(t: &TlogEntry) -> Result<Value, String> {
+    log_json(&t.base_url, &t.spki, t.start_ms)
+}
+
+/// One transparency log (CT or Rekor) of a TrustedRoot: log id = SHA-256 of its SPKI.
+fn log_json(base_url: &str, spki: &[u8], start_ms: u64) -> Result<Value, String> {
     Ok(json!({
-        "baseUrl": t.base_url,
+        "baseUrl": base_url,
         "hashAlgorithm": "SHA2_256",
         "publicKey": {
-            "rawBytes": STANDARD.encode(&t.spki),
-            "keyDetails": key_details(&t.spki)?,
-            "validFor": {"start": rfc3339_millis(t.start_ms)},
+            "rawBytes": STANDARD.encode(spki),
+            "keyDetails": key_details(spki)?,
+            "validFor": {"start": rfc3339_millis(start_ms)},
         },
-        "logId": {"keyId": STANDARD.encode(crate::ct::sha256(&t.spki))},
+        "logId": {"keyId": STANDARD.encode(crate::ct::sha256(spki))},
     }))
 }
 

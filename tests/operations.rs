@@ -663,7 +663,7 @@ async fn rate_limits_per_client_and_per_identity() {
     );
     let (s, r) = issue(&brevis, &op, ALICE).await;
     assert_eq!(s, 200, "{r}");
-    // Forged tokens in alice's name cannot spend her budget (or anyone's): 400, not 429.
+    // Another identity has its own budget.
     let bob_first = issue(&brevis, &op, "bob@example.com").await;
     assert_eq!(bob_first.0, 200);
     let (s, r) = issue(&brevis, &op, ALICE).await;
@@ -672,6 +672,7 @@ async fn rate_limits_per_client_and_per_identity() {
         r["message"].as_str().unwrap().contains("for this identity"),
         "{r}"
     );
+    // A forged token in carol's name cannot spend her budget: 400, not 429.
     let t = op.mint("carol", email("carol@example.com")).await;
     let k = ClientKey::generate(Kind::P256);
     let (s, _) = brevis
@@ -681,8 +682,18 @@ async fn rate_limits_per_client_and_per_identity() {
         )
         .await;
     assert_eq!(s, 400);
+    // Nor does a real token with a bad proof of possession: only requests that pass the
+    // client-side checks are counted.
+    let mut bad_proof = k.v2_key_body(&t, "carol@example.com");
+    bad_proof["publicKeyRequest"]["proofOfPossession"] =
+        json!(common::keys::b64(k.prove("mallory@example.com")));
+    let (s, _) = brevis.post_json("/api/v2/signingCert", &bad_proof).await;
+    assert_eq!(s, 400);
     let (s, _) = issue(&brevis, &op, "carol@example.com").await;
-    assert_eq!(s, 200, "carol's budget was untouched by the forged token");
+    assert_eq!(
+        s, 200,
+        "carol's budget was untouched by the forged token and the bad proof"
+    );
     assert_eq!(
         scrape(&brevis).await.value(
             "brevis_rejections_total",
@@ -953,4 +964,43 @@ async fn tls_listener_serves_the_api_and_reloads_its_certificate() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.crt"));
+}
+
+#[tokio::test]
+async fn a_second_stop_signal_exits_without_waiting() {
+    let op = Op::start();
+    let brevis = Brevis::start(
+        &email_config(&op),
+        &["--body-timeout", "120s", "--shutdown-timeout", "120s"],
+    );
+    // A request whose body never finishes keeps the graceful stop waiting.
+    let mut slow = std::net::TcpStream::connect(addr(&brevis.url)).unwrap();
+    slow.write_all(
+        b"POST /api/v2/signingCert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .unwrap();
+    let mut brevis = brevis;
+    signal(&brevis, "TERM");
+    eventually("graceful stop started", || async {
+        brevis.log().contains("shutting down")
+    })
+    .await;
+    assert!(
+        brevis.child().try_wait().unwrap().is_none(),
+        "still draining"
+    );
+    signal(&brevis, "TERM");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = brevis.child().try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no exit after the second SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(130));
+    assert!(brevis.log().contains("second stop signal"));
 }

@@ -39,23 +39,14 @@ pub struct Limits {
     pub body_timeout: Duration,
 }
 
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            per_client: None,
-            client_ip_header: None,
-            body_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
 impl Limits {
     fn client_address(&self, req: &HttpRequest) -> String {
-        // A list (X-Forwarded-For): the proxy appends the address it saw last.
+        // A list (X-Forwarded-For): the proxy appends the address it saw last, possibly on
+        // a header line of its own after the client's.
         if let Some(last) = self
             .client_ip_header
             .as_ref()
-            .and_then(|h| req.headers().get(h))
+            .and_then(|h| req.headers().get_all(h).last())
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').map(str::trim).find(|s| !s.is_empty()))
         {

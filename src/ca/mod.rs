@@ -273,6 +273,51 @@ pub struct WrittenPair {
     pub root_key: PathBuf,
 }
 
+/// Refuses to go on when any of `paths` exists: CA material is never overwritten.
+fn refuse_existing(paths: &[&Path]) -> Result<(), CaError> {
+    match paths.iter().find(|p| p.exists()) {
+        Some(p) => Err(CaError::Load(format!(
+            "{} already exists; refusing to overwrite CA material",
+            p.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A private key as PEM PKCS#8, encrypted when a password is given.
+fn key_pem(signer: &LocalSigner, password: Option<&str>) -> Result<String, CaError> {
+    let pkcs8 = signer
+        .to_pkcs8()
+        .map_err(|e| CaError::Backend(e.to_string()))?;
+    Ok(match password {
+        Some(p) => pem::encode("ENCRYPTED PRIVATE KEY", &keyfile::pkcs8_encrypt(&pkcs8, p)?),
+        None => pem::encode("PRIVATE KEY", &pkcs8),
+    })
+}
+
+/// Writes an intermediate's key (0600) and its chain file (intermediate, then root),
+/// creating the chain's directory.
+fn write_intermediate_files(
+    chain: &Path,
+    key: &Path,
+    inter: &create::Generated,
+    root_der: &[u8],
+    password: Option<&str>,
+) -> Result<(), CaError> {
+    if let Some(dir) = chain.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CaError::Load(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    write_file(key, &key_pem(&inter.signer, password)?, true)?;
+    let text = format!(
+        "{}{}",
+        pem::certificate(&inter.der),
+        pem::certificate(root_der)
+    );
+    write_file(chain, &text, false)?;
+    Ok(())
+}
+
 /// Issues a new intermediate under the root in `root_cert` (PEM) signed with `root_key`,
 /// and writes `chain` (new intermediate, then root) and `key` (0600, PKCS#8, encrypted
 /// when a password is given). Refuses to overwrite existing files.
@@ -287,14 +332,7 @@ pub fn write_intermediate(
     password: Option<&str>,
     now: SystemTime,
 ) -> Result<(), CaError> {
-    for p in [chain, key] {
-        if p.exists() {
-            return Err(CaError::Load(format!(
-                "{} already exists; refusing to overwrite CA material",
-                p.display()
-            )));
-        }
-    }
+    refuse_existing(&[chain, key])?;
     let roots = chain::parse_pem_chain(&read(root_cert)?)?;
     let root_der = match roots.as_slice() {
         [one] => one,
@@ -315,29 +353,7 @@ pub fn write_intermediate(
     // The pair must pass the same validation a running CA applies.
     let pair = vec![inter.der.clone(), root_der.clone()];
     chain::validate(&pair, inter.signer.public_key_spki(), now)?;
-    let pkcs8 = inter
-        .signer
-        .to_pkcs8()
-        .map_err(|e| CaError::Backend(e.to_string()))?;
-    let key_pem = match password {
-        Some(p) => pem::encode("ENCRYPTED PRIVATE KEY", &keyfile::pkcs8_encrypt(&pkcs8, p)?),
-        None => pem::encode("PRIVATE KEY", &pkcs8),
-    };
-    if let Some(dir) = chain.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CaError::Load(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    write_file(key, &key_pem, true)?;
-    write_file(
-        chain,
-        &format!(
-            "{}{}",
-            pem::certificate(&inter.der),
-            pem::certificate(root_der)
-        ),
-        false,
-    )?;
-    Ok(())
+    write_intermediate_files(chain, key, &inter, root_der, password)
 }
 
 /// Generates a root + intermediate and writes `root.pem`, `root-key.pem`, `chain.pem`
@@ -349,37 +365,13 @@ pub fn write_pair(
     password: Option<&str>,
     now: SystemTime,
 ) -> Result<WrittenPair, CaError> {
-    for p in [&files.chain, &files.key, &files.root, &files.root_key] {
-        if p.exists() {
-            return Err(CaError::Load(format!(
-                "{} already exists; refusing to overwrite CA material",
-                p.display()
-            )));
-        }
-    }
+    refuse_existing(&[&files.chain, &files.key, &files.root, &files.root_key])?;
     let now_t = ::time::OffsetDateTime::from(now);
     let (root, root_params) = create::root(spec, now_t)?;
     let inter = create::intermediate(spec, &root_params, &root.signer, now_t)?;
-    let key_pem = |s: &LocalSigner| -> Result<String, CaError> {
-        let pkcs8 = s.to_pkcs8().map_err(|e| CaError::Backend(e.to_string()))?;
-        Ok(match password {
-            Some(p) => pem::encode("ENCRYPTED PRIVATE KEY", &keyfile::pkcs8_encrypt(&pkcs8, p)?),
-            None => pem::encode("PRIVATE KEY", &pkcs8),
-        })
-    };
-    if let Some(dir) = files.chain.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CaError::Load(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    write_file(&files.root_key, &key_pem(&root.signer)?, true)?;
-    write_file(&files.key, &key_pem(&inter.signer)?, true)?;
+    write_intermediate_files(&files.chain, &files.key, &inter, &root.der, password)?;
+    write_file(&files.root_key, &key_pem(&root.signer, password)?, true)?;
     write_file(&files.root, &pem::certificate(&root.der), false)?;
-    let chain = format!(
-        "{}{}",
-        pem::certificate(&inter.der),
-        pem::certificate(&root.der)
-    );
-    write_file(&files.chain, &chain, false)?;
     Ok(WrittenPair {
         chain: files.chain.clone(),
         key: files.key.clone(),

@@ -5,7 +5,7 @@
 //! after its entry is durably committed (merge delay zero), with the static-ct
 //! `leaf_index` extension. A resubmitted certificate gets its original SCT back.
 
-pub mod sequencer;
+mod sequencer;
 pub mod storage;
 pub mod validate;
 
@@ -17,7 +17,8 @@ use crate::model::pem;
 use crate::model::sct::Sct;
 use crate::model::signer::{LocalSigner, Signer, SigningAlgorithm};
 pub use sequencer::BatchConfig;
-use sequencer::{Pending, Sequencer, Shared, TreeState};
+pub use sequencer::TreeState;
+use sequencer::{Msg, Pending, Sequencer, Shared};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -94,7 +95,7 @@ pub struct Log {
     origin: String,
     public_key: LogPublicKey,
     validator: Validator,
-    sender: Mutex<Option<SyncSender<Pending>>>,
+    sender: Mutex<Option<SyncSender<Msg>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     reader: Reader,
     shared: Arc<Shared>,
@@ -266,7 +267,6 @@ impl Log {
         let shared = Arc::new(Shared {
             latest: RwLock::new(Arc::new(state.sth.clone())),
             broken: RwLock::new(None),
-            hurry: std::sync::atomic::AtomicBool::new(false),
         });
         let (tx, rx) = std::sync::mpsc::sync_channel(options.max_pending);
         let seq = Sequencer {
@@ -355,7 +355,7 @@ impl Log {
             .ok()
             .and_then(|s| s.clone())
             .ok_or_else(|| LogError::Unavailable("the log is shutting down".into()))?;
-        match sender.try_send(Pending { submission, reply }) {
+        match sender.try_send(Msg::Submit(Pending { submission, reply })) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 return Err(LogError::Unavailable("too many pending submissions".into()));
@@ -372,9 +372,11 @@ impl Log {
     /// Shutdown has begun: commit queued submissions at once instead of waiting for the
     /// batch to fill (`--ctlog-batch-max-wait`).
     pub fn hurry(&self) {
-        self.shared
-            .hurry
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let sender = self.sender.lock().ok().and_then(|s| s.clone());
+        // A full queue needs no wake-up: its batch fills at once.
+        if let Some(s) = sender {
+            let _ = s.try_send(Msg::Flush);
+        }
     }
 
     /// Stops taking submissions, lets the sequencer commit what is queued, and waits for it.

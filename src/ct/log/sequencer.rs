@@ -14,7 +14,6 @@ use crate::metrics;
 use crate::model::sct::{self, DigitallySigned, Entry, Sct};
 use crate::model::signer::Signer;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -26,6 +25,14 @@ const LEVELS: usize = 6;
 pub struct Pending {
     pub submission: Submission,
     pub reply: oneshot::Sender<Result<Sct, LogError>>,
+}
+
+/// What the sequencer's queue carries.
+pub enum Msg {
+    Submit(Pending),
+    /// Shutdown has begun: from now on commit what is queued without waiting for a batch
+    /// to fill.
+    Flush,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -162,12 +169,7 @@ pub struct Shared {
     pub latest: RwLock<Arc<SignedTreeHead>>,
     /// Set when a commit failed and the state could not be reloaded.
     pub broken: RwLock<Option<String>>,
-    /// Set on shutdown: commit what is queued without waiting for the batch to fill.
-    pub hurry: std::sync::atomic::AtomicBool,
 }
-
-/// How often a batch waiting to fill checks whether shutdown asked it to hurry.
-const HURRY_CHECK: Duration = Duration::from_millis(20);
 
 pub struct Sequencer {
     pub store: Box<dyn LogStore>,
@@ -214,27 +216,37 @@ enum Outcome {
 
 impl Sequencer {
     /// Runs until every sender is dropped, then commits what is queued and returns.
-    pub fn run(mut self, rx: Receiver<Pending>) {
+    pub fn run(mut self, rx: Receiver<Msg>) {
+        let mut hurry = false;
         while let Ok(first) = rx.recv() {
+            let Msg::Submit(first) = first else {
+                hurry = true;
+                continue;
+            };
             let mut batch = vec![first];
             let deadline = Instant::now() + self.config.max_wait;
             while batch.len() < self.config.max_size {
-                match rx.try_recv() {
-                    Ok(p) => batch.push(p),
+                let next = match rx.try_recv() {
+                    Ok(m) => m,
                     Err(TryRecvError::Empty) => {
                         let left = deadline.saturating_duration_since(Instant::now());
-                        if left.is_zero() || self.shared.hurry.load(Ordering::Relaxed) {
+                        if left.is_zero() || hurry {
                             break;
                         }
-                        // Wake up now and then to notice a shutdown during a long wait.
-                        match rx.recv_timeout(left.min(HURRY_CHECK)) {
-                            Err(RecvTimeoutError::Timeout) if left > HURRY_CHECK => continue,
-                            Ok(p) => batch.push(p),
+                        match rx.recv_timeout(left) {
+                            Ok(m) => m,
                             Err(RecvTimeoutError::Timeout)
                             | Err(RecvTimeoutError::Disconnected) => break,
                         }
                     }
                     Err(TryRecvError::Disconnected) => break,
+                };
+                match next {
+                    Msg::Submit(p) => batch.push(p),
+                    Msg::Flush => {
+                        hurry = true;
+                        break;
+                    }
                 }
             }
             self.commit_batch(batch);
