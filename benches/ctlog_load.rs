@@ -11,7 +11,7 @@ mod common;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use brevis::ca::{LocalSigner, SigningAlgorithm};
-use common::{percentile_ms, process_cpu};
+use common::{percentile_ms, process_cpu, process_write_bytes};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose, SerialNumber,
@@ -118,9 +118,9 @@ fn main() {
         a.batch_wait_ms, a.seconds
     );
     println!(
-        "| submitters | entries/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU s/entry (us) |"
+        "| submitters | entries/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU per entry (µs) | KiB written per entry |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -140,6 +140,7 @@ fn main() {
         );
         let next = Arc::new(AtomicUsize::new(0));
         let cpu_before = process_cpu(server_pid);
+        let written_before = process_write_bytes(server_pid);
         let started = Instant::now();
         let deadline = started + Duration::from_secs(a.seconds);
         let results: Vec<(Vec<Duration>, usize)> = rt.block_on(async {
@@ -184,6 +185,7 @@ fn main() {
         });
         let elapsed = started.elapsed();
         let cpu = process_cpu(server_pid) - cpu_before;
+        let written = process_write_bytes(server_pid).saturating_sub(written_before);
         let mut lat: Vec<Duration> = results
             .iter()
             .flat_map(|(l, _)| l.iter().copied())
@@ -192,12 +194,13 @@ fn main() {
         lat.sort();
         let n = lat.len();
         println!(
-            "| {c} | {:.0} | {:.2} | {:.2} | {:.2} | {errors} | {:.1} |",
+            "| {c} | {:.0} | {:.2} | {:.2} | {:.2} | {errors} | {:.1} | {:.1} |",
             n as f64 / elapsed.as_secs_f64(),
             percentile_ms(&lat, 0.5),
             percentile_ms(&lat, 0.99),
             percentile_ms(&lat, 0.999),
             if n > 0 { cpu / n as f64 * 1e6 } else { 0.0 },
+            written as f64 / 1024.0 / n.max(1) as f64,
         );
     }
     let _ = child.kill();

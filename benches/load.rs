@@ -20,7 +20,7 @@ mod common;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use brevis::ca::{LocalSigner, Signer, SigningAlgorithm};
-use common::{percentile_ms, process_cpu};
+use common::{percentile_ms, process_cpu, process_write_bytes};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
@@ -352,6 +352,7 @@ struct Level {
     checked: usize,
     first_error: Option<String>,
     cpu: f64,
+    written: u64,
 }
 
 fn run_level(
@@ -365,6 +366,7 @@ fn run_level(
 ) -> Level {
     let next = Arc::new(AtomicUsize::new(0));
     let cpu_before = process_cpu(pid);
+    let written_before = process_write_bytes(pid);
     let started = Instant::now();
     let deadline = started + duration;
     let outcomes: Vec<Outcome> = rt.block_on(async {
@@ -387,6 +389,7 @@ fn run_level(
     });
     let seconds = started.elapsed().as_secs_f64();
     let cpu = process_cpu(pid) - cpu_before;
+    let written = process_write_bytes(pid).saturating_sub(written_before);
     let mut latencies: Vec<Duration> = outcomes
         .iter()
         .flat_map(|o| o.latencies.iter().copied())
@@ -400,6 +403,7 @@ fn run_level(
         checked: outcomes.iter().map(|o| o.checked).sum(),
         first_error: outcomes.into_iter().find_map(|o| o.first_error),
         cpu,
+        written,
     }
 }
 
@@ -622,9 +626,9 @@ fn main() {
     println!("\nbrevis memory after warm-up: RSS {rss0:.1} MiB, peak {hwm0:.1} MiB");
 
     println!(
-        "\n| path | clients | certs/s | p50 ms | p99 ms | p99.9 ms | errors | checked | brevis CPU s/s | certs per CPU-s | % of floor |"
+        "\n| path | clients | certs/s | p50 ms | p99 ms | p99.9 ms | errors | checked | brevis CPU s/s | certs per CPU-s | % of floor | KiB written per cert |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (path, pool) in &pools {
         for &c in &a.levels {
             let l = run_level(
@@ -638,7 +642,7 @@ fn main() {
             );
             let per_cpu = l.certs as f64 / l.cpu.max(1e-9);
             println!(
-                "| {path} | {c} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {:.2} | {:.0} | {:.0}% |",
+                "| {path} | {c} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {:.2} | {:.0} | {:.0}% | {:.1} |",
                 l.certs as f64 / l.seconds,
                 percentile_ms(&l.latencies, 0.5),
                 percentile_ms(&l.latencies, 0.99),
@@ -648,6 +652,7 @@ fn main() {
                 l.cpu / l.seconds,
                 per_cpu,
                 per_cpu * floor_us / 1e6 * 100.0,
+                l.written as f64 / 1024.0 / (l.certs.max(1) as f64),
             );
             if let Some(e) = l.first_error {
                 println!("    first error: {e}");

@@ -208,6 +208,7 @@ impl LogArgs {
             },
             max_pending: self.max_pending.max(1),
             key_file: None,
+            ..LogOptions::default()
         }
     }
 }

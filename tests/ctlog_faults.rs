@@ -6,7 +6,7 @@
 mod common;
 
 use brevis::ca::{LocalSigner, SigningAlgorithm};
-use brevis::ct::log::storage::{FaultyStore, SqliteStore, Step};
+use brevis::ct::log::storage::{FaultSwitch, FaultyStore, SqliteStore, Step};
 use brevis::ct::log::{BatchConfig, Kind, Log, LogError, LogOptions, db_path};
 use brevis::ct::merkle;
 use brevis::model::sct::{self, Sct};
@@ -201,4 +201,162 @@ async fn concurrently(log: &Arc<Log>, batch: &[Vec<u8>]) -> Vec<Result<Sct, LogE
         out.push(h.await.unwrap());
     }
     out
+}
+
+fn open_log(dir: &std::path::Path, ca: &TestCa, index_every: u64) -> (Arc<Log>, FaultSwitch) {
+    let (store, switch) = FaultyStore::new(SqliteStore::open(&db_path(dir)).unwrap());
+    let key = brevis::ct::log::load_or_create_key(dir).unwrap();
+    let options = LogOptions {
+        roots: vec![ca.root_der.clone()],
+        index_every,
+        ..LogOptions::default()
+    };
+    let log = Log::with_store(&db_path(dir), Box::new(store), Arc::new(key), options).unwrap();
+    (Arc::new(log), switch)
+}
+
+/// Lookups by hash (resubmissions, `get-proof-by-hash`) find every entry whether its
+/// lookup rows were written yet or not, across a failed lookup write and a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_by_hash_find_every_entry_across_flushes_faults_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("lookup root");
+    let (log, switch) = open_log(dir.path(), &ca, 4);
+    let mut logged: Vec<(Vec<u8>, Sct)> = Vec::new();
+    for serial in 0..10u64 {
+        let p = ca.issue(Leaf::precert(5000 + serial));
+        let s = log
+            .submit(std::slice::from_ref(&p), Kind::Precert)
+            .await
+            .unwrap();
+        logged.push((p, s));
+    }
+    // The next lookup write fails: submissions go on, nothing is lost from view.
+    switch.arm(Step::PutLookup, 1);
+    for serial in 10..16u64 {
+        let p = ca.issue(Leaf::precert(5000 + serial));
+        let s = log
+            .submit(std::slice::from_ref(&p), Kind::Precert)
+            .await
+            .unwrap();
+        logged.push((p, s));
+    }
+    assert!(!switch.armed(), "a lookup write was attempted and failed");
+
+    check_lookups(&log, &ca, &logged).await;
+    log.shutdown();
+    drop(log);
+
+    // After a restart: rows written before, and entries only the entries table holds.
+    let (log, _switch) = open_log(dir.path(), &ca, 4);
+    check_lookups(&log, &ca, &logged).await;
+    log.shutdown();
+    drop(log);
+
+    // A log that held everything in memory (a large index_every) catches up at start-up.
+    let (log, _switch) = open_log(dir.path(), &ca, 1_000_000);
+    check_lookups(&log, &ca, &logged).await;
+    log.shutdown();
+    drop(log);
+    let (log, _switch) = open_log(dir.path(), &ca, 2);
+    check_lookups(&log, &ca, &logged).await;
+}
+
+/// Every entry in `logged` is found by hash: resubmitted, it gets its original SCT back;
+/// `get-proof-by-hash` finds its index.
+async fn check_lookups(log: &Log, ca: &TestCa, logged: &[(Vec<u8>, Sct)]) {
+    let size = log.sth().tree_size;
+    assert_eq!(size, logged.len() as u64);
+    for (p, s) in logged {
+        let again = log
+            .submit(std::slice::from_ref(p), Kind::Precert)
+            .await
+            .unwrap();
+        assert_eq!(
+            again.timestamp, s.timestamp,
+            "a resubmission gets the original SCT"
+        );
+        assert_eq!(again.extensions, s.extensions);
+        let (index, _) = log.proof_by_hash(&leaf_hash(ca, p, s), size).unwrap();
+        assert_eq!(Some(index), sct::parse_leaf_index(&s.extensions));
+    }
+    assert_eq!(log.sth().tree_size, size, "resubmissions add nothing");
+    assert!(matches!(
+        log.proof_by_hash(&[7u8; 32], size),
+        Err(LogError::NotFound(_))
+    ));
+}
+
+/// A log directory from before the lookup table (entries with a UNIQUE dedup column and
+/// a leaf-hash index) is migrated at start-up and keeps every entry findable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_with_the_old_schema_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("migration root");
+    let (log, _) = open_log(dir.path(), &ca, 1_000_000);
+    let mut logged = Vec::new();
+    for serial in 0..5u64 {
+        let p = ca.issue(Leaf::precert(7000 + serial));
+        let s = log
+            .submit(std::slice::from_ref(&p), Kind::Precert)
+            .await
+            .unwrap();
+        logged.push((p, s));
+    }
+    log.shutdown();
+    drop(log);
+    // Rewrite the database into the old shape.
+    let conn = rusqlite::Connection::open(db_path(dir.path())).unwrap();
+    conn.execute_batch(
+        "BEGIN;
+         ALTER TABLE entries RENAME TO e;
+         CREATE TABLE entries (idx INTEGER PRIMARY KEY, dedup BLOB NOT NULL UNIQUE,
+           leaf_hash BLOB NOT NULL, timestamp INTEGER NOT NULL, signature BLOB NOT NULL,
+           timestamped_entry BLOB NOT NULL, precert BLOB, chain BLOB NOT NULL);
+         CREATE INDEX entries_by_leaf_hash ON entries(leaf_hash);
+         INSERT INTO entries SELECT * FROM e;
+         DROP TABLE e;
+         DROP TABLE lookup;
+         DELETE FROM meta WHERE key = 'indexed_upto';
+         COMMIT;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let (log, _) = open_log(dir.path(), &ca, 2);
+    let conn = rusqlite::Connection::open(db_path(dir.path())).unwrap();
+    let sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'entries'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!sql.contains("UNIQUE"), "{sql}");
+    let indexes: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexes, 0);
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM lookup", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        rows,
+        2 * 5,
+        "the backlog was written at start-up: 2 rows per entry"
+    );
+    for (p, s) in &logged {
+        let again = log
+            .submit(std::slice::from_ref(p), Kind::Precert)
+            .await
+            .unwrap();
+        assert_eq!(again.timestamp, s.timestamp);
+        let (index, _) = log.proof_by_hash(&leaf_hash(&ca, p, s), 5).unwrap();
+        assert_eq!(Some(index), sct::parse_leaf_index(&s.extensions));
+    }
+    assert_eq!(log.sth().tree_size, 5);
 }

@@ -19,3 +19,14 @@ pub fn process_cpu(pid: u32) -> f64 {
         + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
     ticks / 100.0
 }
+
+/// Bytes a process has caused to be sent to the storage layer so far (`write_bytes` in
+/// /proc/<pid>/io): WAL frames, checkpoints, whatever fsync flushes.
+pub fn process_write_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}

@@ -5,6 +5,7 @@
 //! after its entry is durably committed (merge delay zero), with the static-ct
 //! `leaf_index` extension. A resubmitted certificate gets its original SCT back.
 
+pub mod index;
 mod sequencer;
 pub mod storage;
 pub mod validate;
@@ -66,6 +67,8 @@ pub struct LogOptions {
     /// directory (a Kubernetes Secret, say); default `<dir>/log-key.pem`, created on first
     /// start.
     pub key_file: Option<PathBuf>,
+    /// Entries held in memory before their lookup rows are written ([`index`]).
+    pub index_every: u64,
 }
 
 impl Default for LogOptions {
@@ -80,6 +83,7 @@ impl Default for LogOptions {
             },
             max_pending: 65_536,
             key_file: None,
+            index_every: index::DEFAULT_INDEX_EVERY,
         }
     }
 }
@@ -264,9 +268,13 @@ impl Log {
         }
         crate::metrics::CTLOG_TREE_SIZE.set(state.sth.tree_size as i64);
         crate::metrics::CTLOG_CHECKPOINT_TIMESTAMP.set(state.sth.timestamp as f64 / 1000.0);
+        let recent =
+            sequencer::load_recent(store.as_mut(), state.sth.tree_size, options.index_every)
+                .map_err(err)?;
         let shared = Arc::new(Shared {
             latest: RwLock::new(Arc::new(state.sth.clone())),
             broken: RwLock::new(None),
+            recent: RwLock::new(recent),
         });
         let (tx, rx) = std::sync::mpsc::sync_channel(options.max_pending);
         let seq = Sequencer {
@@ -276,6 +284,7 @@ impl Log {
             state,
             shared: shared.clone(),
             config: options.batch,
+            index_every: options.index_every.max(1),
         };
         let thread = std::thread::Builder::new()
             .name("ctlog-sequencer".into())
@@ -339,11 +348,13 @@ impl Log {
 
     /// A precertificate handed over in-process by the CA that signed it a moment ago: the
     /// same checks, except the leaf's signature (the CA is the one that made it).
+    /// Nor is it looked up as a possible resubmission (see `Submission::check_duplicates`).
     pub async fn submit_own_precertificate(&self, chain: &[Vec<u8>]) -> Result<Sct, LogError> {
-        let sub = self
+        let mut sub = self
             .validator
             .validate(chain, Kind::Precert, now_secs(), false)
             .map_err(LogError::BadRequest)?;
+        sub.check_duplicates = false;
         self.enqueue(sub).await
     }
 
@@ -438,14 +449,23 @@ impl Log {
         tree_size: u64,
     ) -> Result<(u64, Vec<Hash>), LogError> {
         self.check_size(tree_size)?;
-        let index = self
-            .reader
-            .index_by_leaf_hash(leaf_hash)
-            .map_err(|e| LogError::Unavailable(e.to_string()))?
-            .filter(|i| *i < tree_size)
-            .ok_or_else(|| {
-                LogError::NotFound("no entry with that leaf hash in a tree of that size".into())
-            })?;
+        let recent = self
+            .shared
+            .recent
+            .read()
+            .ok()
+            .and_then(|r| r.by_leaf_hash(leaf_hash));
+        let index = match recent {
+            Some(i) => Some(i),
+            None => self
+                .reader
+                .index_by_leaf_hash(leaf_hash, tree_size)
+                .map_err(|e| LogError::Unavailable(e.to_string()))?,
+        }
+        .filter(|i| *i < tree_size)
+        .ok_or_else(|| {
+            LogError::NotFound("no entry with that leaf hash in a tree of that size".into())
+        })?;
         let proof = merkle::inclusion_proof(&self.hashes(), index, tree_size)
             .map_err(LogError::Internal)?;
         Ok((index, proof))

@@ -5,6 +5,7 @@
 //! Only then are the SCTs released.
 
 use super::LogError;
+use super::index::{self, LookupKind, Recent};
 use super::storage::{LogStore, StoreError, StoredCheckpoint, StoredEntry};
 use super::validate::{Kind, Submission};
 use crate::ct::checkpoint::SignedTreeHead;
@@ -169,6 +170,47 @@ pub struct Shared {
     pub latest: RwLock<Arc<SignedTreeHead>>,
     /// Set when a commit failed and the state could not be reloaded.
     pub broken: RwLock<Option<String>>,
+    /// Committed entries not yet in the lookup table, for lookups by hash.
+    pub recent: RwLock<Recent>,
+}
+
+/// Rows read per transaction when a backlog of entries is indexed at start-up.
+const BACKLOG_CHUNK: usize = 65_536;
+
+/// Brings the lookup table up to date at start-up (entries from before a crash, or a log
+/// migrated from the old schema) and returns the entries left for memory: fewer than
+/// `index_every`.
+pub fn load_recent(
+    store: &mut dyn LogStore,
+    tree_size: u64,
+    index_every: u64,
+) -> Result<Recent, StoreError> {
+    let mut upto = match store.meta("indexed_upto")? {
+        Some(b) => u64::from_be_bytes(
+            b.try_into()
+                .map_err(|_| StoreError("bad indexed_upto".into()))?,
+        ),
+        None => 0,
+    }
+    .min(tree_size);
+    while tree_size - upto >= index_every.max(1) {
+        let chunk = store.hashes(upto, tree_size, BACKLOG_CHUNK)?;
+        let Some(last) = chunk.last().map(|e| e.0 + 1) else {
+            break;
+        };
+        store.put_lookup(&index::rows_for(&chunk), last)?;
+        tracing::info!(
+            indexed_upto = last,
+            tree_size,
+            "CT log lookup table caught up"
+        );
+        upto = last;
+    }
+    let mut recent = Recent::new(upto);
+    for (i, d, l) in store.hashes(upto, tree_size, usize::MAX >> 1)? {
+        recent.insert(i, d, l);
+    }
+    Ok(recent)
 }
 
 pub struct Sequencer {
@@ -178,6 +220,8 @@ pub struct Sequencer {
     pub state: TreeState,
     pub shared: Arc<Shared>,
     pub config: BatchConfig,
+    /// Entries held in memory before they are written to the lookup table.
+    pub index_every: u64,
 }
 
 fn now_millis() -> u64 {
@@ -275,11 +319,16 @@ impl Sequencer {
         let mut in_batch: HashMap<Hash, usize> = HashMap::new();
         for p in &batch {
             let s = &p.submission;
+            if !s.check_duplicates {
+                outcomes.push(Outcome::New(new.len()));
+                new.push(s);
+                continue;
+            }
             if let Some(&i) = in_batch.get(&s.dedup) {
                 outcomes.push(Outcome::DuplicateOf(i));
                 continue;
             }
-            match self.store.find_by_dedup(&s.dedup) {
+            match self.find_duplicate(&s.dedup) {
                 Ok(Some(e)) => {
                     outcomes.push(match self.entry_sct(e.index, e.timestamp, e.signature) {
                         Ok(sct) => Outcome::Stored(sct),
@@ -326,7 +375,60 @@ impl Sequencer {
             let _ = p.reply.send(result);
         }
         // 6. Housekeeping, now that nobody waits for this batch.
+        self.maybe_index();
         self.store.after_commit();
+    }
+
+    /// An earlier entry of the certificate with this SHA-256: in memory if recent, else
+    /// in the lookup table (every epoch, newest first; the full hash checked on the entry).
+    fn find_duplicate(&mut self, dedup: &Hash) -> Result<Option<StoredEntry>, StoreError> {
+        let recent = self
+            .shared
+            .recent
+            .read()
+            .ok()
+            .and_then(|r| r.by_dedup(dedup));
+        if let Some(i) = recent {
+            return self.store.entry(i);
+        }
+        let p = index::prefix(dedup);
+        for epoch in index::epochs(self.state.sth.tree_size) {
+            for i in self.store.lookup(LookupKind::Dedup as u8, epoch, p)? {
+                if let Some(e) = self.store.entry(i)?
+                    && e.dedup == *dedup
+                {
+                    return Ok(Some(e));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes the entries held in memory to the lookup table once there are enough of
+    /// them. A failure is logged and retried after the next batch; lookups keep working
+    /// from memory meanwhile.
+    fn maybe_index(&mut self) {
+        let (rows, upto) = match self.shared.recent.read() {
+            Ok(r) if r.len() as u64 >= self.index_every => r.rows(),
+            _ => return,
+        };
+        let start = Instant::now();
+        match self.store.put_lookup(&rows, upto) {
+            Ok(()) => {
+                if let Ok(mut r) = self.shared.recent.write() {
+                    r.flushed(upto);
+                }
+                tracing::debug!(
+                    indexed_upto = upto,
+                    rows = rows.len(),
+                    ms = start.elapsed().as_secs_f64() * 1000.0,
+                    "CT log lookup rows written"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "CT log lookup rows not written; will retry");
+            }
+        }
     }
 
     fn sequence(&mut self, new: &[&Submission]) -> Result<Vec<Sct>, LogError> {
@@ -407,6 +509,11 @@ impl Sequencer {
         match result {
             Ok(()) => {
                 self.state = state;
+                if let Ok(mut r) = self.shared.recent.write() {
+                    for e in &entries {
+                        r.insert(e.index, e.dedup, e.leaf_hash);
+                    }
+                }
                 metrics::CTLOG_TREE_SIZE.set(tree_size as i64);
                 metrics::CTLOG_CHECKPOINT_TIMESTAMP.set(timestamp as f64 / 1000.0);
                 if let Ok(mut l) = self.shared.latest.write() {
@@ -425,8 +532,22 @@ impl Sequencer {
     /// After a failed commit: reload the durable state (the failed batch may or may not
     /// be on disk). Until that succeeds the log refuses submissions.
     fn recover(&mut self) {
-        match TreeState::load(self.store.as_mut()) {
-            Ok(Some(state)) => {
+        let loaded = TreeState::load(self.store.as_mut()).and_then(|s| {
+            let recent = match &s {
+                Some(st) => Some(load_recent(
+                    self.store.as_mut(),
+                    st.sth.tree_size,
+                    self.index_every,
+                )?),
+                None => None,
+            };
+            Ok(s.zip(recent))
+        });
+        match loaded {
+            Ok(Some((state, recent))) => {
+                if let Ok(mut r) = self.shared.recent.write() {
+                    *r = recent;
+                }
                 if state.sth.tree_size != self.state.sth.tree_size {
                     tracing::warn!(
                         before = self.state.sth.tree_size,

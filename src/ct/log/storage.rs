@@ -1,11 +1,13 @@
 //! Durable storage of the embedded log: one SQLite file in WAL mode with
 //! `synchronous=FULL`, one transaction per batch (entries, issuers, tiles and the
-//! checkpoint commit together, so there is no crash window between them).
+//! checkpoint commit together, so there is no crash window between them). Lookups by
+//! hash are written separately, in sorted runs ([`super::index`]).
 //!
 //! Writes go through the [`LogStore`] trait, one method per step, so tests can fail any
 //! step ([`FaultyStore`]). Reads for the HTTP API use separate read-only connections
 //! ([`Reader`]), which WAL lets run beside the writer.
 
+use super::index::LookupRow;
 use crate::ct::merkle::Hash;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -54,7 +56,19 @@ pub struct StoredCheckpoint {
 /// The write side, owned by the sequencer. Each method is one step of a batch commit.
 pub trait LogStore: Send {
     fn load_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, StoreError>;
-    fn find_by_dedup(&mut self, dedup: &Hash) -> Result<Option<StoredEntry>, StoreError>;
+    fn entry(&mut self, index: u64) -> Result<Option<StoredEntry>, StoreError>;
+    /// Entry indexes whose hash of `kind` starts with `prefix`, in one epoch.
+    fn lookup(&mut self, kind: u8, epoch: i64, prefix: i64) -> Result<Vec<u64>, StoreError>;
+    /// (index, dedup hash, leaf hash) of entries `from..to`, at most `limit` of them.
+    fn hashes(
+        &mut self,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Hash, Hash)>, StoreError>;
+    /// Writes lookup rows and records that entries below `indexed_upto` are indexed, in
+    /// one transaction of its own.
+    fn put_lookup(&mut self, rows: &[LookupRow], indexed_upto: u64) -> Result<(), StoreError>;
     fn tile(&mut self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError>;
     fn meta(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError>;
@@ -72,11 +86,10 @@ pub trait LogStore: Send {
     fn after_commit(&mut self) {}
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+const ENTRIES_TABLE: &str = "
 CREATE TABLE IF NOT EXISTS entries (
   idx INTEGER PRIMARY KEY,
-  dedup BLOB NOT NULL UNIQUE,
+  dedup BLOB NOT NULL,
   leaf_hash BLOB NOT NULL,
   timestamp INTEGER NOT NULL,
   signature BLOB NOT NULL,
@@ -84,7 +97,14 @@ CREATE TABLE IF NOT EXISTS entries (
   precert BLOB,
   chain BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS entries_by_leaf_hash ON entries(leaf_hash);
+";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS lookup (
+  kind INTEGER NOT NULL, epoch INTEGER NOT NULL, prefix INTEGER NOT NULL, idx INTEGER NOT NULL,
+  PRIMARY KEY (kind, epoch, prefix, idx)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS issuers (fingerprint BLOB PRIMARY KEY, der BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tiles (
   level INTEGER NOT NULL, idx INTEGER NOT NULL, hashes BLOB NOT NULL,
@@ -129,10 +149,10 @@ fn entry_from_row(row: &rusqlite::Row<'_>) -> Result<StoredEntry, rusqlite::Erro
 const ENTRY_COLUMNS: &str =
     "idx, dedup, leaf_hash, timestamp, signature, timestamped_entry, precert, chain";
 
-/// The SQLite implementation of [`LogStore`].
 /// Entries committed between WAL checkpoints (roughly SQLite's default of 1000 pages).
 pub const CHECKPOINT_EVERY_ENTRIES: u64 = 512;
 
+/// The SQLite implementation of [`LogStore`].
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
@@ -149,6 +169,8 @@ impl SqliteStore {
         // `after_commit`, once the batch's SCTs are on their way (docs/benchmarks.md).
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        migrate_indexed_entries(&conn)?;
+        conn.execute_batch(ENTRIES_TABLE)?;
         conn.execute_batch(SCHEMA)?;
         Ok(SqliteStore {
             conn,
@@ -160,6 +182,48 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Logs created before the lookup table had a UNIQUE index on `entries.dedup` and an index
+/// on `entries.leaf_hash`, both written in every batch. Rebuilds the table without them,
+/// in one transaction; the lookup table is then filled at start-up from the entries.
+fn migrate_indexed_entries(conn: &Connection) -> Result<(), StoreError> {
+    let sql: Option<String> = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'entries'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if !sql.is_some_and(|s| s.contains("UNIQUE")) {
+        return Ok(());
+    }
+    tracing::info!("CT log: moving lookups by hash out of the entries table (one-time)");
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE;
+         ALTER TABLE entries RENAME TO entries_v1;
+         {ENTRIES_TABLE}
+         INSERT INTO entries ({ENTRY_COLUMNS}) SELECT {ENTRY_COLUMNS} FROM entries_v1;
+         DROP TABLE entries_v1;
+         DELETE FROM meta WHERE key = 'indexed_upto';
+         COMMIT;"
+    ))?;
+    Ok(())
+}
+
+fn lookup_in(
+    conn: &Connection,
+    kind: u8,
+    epoch: i64,
+    prefix: i64,
+) -> Result<Vec<u64>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT idx FROM lookup WHERE kind = ?1 AND epoch = ?2 AND prefix = ?3 ORDER BY idx",
+    )?;
+    let rows = stmt.query_map(params![kind, epoch, prefix], |r| {
+        r.get::<_, i64>(0).map(|i| i as u64)
+    })?;
+    rows.collect()
 }
 
 impl LogStore for SqliteStore {
@@ -182,11 +246,54 @@ impl LogStore for SqliteStore {
             .optional()?)
     }
 
-    fn find_by_dedup(&mut self, dedup: &Hash) -> Result<Option<StoredEntry>, StoreError> {
+    fn entry(&mut self, index: u64) -> Result<Option<StoredEntry>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM entries WHERE dedup = ?1"
+            "SELECT {ENTRY_COLUMNS} FROM entries WHERE idx = ?1"
         ))?;
-        Ok(stmt.query_row([&dedup[..]], entry_from_row).optional()?)
+        Ok(stmt.query_row([index as i64], entry_from_row).optional()?)
+    }
+
+    fn lookup(&mut self, kind: u8, epoch: i64, prefix: i64) -> Result<Vec<u64>, StoreError> {
+        Ok(lookup_in(&self.conn, kind, epoch, prefix)?)
+    }
+
+    fn hashes(
+        &mut self,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Hash, Hash)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT idx, dedup, leaf_hash FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![from as i64, to as i64, limit as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                hash(r.get(1)?)?,
+                hash(r.get(2)?)?,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn put_lookup(&mut self, rows: &[LookupRow], indexed_upto: u64) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO lookup (kind, epoch, prefix, idx) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for r in rows {
+                stmt.execute(params![r.kind, r.epoch, r.prefix, r.index as i64])?;
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('indexed_upto', ?1)",
+                [&indexed_upto.to_be_bytes()[..]],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn tile(&mut self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
@@ -343,11 +450,26 @@ impl Reader {
         })
     }
 
-    pub fn index_by_leaf_hash(&self, leaf_hash: &Hash) -> Result<Option<u64>, StoreError> {
+    /// The index of the entry with `leaf_hash` in the lookup table, among the first
+    /// `tree_size` entries (entries not yet written there are in [`super::index::Recent`]).
+    pub fn index_by_leaf_hash(
+        &self,
+        leaf_hash: &Hash,
+        tree_size: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        use super::index::{LookupKind, epochs, prefix};
         self.with(|c| {
-            c.prepare_cached("SELECT idx FROM entries WHERE leaf_hash = ?1 ORDER BY idx LIMIT 1")?
-                .query_row([&leaf_hash[..]], |r| r.get::<_, i64>(0).map(|i| i as u64))
-                .optional()
+            let mut check = c.prepare_cached("SELECT leaf_hash FROM entries WHERE idx = ?1")?;
+            for epoch in epochs(tree_size) {
+                for idx in lookup_in(c, LookupKind::LeafHash as u8, epoch, prefix(leaf_hash))? {
+                    let stored: Option<Vec<u8>> =
+                        check.query_row([idx as i64], |r| r.get(0)).optional()?;
+                    if idx < tree_size && stored.as_deref() == Some(&leaf_hash[..]) {
+                        return Ok(Some(idx));
+                    }
+                }
+            }
+            Ok(None)
         })
     }
 
@@ -381,9 +503,13 @@ pub enum Step {
     /// The commit succeeds on disk but reports failure (an fsync error after the write):
     /// the log must not hand out SCTs it cannot vouch for, and must recover.
     CommitAmbiguous,
+    /// Writing lookup rows (after the batches' SCTs went out): no SCT is affected, the
+    /// entries stay findable from memory and the write is retried.
+    PutLookup,
 }
 
 impl Step {
+    /// The steps of a batch commit ([`Step::PutLookup`] is not one: it runs afterwards).
     pub const ALL: [Step; 7] = [
         Step::Begin,
         Step::InsertEntries,
@@ -456,8 +582,23 @@ impl<S: LogStore> LogStore for FaultyStore<S> {
     fn load_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, StoreError> {
         self.inner.load_checkpoint()
     }
-    fn find_by_dedup(&mut self, dedup: &Hash) -> Result<Option<StoredEntry>, StoreError> {
-        self.inner.find_by_dedup(dedup)
+    fn entry(&mut self, index: u64) -> Result<Option<StoredEntry>, StoreError> {
+        self.inner.entry(index)
+    }
+    fn lookup(&mut self, kind: u8, epoch: i64, prefix: i64) -> Result<Vec<u64>, StoreError> {
+        self.inner.lookup(kind, epoch, prefix)
+    }
+    fn hashes(
+        &mut self,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Hash, Hash)>, StoreError> {
+        self.inner.hashes(from, to, limit)
+    }
+    fn put_lookup(&mut self, rows: &[LookupRow], indexed_upto: u64) -> Result<(), StoreError> {
+        self.check(Step::PutLookup)?;
+        self.inner.put_lookup(rows, indexed_upto)
     }
     fn tile(&mut self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.tile(level, index)
@@ -502,5 +643,85 @@ impl<S: LogStore> LogStore for FaultyStore<S> {
     }
     fn after_commit(&mut self) {
         self.inner.after_commit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ct::log::index::{self, LookupKind};
+
+    fn entry(index: u64, dedup: Hash, leaf_hash: Hash) -> StoredEntry {
+        StoredEntry {
+            index,
+            dedup,
+            leaf_hash,
+            timestamp: 1,
+            signature: vec![4, 3, 0, 0],
+            timestamped_entry: vec![0; 12],
+            precert: None,
+            chain: vec![[9; 32]],
+        }
+    }
+
+    #[test]
+    fn lookups_span_epochs_and_survive_prefix_collisions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.sqlite");
+        let mut store = SqliteStore::open(&path).unwrap();
+        // Two leaf hashes that share their first 8 bytes, and entries in three epochs.
+        let mut a = [1u8; 32];
+        let mut b = [1u8; 32];
+        a[31] = 0xa;
+        b[31] = 0xb;
+        let far = 3 << index::EPOCH_BITS;
+        let entries = vec![
+            entry(5, [5; 32], a),
+            entry((1 << index::EPOCH_BITS) + 1, [6; 32], [2; 32]),
+            entry(far, [7; 32], b),
+        ];
+        store.begin().unwrap();
+        store.insert_entries(&entries).unwrap();
+        store.commit().unwrap();
+        let triples: Vec<_> = entries
+            .iter()
+            .map(|e| (e.index, e.dedup, e.leaf_hash))
+            .collect();
+        store
+            .put_lookup(&index::rows_for(&triples), far + 1)
+            .unwrap();
+        assert_eq!(
+            store
+                .lookup(LookupKind::LeafHash as u8, 0, index::prefix(&b))
+                .unwrap(),
+            vec![5],
+            "a prefix match is only a candidate"
+        );
+        assert_eq!(
+            store
+                .lookup(LookupKind::Dedup as u8, 1, index::prefix(&[6; 32]))
+                .unwrap(),
+            vec![(1 << index::EPOCH_BITS) + 1]
+        );
+
+        let reader = Reader::new(&path);
+        assert_eq!(reader.index_by_leaf_hash(&a, far + 1).unwrap(), Some(5));
+        assert_eq!(reader.index_by_leaf_hash(&b, far + 1).unwrap(), Some(far));
+        assert_eq!(
+            reader.index_by_leaf_hash(&[2; 32], far + 1).unwrap(),
+            Some((1 << index::EPOCH_BITS) + 1)
+        );
+        assert_eq!(
+            reader.index_by_leaf_hash(&b, far).unwrap(),
+            None,
+            "not in a tree that ends before it"
+        );
+        assert_eq!(reader.index_by_leaf_hash(&[3; 32], far + 1).unwrap(), None);
+        assert_eq!(
+            store.meta("indexed_upto").unwrap(),
+            Some((far + 1).to_be_bytes().to_vec())
+        );
+        assert_eq!(store.entry(far).unwrap().unwrap().leaf_hash, b);
+        assert_eq!(store.hashes(0, far + 1, 2).unwrap().len(), 2, "limit");
     }
 }

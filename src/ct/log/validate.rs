@@ -42,6 +42,10 @@ pub struct Submission {
     pub issuer_key_hash: Hash,
     /// Precertificates: the TBS with the poison removed.
     pub tbs: Vec<u8>,
+    /// Look for an earlier entry of the same certificate. Off only for precertificates
+    /// the in-process CA signed a moment ago: a fresh random serial cannot have been
+    /// logged before.
+    pub check_duplicates: bool,
 }
 
 /// Longest chain accepted (leaf included).
@@ -238,6 +242,7 @@ impl Validator {
             issuer_fingerprints: info.fingerprints.clone(),
             issuer_key_hash,
             tbs,
+            check_duplicates: true,
         })
     }
 
