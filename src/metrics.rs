@@ -268,6 +268,26 @@ pub static CTLOG_PENDING: LazyLock<IntGauge> = LazyLock::new(|| {
     )
 });
 
+pub static CTLOG_UNINDEXED: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "brevis_ctlog_unindexed_entries",
+            "Entries of the embedded log found by hash from memory, not yet in its lookup table",
+        )
+        .expect("valid metric definition"),
+    )
+});
+
+pub static CTLOG_LOOKUP_WRITE_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "brevis_ctlog_lookup_write_failures_total",
+            "Failed writes of the embedded log's lookup table (retried after the next batch)",
+        )
+        .expect("valid metric definition"),
+    )
+});
+
 /// Touches every metric so it appears in the exposition before its first event.
 pub fn init() {
     LazyLock::force(&NEW_CERTS);
@@ -293,6 +313,8 @@ pub fn init() {
     LazyLock::force(&CTLOG_COMMIT_DURATION);
     LazyLock::force(&CTLOG_COMMIT_FAILURES);
     LazyLock::force(&CTLOG_SUBMISSIONS);
+    LazyLock::force(&CTLOG_UNINDEXED);
+    LazyLock::force(&CTLOG_LOOKUP_WRITE_FAILURES);
     for component in ["identity_config", "ca", "tls"] {
         for outcome in ["success", "failure"] {
             CONFIG_RELOADS.with_label_values(&[component, outcome]);

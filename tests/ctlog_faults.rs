@@ -232,6 +232,7 @@ async fn lookups_by_hash_find_every_entry_across_flushes_faults_and_restarts() {
         logged.push((p, s));
     }
     // The next lookup write fails: submissions go on, nothing is lost from view.
+    let failures_before = brevis::metrics::CTLOG_LOOKUP_WRITE_FAILURES.get();
     switch.arm(Step::PutLookup, 1);
     for serial in 10..16u64 {
         let p = ca.issue(Leaf::precert(5000 + serial));
@@ -242,6 +243,13 @@ async fn lookups_by_hash_find_every_entry_across_flushes_faults_and_restarts() {
         logged.push((p, s));
     }
     assert!(!switch.armed(), "a lookup write was attempted and failed");
+    // The failure is counted for operators (other tests may add their own failures).
+    let mut waited = 0;
+    while brevis::metrics::CTLOG_LOOKUP_WRITE_FAILURES.get() == failures_before && waited < 100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert!(brevis::metrics::CTLOG_LOOKUP_WRITE_FAILURES.get() > failures_before);
 
     check_lookups(&log, &ca, &logged).await;
     log.shutdown();

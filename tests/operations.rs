@@ -215,6 +215,12 @@ async fn metrics_after_real_requests() {
     );
     assert_eq!(m.value("brevis_ctlog_pending_submissions", &[]), 0.0);
     assert_eq!(m.value("brevis_ctlog_commit_failures_total", &[]), 0.0);
+    // Both entries are found by hash from memory until 4096 have gathered.
+    assert_eq!(m.value("brevis_ctlog_unindexed_entries", &[]), 2.0);
+    assert_eq!(
+        m.value("brevis_ctlog_lookup_write_failures_total", &[]),
+        0.0
+    );
     assert_eq!(
         m.value(
             "brevis_ctlog_submissions_total",

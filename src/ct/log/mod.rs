@@ -271,6 +271,7 @@ impl Log {
         let recent =
             sequencer::load_recent(store.as_mut(), state.sth.tree_size, options.index_every)
                 .map_err(err)?;
+        crate::metrics::CTLOG_UNINDEXED.set(recent.len() as i64);
         let shared = Arc::new(Shared {
             latest: RwLock::new(Arc::new(state.sth.clone())),
             broken: RwLock::new(None),

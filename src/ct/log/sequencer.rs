@@ -417,6 +417,7 @@ impl Sequencer {
             Ok(()) => {
                 if let Ok(mut r) = self.shared.recent.write() {
                     r.flushed(upto);
+                    metrics::CTLOG_UNINDEXED.set(r.len() as i64);
                 }
                 tracing::debug!(
                     indexed_upto = upto,
@@ -426,6 +427,7 @@ impl Sequencer {
                 );
             }
             Err(e) => {
+                metrics::CTLOG_LOOKUP_WRITE_FAILURES.inc();
                 tracing::warn!(error = %e, "CT log lookup rows not written; will retry");
             }
         }
@@ -513,6 +515,7 @@ impl Sequencer {
                     for e in &entries {
                         r.insert(e.index, e.dedup, e.leaf_hash);
                     }
+                    metrics::CTLOG_UNINDEXED.set(r.len() as i64);
                 }
                 metrics::CTLOG_TREE_SIZE.set(tree_size as i64);
                 metrics::CTLOG_CHECKPOINT_TIMESTAMP.set(timestamp as f64 / 1000.0);
@@ -547,6 +550,7 @@ impl Sequencer {
             Ok(Some((state, recent))) => {
                 if let Ok(mut r) = self.shared.recent.write() {
                     *r = recent;
+                    metrics::CTLOG_UNINDEXED.set(r.len() as i64);
                 }
                 if state.sth.tree_size != self.state.sth.tree_size {
                     tracing::warn!(
