@@ -709,6 +709,31 @@ async fn rate_limits_per_client_and_per_identity() {
     );
 }
 
+/// The identity budget is keyed by the concrete issuer a meta-issuer pattern matched, not by
+/// the pattern: the same address from two issuers under one pattern has two budgets.
+#[tokio::test]
+async fn identity_rate_limit_is_per_issuer_under_a_meta_issuer() {
+    let (a, b) = (Op::start(), Op::start());
+    let config = "meta-issuers:\n  http://127.0.0.1:*:\n    client-id: sigstore\n    type: email\n";
+    let brevis = Brevis::start(
+        config,
+        &[
+            "--rate-limit-identity",
+            "1/h",
+            "--rate-limit-identity-burst",
+            "1",
+        ],
+    );
+    let (s, r) = issue(&brevis, &a, ALICE).await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = issue(&brevis, &a, ALICE).await;
+    assert_eq!(s, 429, "{r}");
+    let (s, r) = issue(&brevis, &b, ALICE).await;
+    assert_eq!(s, 200, "another issuer under the same pattern: {r}");
+    let (s, r) = issue(&brevis, &b, ALICE).await;
+    assert_eq!(s, 429, "{r}");
+}
+
 /// Reads from `stream` until the server closes it or 30 s pass; returns what arrived.
 fn read_all(stream: &mut std::net::TcpStream) -> String {
     stream
