@@ -6,7 +6,7 @@
 //! leaves used by all; `serve` wires everything together for `brevis serve`.
 //! See ARCHITECTURE.md for the code map and invariants.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod api;
 pub mod authority;

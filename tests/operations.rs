@@ -734,6 +734,46 @@ async fn identity_rate_limit_is_per_issuer_under_a_meta_issuer() {
     assert_eq!(s, 429, "{r}");
 }
 
+/// The embedded log's sequencer thread runs under SCHED_BATCH (its wake-ups do not preempt
+/// the API workers); every other thread keeps the default policy.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_ct_log_sequencer_runs_under_sched_batch() {
+    const SCHED_OTHER: &str = "0";
+    const SCHED_BATCH: &str = "3";
+    let op = Op::start();
+    let brevis = Brevis::start(&email_config(&op), &[]);
+    let (s, r) = issue(&brevis, &op, ALICE).await;
+    assert_eq!(s, 200, "{r}");
+    let mut policies = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{}/task", brevis.pid())).unwrap() {
+        let path = task.unwrap().path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap();
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap();
+        // Field 41 of stat is the policy; fields after the ")" that ends comm start at 3.
+        let after_comm = &stat[stat.rfind(')').unwrap() + 1..];
+        let policy = after_comm
+            .split_whitespace()
+            .nth(41 - 3)
+            .unwrap()
+            .to_string();
+        policies.push((comm.trim().to_string(), policy));
+    }
+    let sequencers: Vec<_> = policies
+        .iter()
+        .filter(|(comm, _)| comm == "ctlog-sequencer")
+        .collect();
+    assert_eq!(sequencers.len(), 1, "{policies:?}");
+    assert_eq!(sequencers[0].1, SCHED_BATCH, "{policies:?}");
+    assert!(
+        policies
+            .iter()
+            .filter(|(comm, _)| comm != "ctlog-sequencer")
+            .all(|(_, p)| p == SCHED_OTHER),
+        "{policies:?}"
+    );
+}
+
 /// Reads from `stream` until the server closes it or 30 s pass; returns what arrived.
 fn read_all(stream: &mut std::net::TcpStream) -> String {
     stream

@@ -261,6 +261,7 @@ enum Outcome {
 impl Sequencer {
     /// Runs until every sender is dropped, then commits what is queued and returns.
     pub fn run(mut self, rx: Receiver<Msg>) {
+        batch_scheduling();
         let mut hurry = false;
         while let Ok(first) = rx.recv() {
             let Msg::Submit(first) = first else {
@@ -575,3 +576,27 @@ impl Sequencer {
         }
     }
 }
+
+/// Puts the calling thread (the sequencer) under `SCHED_BATCH`: same CPU share, but its
+/// wake-ups wait for the running thread's time slice instead of preempting it. On a busy
+/// machine the API workers then finish their requests before the next commit starts, so
+/// batches grow and fewer task switches are paid per certificate (docs/benchmarks.md,
+/// "Sequencer scheduling"). On an idle CPU the wake-up runs at once, so a lone request
+/// waits no longer.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn batch_scheduling() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param that outlives the call, which only reads it;
+    // pid 0 names the calling thread, so no other thread's policy changes.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    if rc != 0 {
+        tracing::debug!(
+            error = %std::io::Error::last_os_error(),
+            "CT log sequencer keeps the default scheduling policy"
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn batch_scheduling() {}
