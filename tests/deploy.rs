@@ -220,16 +220,22 @@ fn kubernetes_manifests_fit_together() {
         let volumes = pod["spec"]["volumes"].as_array().unwrap();
         for c in pod["spec"]["containers"].as_array().unwrap() {
             let flags = assert_command_line(name, &strings(&c["args"]));
-            if let Some(t) = flags
+            // The default of `--shutdown-timeout` where the flag is absent.
+            let shutdown: u64 = flags
                 .iter()
                 .find_map(|f| f.strip_prefix("--shutdown-timeout="))
-            {
-                let secs: u64 = t.trim_end_matches('s').parse().unwrap();
-                assert!(
-                    grace > secs,
-                    "{name}: terminationGracePeriodSeconds must exceed --shutdown-timeout"
-                );
-            }
+                .map_or(30, |t| t.trim_end_matches('s').parse().unwrap());
+            let pre_stop = c["lifecycle"]["preStop"]["sleep"]["seconds"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{name}: a preStop sleep"));
+            assert!(
+                (1..=15).contains(&pre_stop),
+                "{name}: preStop sleep {pre_stop}"
+            );
+            assert!(
+                grace > pre_stop + shutdown,
+                "{name}: terminationGracePeriodSeconds must exceed the preStop sleep plus --shutdown-timeout"
+            );
             let sc = &c["securityContext"];
             assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
             assert_eq!(sc["readOnlyRootFilesystem"], true, "{name}");
