@@ -222,26 +222,11 @@ async fn lookups_by_hash_find_every_entry_across_flushes_faults_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("lookup root");
     let (log, switch) = open_log(dir.path(), &ca, 4);
-    let mut logged: Vec<(Vec<u8>, Sct)> = Vec::new();
-    for serial in 0..10u64 {
-        let p = ca.issue(Leaf::precert(5000 + serial));
-        let s = log
-            .submit(std::slice::from_ref(&p), Kind::Precert)
-            .await
-            .unwrap();
-        logged.push((p, s));
-    }
+    let mut logged = submit_new(&log, &ca, 5000..5010).await;
     // The next lookup write fails: submissions go on, nothing is lost from view.
     let failures_before = brevis::metrics::CTLOG_LOOKUP_WRITE_FAILURES.get();
     switch.arm(Step::PutLookup, 1);
-    for serial in 10..16u64 {
-        let p = ca.issue(Leaf::precert(5000 + serial));
-        let s = log
-            .submit(std::slice::from_ref(&p), Kind::Precert)
-            .await
-            .unwrap();
-        logged.push((p, s));
-    }
+    logged.extend(submit_new(&log, &ca, 5010..5016).await);
     assert!(!switch.armed(), "a lookup write was attempted and failed");
     // The failure is counted for operators (other tests may add their own failures).
     let mut waited = 0;
@@ -268,6 +253,20 @@ async fn lookups_by_hash_find_every_entry_across_flushes_faults_and_restarts() {
     drop(log);
     let (log, _switch) = open_log(dir.path(), &ca, 2);
     check_lookups(&log, &ca, &logged).await;
+}
+
+/// Logs one new precertificate per serial, one at a time; returns each with its SCT.
+async fn submit_new(log: &Log, ca: &TestCa, serials: std::ops::Range<u64>) -> Vec<(Vec<u8>, Sct)> {
+    let mut logged = Vec::new();
+    for serial in serials {
+        let p = ca.issue(Leaf::precert(serial));
+        let s = log
+            .submit(std::slice::from_ref(&p), Kind::Precert)
+            .await
+            .unwrap();
+        logged.push((p, s));
+    }
+    logged
 }
 
 /// Every entry in `logged` is found by hash: resubmitted, it gets its original SCT back;
@@ -302,15 +301,7 @@ async fn a_log_with_the_old_schema_is_migrated() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("migration root");
     let (log, _) = open_log(dir.path(), &ca, 1_000_000);
-    let mut logged = Vec::new();
-    for serial in 0..5u64 {
-        let p = ca.issue(Leaf::precert(7000 + serial));
-        let s = log
-            .submit(std::slice::from_ref(&p), Kind::Precert)
-            .await
-            .unwrap();
-        logged.push((p, s));
-    }
+    let logged = submit_new(&log, &ca, 7000..7005).await;
     log.shutdown();
     drop(log);
     // Rewrite the database into the old shape.
@@ -357,14 +348,5 @@ async fn a_log_with_the_old_schema_is_migrated() {
         2 * 5,
         "the backlog was written at start-up: 2 rows per entry"
     );
-    for (p, s) in &logged {
-        let again = log
-            .submit(std::slice::from_ref(p), Kind::Precert)
-            .await
-            .unwrap();
-        assert_eq!(again.timestamp, s.timestamp);
-        let (index, _) = log.proof_by_hash(&leaf_hash(&ca, p, s), 5).unwrap();
-        assert_eq!(Some(index), sct::parse_leaf_index(&s.extensions));
-    }
-    assert_eq!(log.sth().tree_size, 5);
+    check_lookups(&log, &ca, &logged).await;
 }

@@ -2,9 +2,10 @@
 //!
 //! Two questions need an entry found by hash: "was this certificate logged before?"
 //! (a resubmission gets its original SCT back) and `get-proof-by-hash`. Both hashes are
-//! random, so a B-tree index on them dirties about one page per entry in every batch;
-//! measured on the load benchmark, the two indexes were 80% of the bytes the log wrote
-//! and cost about 15% of its throughput (docs/benchmarks.md). Instead:
+//! random, so a B-tree index on them dirties about one page per entry in every batch; on
+//! the issuance load benchmark, taking the two indexes out of the batch transaction cut
+//! the bytes written per certificate from 21-22 KiB to about 9 KiB (docs/benchmarks.md).
+//! Instead:
 //!
 //! - entries committed by recent batches are found in memory ([`Recent`]), rebuilt from
 //!   the entries table at start-up, since the entries themselves are durable;
@@ -66,12 +67,13 @@ pub fn epochs(tree_size: u64) -> impl Iterator<Item = i64> {
     (0..=last).rev()
 }
 
-/// Committed entries not yet in the lookup table: index, dedup hash, leaf hash.
+/// Committed entries not yet in the lookup table, by each kind of hash.
 #[derive(Debug, Default)]
 pub struct Recent {
     /// Entries below this index are in the lookup table.
     pub indexed_upto: u64,
-    entries: Vec<(u64, Hash, Hash)>,
+    /// One past the highest index held (`indexed_upto` when none is).
+    end: u64,
     dedup: HashMap<Hash, u64>,
     leaf: HashMap<Hash, u64>,
 }
@@ -80,66 +82,78 @@ impl Recent {
     pub fn new(indexed_upto: u64) -> Recent {
         Recent {
             indexed_upto,
+            end: indexed_upto,
             ..Recent::default()
         }
     }
 
     pub fn insert(&mut self, index: u64, dedup: Hash, leaf_hash: Hash) {
-        self.entries.push((index, dedup, leaf_hash));
         self.dedup.insert(dedup, index);
         self.leaf.insert(leaf_hash, index);
+        self.end = self.end.max(index + 1);
     }
 
-    pub fn by_dedup(&self, h: &Hash) -> Option<u64> {
-        self.dedup.get(h).copied()
+    /// The index of the entry whose hash of `kind` is `h`, if it is held here.
+    pub fn get(&self, kind: LookupKind, h: &Hash) -> Option<u64> {
+        match kind {
+            LookupKind::Dedup => self.dedup.get(h),
+            LookupKind::LeafHash => self.leaf.get(h),
+        }
+        .copied()
     }
 
-    pub fn by_leaf_hash(&self, h: &Hash) -> Option<u64> {
-        self.leaf.get(h).copied()
-    }
-
+    /// Entries held (each has one hash of each kind, and no two entries share one).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.leaf.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.leaf.is_empty()
     }
 
     /// The rows that write every entry held here to the lookup table, sorted, and the
     /// `indexed_upto` they reach.
     pub fn rows(&self) -> (Vec<LookupRow>, u64) {
-        let upto = self
-            .entries
-            .iter()
-            .map(|e| e.0 + 1)
-            .max()
-            .unwrap_or(self.indexed_upto);
-        (rows_for(&self.entries), upto)
+        let mut rows: Vec<LookupRow> = [
+            (LookupKind::Dedup, &self.dedup),
+            (LookupKind::LeafHash, &self.leaf),
+        ]
+        .into_iter()
+        .flat_map(|(kind, map)| map.iter().map(move |(h, &i)| row(kind, h, i)))
+        .collect();
+        rows.sort_unstable();
+        (rows, self.end)
     }
 
     /// After the rows up to `upto` are durably in the lookup table.
     pub fn flushed(&mut self, upto: u64) {
-        self.entries.retain(|e| e.0 >= upto);
         self.dedup.retain(|_, i| *i >= upto);
         self.leaf.retain(|_, i| *i >= upto);
         self.indexed_upto = self.indexed_upto.max(upto);
+        self.end = self.end.max(self.indexed_upto);
+    }
+}
+
+fn row(kind: LookupKind, h: &Hash, index: u64) -> LookupRow {
+    LookupRow {
+        kind: kind as u8,
+        epoch: epoch(index),
+        prefix: prefix(h),
+        index,
     }
 }
 
 /// Sorted lookup rows for `(index, dedup, leaf hash)` entries.
 pub fn rows_for(entries: &[(u64, Hash, Hash)]) -> Vec<LookupRow> {
-    let mut rows = Vec::with_capacity(entries.len() * 2);
-    for (i, d, l) in entries {
-        for (kind, h) in [(LookupKind::Dedup, d), (LookupKind::LeafHash, l)] {
-            rows.push(LookupRow {
-                kind: kind as u8,
-                epoch: epoch(*i),
-                prefix: prefix(h),
-                index: *i,
-            });
-        }
-    }
+    let mut rows: Vec<LookupRow> = entries
+        .iter()
+        .flat_map(|(i, d, l)| {
+            [
+                row(LookupKind::Dedup, d, *i),
+                row(LookupKind::LeafHash, l, *i),
+            ]
+        })
+        .collect();
     rows.sort_unstable();
     rows
 }
@@ -164,8 +178,8 @@ mod tests {
         let mut r = Recent::new(10);
         r.insert(10, [1; 32], [2; 32]);
         r.insert(11, [3; 32], [4; 32]);
-        assert_eq!(r.by_dedup(&[3; 32]), Some(11));
-        assert_eq!(r.by_leaf_hash(&[2; 32]), Some(10));
+        assert_eq!(r.get(LookupKind::Dedup, &[3; 32]), Some(11));
+        assert_eq!(r.get(LookupKind::LeafHash, &[2; 32]), Some(10));
         let (rows, upto) = r.rows();
         assert_eq!(upto, 12);
         assert_eq!(rows.len(), 4);
@@ -173,13 +187,15 @@ mod tests {
         r.insert(12, [5; 32], [6; 32]);
         r.flushed(upto);
         assert_eq!(r.indexed_upto, 12);
-        assert_eq!(r.by_dedup(&[3; 32]), None);
+        assert_eq!(r.get(LookupKind::Dedup, &[3; 32]), None);
         assert_eq!(
-            r.by_leaf_hash(&[6; 32]),
+            r.get(LookupKind::LeafHash, &[6; 32]),
             Some(12),
             "kept: not in that flush"
         );
         assert_eq!(r.len(), 1);
+        assert_eq!(r.rows().1, 13);
+        assert_eq!(Recent::new(7).rows(), (vec![], 7), "nothing held");
     }
 
     #[test]

@@ -450,13 +450,10 @@ impl Log {
         tree_size: u64,
     ) -> Result<(u64, Vec<Hash>), LogError> {
         self.check_size(tree_size)?;
-        let recent = self
+        let index = match self
             .shared
-            .recent
-            .read()
-            .ok()
-            .and_then(|r| r.by_leaf_hash(leaf_hash));
-        let index = match recent {
+            .recent_index(index::LookupKind::LeafHash, leaf_hash)
+        {
             Some(i) => Some(i),
             None => self
                 .reader

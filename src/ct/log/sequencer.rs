@@ -174,6 +174,14 @@ pub struct Shared {
     pub recent: RwLock<Recent>,
 }
 
+impl Shared {
+    /// The index of a committed entry by its hash of `kind`, if it is not yet in the
+    /// lookup table.
+    pub fn recent_index(&self, kind: LookupKind, h: &Hash) -> Option<u64> {
+        self.recent.read().ok().and_then(|r| r.get(kind, h))
+    }
+}
+
 /// Rows read per transaction when a backlog of entries is indexed at start-up.
 const BACKLOG_CHUNK: usize = 65_536;
 
@@ -381,28 +389,18 @@ impl Sequencer {
     }
 
     /// An earlier entry of the certificate with this SHA-256: in memory if recent, else
-    /// in the lookup table (every epoch, newest first; the full hash checked on the entry).
+    /// through the lookup table.
     fn find_duplicate(&mut self, dedup: &Hash) -> Result<Option<StoredEntry>, StoreError> {
-        let recent = self
-            .shared
-            .recent
-            .read()
-            .ok()
-            .and_then(|r| r.by_dedup(dedup));
-        if let Some(i) = recent {
-            return self.store.entry(i);
+        let index = match self.shared.recent_index(LookupKind::Dedup, dedup) {
+            Some(i) => Some(i),
+            None => self
+                .store
+                .find(LookupKind::Dedup, dedup, self.state.sth.tree_size)?,
+        };
+        match index {
+            Some(i) => self.store.entry(i),
+            None => Ok(None),
         }
-        let p = index::prefix(dedup);
-        for epoch in index::epochs(self.state.sth.tree_size) {
-            for i in self.store.lookup(LookupKind::Dedup as u8, epoch, p)? {
-                if let Some(e) = self.store.entry(i)?
-                    && e.dedup == *dedup
-                {
-                    return Ok(Some(e));
-                }
-            }
-        }
-        Ok(None)
     }
 
     /// Writes the entries held in memory to the lookup table once there are enough of

@@ -7,7 +7,7 @@
 //! step ([`FaultyStore`]). Reads for the HTTP API use separate read-only connections
 //! ([`Reader`]), which WAL lets run beside the writer.
 
-use super::index::LookupRow;
+use super::index::{LookupKind, LookupRow, epochs, prefix};
 use crate::ct::merkle::Hash;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -57,8 +57,15 @@ pub struct StoredCheckpoint {
 pub trait LogStore: Send {
     fn load_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, StoreError>;
     fn entry(&mut self, index: u64) -> Result<Option<StoredEntry>, StoreError>;
-    /// Entry indexes whose hash of `kind` starts with `prefix`, in one epoch.
-    fn lookup(&mut self, kind: u8, epoch: i64, prefix: i64) -> Result<Vec<u64>, StoreError>;
+    /// The entry among the first `tree_size` whose hash of `kind` is `hash`, found
+    /// through the lookup table (entries not written there yet are in
+    /// [`super::index::Recent`]).
+    fn find(
+        &mut self,
+        kind: LookupKind,
+        hash: &Hash,
+        tree_size: u64,
+    ) -> Result<Option<u64>, StoreError>;
     /// (index, dedup hash, leaf hash) of entries `from..to`, at most `limit` of them.
     fn hashes(
         &mut self,
@@ -211,19 +218,45 @@ fn migrate_indexed_entries(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Candidates for a hash of `kind` with this 8-byte `prefix`, in one epoch.
 fn lookup_in(
     conn: &Connection,
-    kind: u8,
+    kind: LookupKind,
     epoch: i64,
     prefix: i64,
 ) -> Result<Vec<u64>, rusqlite::Error> {
     let mut stmt = conn.prepare_cached(
         "SELECT idx FROM lookup WHERE kind = ?1 AND epoch = ?2 AND prefix = ?3 ORDER BY idx",
     )?;
-    let rows = stmt.query_map(params![kind, epoch, prefix], |r| {
+    let rows = stmt.query_map(params![kind as u8, epoch, prefix], |r| {
         r.get::<_, i64>(0).map(|i| i as u64)
     })?;
     rows.collect()
+}
+
+/// Probes every epoch of a tree of `tree_size`, newest first, and confirms each candidate
+/// by its full hash on the entry (8-byte prefixes may collide).
+fn find_in(
+    conn: &Connection,
+    kind: LookupKind,
+    hash: &Hash,
+    tree_size: u64,
+) -> Result<Option<u64>, rusqlite::Error> {
+    let column = match kind {
+        LookupKind::Dedup => "dedup",
+        LookupKind::LeafHash => "leaf_hash",
+    };
+    let mut confirm = conn.prepare_cached(&format!(
+        "SELECT 1 FROM entries WHERE idx = ?1 AND {column} = ?2"
+    ))?;
+    for epoch in epochs(tree_size) {
+        for idx in lookup_in(conn, kind, epoch, prefix(hash))? {
+            if idx < tree_size && confirm.exists(params![idx as i64, &hash[..]])? {
+                return Ok(Some(idx));
+            }
+        }
+    }
+    Ok(None)
 }
 
 impl LogStore for SqliteStore {
@@ -253,8 +286,13 @@ impl LogStore for SqliteStore {
         Ok(stmt.query_row([index as i64], entry_from_row).optional()?)
     }
 
-    fn lookup(&mut self, kind: u8, epoch: i64, prefix: i64) -> Result<Vec<u64>, StoreError> {
-        Ok(lookup_in(&self.conn, kind, epoch, prefix)?)
+    fn find(
+        &mut self,
+        kind: LookupKind,
+        hash: &Hash,
+        tree_size: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(find_in(&self.conn, kind, hash, tree_size)?)
     }
 
     fn hashes(
@@ -457,20 +495,7 @@ impl Reader {
         leaf_hash: &Hash,
         tree_size: u64,
     ) -> Result<Option<u64>, StoreError> {
-        use super::index::{LookupKind, epochs, prefix};
-        self.with(|c| {
-            let mut check = c.prepare_cached("SELECT leaf_hash FROM entries WHERE idx = ?1")?;
-            for epoch in epochs(tree_size) {
-                for idx in lookup_in(c, LookupKind::LeafHash as u8, epoch, prefix(leaf_hash))? {
-                    let stored: Option<Vec<u8>> =
-                        check.query_row([idx as i64], |r| r.get(0)).optional()?;
-                    if idx < tree_size && stored.as_deref() == Some(&leaf_hash[..]) {
-                        return Ok(Some(idx));
-                    }
-                }
-            }
-            Ok(None)
-        })
+        self.with(|c| find_in(c, LookupKind::LeafHash, leaf_hash, tree_size))
     }
 
     pub fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
@@ -585,8 +610,13 @@ impl<S: LogStore> LogStore for FaultyStore<S> {
     fn entry(&mut self, index: u64) -> Result<Option<StoredEntry>, StoreError> {
         self.inner.entry(index)
     }
-    fn lookup(&mut self, kind: u8, epoch: i64, prefix: i64) -> Result<Vec<u64>, StoreError> {
-        self.inner.lookup(kind, epoch, prefix)
+    fn find(
+        &mut self,
+        kind: LookupKind,
+        hash: &Hash,
+        tree_size: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        self.inner.find(kind, hash, tree_size)
     }
     fn hashes(
         &mut self,
@@ -649,7 +679,7 @@ impl<S: LogStore> LogStore for FaultyStore<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ct::log::index::{self, LookupKind};
+    use crate::ct::log::index;
 
     fn entry(index: u64, dedup: Hash, leaf_hash: Hash) -> StoredEntry {
         StoredEntry {
@@ -691,17 +721,21 @@ mod tests {
             .put_lookup(&index::rows_for(&triples), far + 1)
             .unwrap();
         assert_eq!(
-            store
-                .lookup(LookupKind::LeafHash as u8, 0, index::prefix(&b))
-                .unwrap(),
+            lookup_in(&store.conn, LookupKind::LeafHash, 0, index::prefix(&b)).unwrap(),
             vec![5],
             "a prefix match is only a candidate"
         );
         assert_eq!(
-            store
-                .lookup(LookupKind::Dedup as u8, 1, index::prefix(&[6; 32]))
-                .unwrap(),
+            lookup_in(&store.conn, LookupKind::Dedup, 1, index::prefix(&[6; 32])).unwrap(),
             vec![(1 << index::EPOCH_BITS) + 1]
+        );
+        assert_eq!(
+            store.find(LookupKind::Dedup, &[6; 32], far + 1).unwrap(),
+            Some((1 << index::EPOCH_BITS) + 1)
+        );
+        assert_eq!(
+            store.find(LookupKind::Dedup, &[8; 32], far + 1).unwrap(),
+            None
         );
 
         let reader = Reader::new(&path);
