@@ -47,6 +47,16 @@ fn wait_for_all(
     timeout: Duration,
     diagnose: &dyn Fn() -> String,
 ) -> (Vec<String>, Vec<String>) {
+    read_until(child, prefixes, timeout).unwrap_or_else(|e| panic!("{e}:\n{}", diagnose()))
+}
+
+/// Reads a child's stdout until every wanted prefix was seen: the text after each prefix
+/// and every line read; or, after `timeout`, what was missing.
+fn read_until(
+    child: &mut Child,
+    prefixes: &[&str],
+    timeout: Duration,
+) -> Result<(Vec<String>, Vec<String>), String> {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -66,10 +76,9 @@ fn wait_for_all(
             Ok(l) => l,
             Err(e) => {
                 let status = child.try_wait().ok().flatten();
-                panic!(
-                    "child did not print {prefixes:?} ({e:?}; exit status {status:?}):\n{}",
-                    diagnose()
-                );
+                return Err(format!(
+                    "child did not print {prefixes:?} ({e:?}; exit status {status:?})"
+                ));
             }
         };
         for (i, p) in prefixes.iter().enumerate() {
@@ -81,10 +90,10 @@ fn wait_for_all(
     }
     // Keep draining so the child never blocks on a full pipe.
     std::thread::spawn(move || while rx.recv().is_ok() {});
-    (
+    Ok((
         found.into_iter().map(Option::unwrap_or_default).collect(),
         all,
-    )
+    ))
 }
 
 fn line_after(lines: &[String], prefix: &str) -> Option<String> {
@@ -118,19 +127,38 @@ impl Op {
             &dir.join("node_modules/oidc-provider"),
             "npm packages of the test OIDC provider",
         );
-        let mut cmd = Command::new("node");
-        cmd.arg("op.mjs")
-            .current_dir(&dir)
-            .env("PORT", "0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("node must be installed");
-        let lines = wait_for_lines(&mut child, &["READY "], Duration::from_secs(60), &|| {
-            "the OIDC provider (node tests/oidc/op.mjs) did not start".into()
-        });
+        // Two attempts: once (in one CI run in many) a provider started beside others
+        // never printed READY within a minute; its stderr says why, and a second process
+        // is the test's way on. This is the test's own OpenID Provider, not brevis.
+        let mut failures = Vec::new();
+        let (child, lines) = loop {
+            let stderr = tempfile::NamedTempFile::new().unwrap();
+            let mut cmd = Command::new("node");
+            cmd.arg("op.mjs")
+                .current_dir(&dir)
+                .env("PORT", "0")
+                .stdout(Stdio::piped())
+                .stderr(stderr.reopen().unwrap());
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let mut child = cmd.spawn().expect("node must be installed");
+            match read_until(&mut child, &["READY "], Duration::from_secs(30)) {
+                Ok((lines, _)) => break (child, lines),
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let err = std::fs::read_to_string(stderr.path()).unwrap_or_default();
+                    failures.push(format!("{e}; its stderr:\n{err}"));
+                    eprintln!("the OIDC provider (node tests/oidc/op.mjs) did not start: {e}");
+                    assert!(
+                        failures.len() < 2,
+                        "the OIDC provider (node tests/oidc/op.mjs) did not start:\n{}",
+                        failures.join("\n")
+                    );
+                }
+            }
+        };
         let issuer = lines[0]
             .split_whitespace()
             .nth(1)
