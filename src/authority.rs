@@ -12,7 +12,7 @@ use crate::model::sct::{self, Entry, Sct};
 use crate::model::{Clock, HashAlg, KeyError, KeyKind, Principal, PublicKey, SignatureScheme, pem};
 use crate::oidc::{TokenError, VerifiedToken, Verifier, VerifierOptions};
 use crate::ratelimit::RateLimiter;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 use thiserror::Error;
 use x509_parser::prelude::FromDer;
@@ -95,6 +95,9 @@ impl IssueError {
             IssueError::Identity(IdentityError::Template(_)) => "identity_template",
             IssueError::Key(k) => k.reason(),
             IssueError::Ca(CaError::Template(_)) => "identity_template",
+            IssueError::Ca(CaError::ChainExpired { .. } | CaError::ChainNotYetValid { .. }) => {
+                "ca_chain_invalid"
+            }
             IssueError::Ca(_) => "ca_backend",
             IssueError::Ct(_) => "ct_log",
             IssueError::RateLimited { .. } => "rate_limited_identity",
@@ -160,7 +163,14 @@ pub struct Authority {
     ct: Option<Arc<dyn Submitter>>,
     clock: Arc<dyn Clock>,
     identity_limit: Option<RateLimiter>,
+    /// The last signer self-test: when, of which CA, and how it went.
+    last_self_test: Mutex<Option<SelfTest>>,
 }
+
+type SelfTest = (Instant, Arc<CertificateAuthority>, Result<(), String>);
+
+/// How long a signer self-test result answers readiness probes.
+pub const SELF_TEST_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn observe(phase: &'static str, start: Instant) {
     metrics::ISSUANCE_PHASE
@@ -176,6 +186,7 @@ impl Authority {
         ct: Option<Arc<dyn Submitter>>,
         clock: Arc<dyn Clock>,
     ) -> Authority {
+        publish_ca_expiry(&ca);
         Authority {
             identity: RwLock::new(Arc::new(identity)),
             ca: RwLock::new(Arc::new(ca)),
@@ -183,6 +194,7 @@ impl Authority {
             ct,
             clock,
             identity_limit: None,
+            last_self_test: Mutex::new(None),
         }
     }
 
@@ -211,7 +223,34 @@ impl Authority {
     }
 
     pub fn replace_ca(&self, ca: CertificateAuthority) {
+        publish_ca_expiry(&ca);
         *self.ca.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ca);
+    }
+
+    /// Whether this authority can issue now: the CA chain is valid at the clock's time and
+    /// the signer works. The signer's self-test runs at most once per [`SELF_TEST_TTL`]
+    /// for a given CA, so unauthenticated readiness probes cannot make the CA sign in a
+    /// loop (10 ms a probe with an RSA-4096 key).
+    pub fn can_issue(&self) -> Result<(), String> {
+        let ca = self.ca();
+        ca.check_validity(self.clock.unix_seconds())
+            .map_err(|e| e.to_string())?;
+        let mut last = self
+            .last_self_test
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some((at, tested, result)) = last.as_ref()
+            && Arc::ptr_eq(tested, &ca)
+            && at.elapsed() < SELF_TEST_TTL
+        {
+            return result.clone();
+        }
+        let result = ca.self_test().map_err(|e| format!("CA signer: {e}"));
+        metrics::CA_SELF_TESTS
+            .with_label_values(&[if result.is_ok() { "ok" } else { "error" }])
+            .inc();
+        *last = Some((Instant::now(), ca, result.clone()));
+        result
     }
 
     pub fn ct(&self) -> Option<&Arc<dyn Submitter>> {
@@ -244,8 +283,10 @@ impl Authority {
         observe("prove", t);
 
         // The identity's budget: charged once token and proof checked out (keyed by the
-        // concrete issuer, not a meta-issuer pattern), given back when brevis itself fails.
-        let charged = match &self.identity_limit {
+        // concrete issuer, not a meta-issuer pattern), given back unless a certificate was
+        // issued or the client was at fault: brevis failing, the request timing out or
+        // being dropped (a guard refunds on drop) cost the identity nothing.
+        let mut charge = match &self.identity_limit {
             None => None,
             Some(limit) => {
                 let who = format!("{}\n{}", token.issuer.issuer_url, principal.san.value());
@@ -255,14 +296,16 @@ impl Authority {
                         identity: principal.san.value().to_string(),
                         retry_after,
                     })?;
-                Some((limit, who))
+                Some(Charge {
+                    limit,
+                    who,
+                    spent: false,
+                })
             }
         };
         let result = self.sign_and_log(&ca, &token, &principal, &key).await;
-        if let (Err(e), Some((limit, who))) = (&result, &charged)
-            && e.is_server_side()
-        {
-            limit.refund(who);
+        if let Some(c) = &mut charge {
+            c.spent = !matches!(&result, Err(e) if e.is_server_side());
         }
         result
     }
@@ -439,6 +482,28 @@ impl Authority {
                 }
                 Ok(key)
             }
+        }
+    }
+}
+
+/// `brevis_expiry_timestamp_seconds{object="ca_chain"}` for the CA now issuing.
+fn publish_ca_expiry(ca: &CertificateAuthority) {
+    metrics::EXPIRY
+        .with_label_values(&["ca_chain"])
+        .set(ca.validity_window().1 as f64);
+}
+
+/// A token taken from an identity's bucket; given back on drop unless marked spent.
+struct Charge<'a> {
+    limit: &'a RateLimiter,
+    who: String,
+    spent: bool,
+}
+
+impl Drop for Charge<'_> {
+    fn drop(&mut self) {
+        if !self.spent {
+            self.limit.refund(&self.who);
         }
     }
 }

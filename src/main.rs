@@ -205,6 +205,7 @@ impl LogArgs {
             batch: BatchConfig {
                 max_size: self.batch_max_size.max(1),
                 max_wait: self.batch_max_wait,
+                ..BatchConfig::default()
             },
             max_pending: self.max_pending.max(1),
             key_file: None,
@@ -364,6 +365,10 @@ struct ServeArgs {
     /// PEM public key the remote CT log's SCTs must verify with.
     #[arg(long)]
     ct_log_public_key_path: Option<PathBuf>,
+    /// Longest one submission to the remote CT log may take, retries and waits included;
+    /// past it the request fails (no certificate leaves the CA unlogged).
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    ct_log_timeout: Duration,
     /// Host header to send to the remote CT log (Fulcio's --ct-log-origin).
     #[arg(long)]
     ct_log_origin: Option<String>,
@@ -392,9 +397,17 @@ struct ServeArgs {
     /// Allowed clock skew for token nbf/iat (exp gets none).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     oidc_clock_skew: Duration,
+    /// Timeout of each OIDC discovery or JWKS request.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    oidc_fetch_timeout: Duration,
     /// Minimum time between JWKS refetches caused by unknown key ids, per issuer.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     oidc_jwks_refresh_interval: Duration,
+    /// New issuers admitted per meta-issuer pattern, as N/s, N/m or N/h (burst N): a
+    /// token naming an issuer under a pattern that no token verified for yet makes brevis
+    /// fetch from that issuer, so beyond this rate such tokens are refused unfetched.
+    #[arg(long, default_value = "10/m")]
+    meta_issuer_admission_rate: String,
     /// Time allowed for a client to send a request's headers.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     request_timeout: Duration,
@@ -430,6 +443,10 @@ struct ServeArgs {
     /// closed; the CT log's pending batch is committed either way.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
+    /// Longest a signing request may take once its body arrived (token verification, CT
+    /// log, signing); past it the client gets 503 and no certificate, and may retry.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    issuance_timeout: Duration,
     /// Time allowed to receive a request body after its headers (408 after it).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     body_timeout: Duration,
@@ -450,10 +467,23 @@ struct ServeArgs {
     /// Bucket size of --rate-limit-identity.
     #[arg(long, default_value_t = 5)]
     rate_limit_identity_burst: u32,
+    /// IPv6 clients share one --rate-limit-client bucket per network of this many bits
+    /// (64: a /64, what one subscriber is usually given).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u8).range(0..=128))]
+    rate_limit_ipv6_prefix: u8,
     /// Take the client address for --rate-limit-client from this header (the last entry
     /// of a list) instead of the TCP peer. Only behind a proxy that sets it.
     #[arg(long)]
     client_ip_header: Option<String>,
+}
+
+/// `N/s`, `N/m` or `N/h` with a burst of N (at least 1).
+fn admission_rate(spec: &str) -> Result<ratelimit::Rate> {
+    let n: f64 = spec
+        .split_once('/')
+        .and_then(|(n, _)| n.trim().parse().ok())
+        .with_context(|| format!("{spec:?}: expected N/s, N/m or N/h"))?;
+    ratelimit::Rate::parse(spec, n.ceil().clamp(1.0, 1e6) as u32).map_err(anyhow::Error::msg)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -820,6 +850,8 @@ fn serve_command(args: ServeArgs) -> Result<()> {
         )?,
         client_ip_header: args.client_ip_header.clone(),
         body_timeout: args.body_timeout,
+        issuance_timeout: args.issuance_timeout,
+        ipv6_prefix: args.rate_limit_ipv6_prefix,
         max_connections: args.max_connections,
         ..serve::Protection::default()
     };
@@ -861,6 +893,10 @@ fn serve_command(args: ServeArgs) -> Result<()> {
                             .with_context(|| format!("--ct-log.tls-ca-cert {}", p.display()))
                     })
                     .transpose()?,
+                deadline: args.ct_log_timeout,
+                attempt_timeout: args
+                    .ct_log_timeout
+                    .min(ClientOptions::default().attempt_timeout),
                 ..ClientOptions::default()
             },
         },
@@ -884,7 +920,9 @@ fn serve_command(args: ServeArgs) -> Result<()> {
         oidc: VerifierOptions {
             clock_skew: args.oidc_clock_skew,
             jwks_refresh_interval: args.oidc_jwks_refresh_interval,
-            ..VerifierOptions::default()
+            fetch_timeout: args.oidc_fetch_timeout,
+            meta_admission: admission_rate(&args.meta_issuer_admission_rate)
+                .context("--meta-issuer-admission-rate")?,
         },
         idle_timeout: args.idle_connection_timeout,
         request_timeout: args.request_timeout,

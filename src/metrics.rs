@@ -110,6 +110,14 @@ pub static SIGNER_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     )
 });
 
+pub static CA_SELF_TESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "brevis_ca_self_tests_total",
+        "Signatures the CA key made to test itself (readiness, at most one per 5 s), by outcome",
+        &["outcome"],
+    )
+});
+
 pub static ISSUANCE_PHASE: LazyLock<HistogramVec> = LazyLock::new(|| {
     histogram_vec(
         "brevis_issuance_phase_duration_seconds",
@@ -223,6 +231,14 @@ pub static CTLOG_SUBMISSIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+pub static CTLOG_HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "brevis_ctlog_http_requests_total",
+        "Requests to the CT log's listener, by route pattern (unmatched for unknown paths), lower-case method (other for non-standard ones) and status code",
+        &["route", "method", "code"],
+    )
+});
+
 // ---- Configuration -----------------------------------------------------------------------
 
 pub static CONFIG_RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -241,6 +257,21 @@ pub static CONFIG_LAST_RELOAD: LazyLock<GaugeVec> = LazyLock::new(|| {
                 "Unix time of the last successful reload, by component",
             ),
             &["component"],
+        )
+        .expect("valid metric definition"),
+    )
+});
+
+/// When something brevis depends on stops being valid, by object: `ca_chain` (the
+/// earliest notAfter of the issuing chain), `tls_certificate` (the API listener's).
+pub static EXPIRY: LazyLock<GaugeVec> = LazyLock::new(|| {
+    register(
+        GaugeVec::new(
+            Opts::new(
+                "brevis_expiry_timestamp_seconds",
+                "Unix time at which a certificate brevis depends on expires, by object (ca_chain, tls_certificate); alert on this minus time()",
+            ),
+            &["object"],
         )
         .expect("valid metric definition"),
     )
@@ -302,6 +333,7 @@ pub fn init() {
     LazyLock::force(&CERTS_ISSUED);
     LazyLock::force(&REJECTIONS);
     LazyLock::force(&SIGNER_DURATION);
+    LazyLock::force(&CA_SELF_TESTS);
     LazyLock::force(&ISSUANCE_PHASE);
     LazyLock::force(&OIDC_FETCHES);
     LazyLock::force(&OIDC_FETCH_DURATION);
@@ -313,6 +345,7 @@ pub fn init() {
     LazyLock::force(&CTLOG_COMMIT_DURATION);
     LazyLock::force(&CTLOG_COMMIT_FAILURES);
     LazyLock::force(&CTLOG_SUBMISSIONS);
+    LazyLock::force(&CTLOG_HTTP_REQUESTS);
     LazyLock::force(&CTLOG_UNINDEXED);
     LazyLock::force(&CTLOG_LOOKUP_WRITE_FAILURES);
     for component in ["identity_config", "ca", "tls"] {
@@ -321,6 +354,7 @@ pub fn init() {
         }
     }
     LazyLock::force(&CONFIG_LAST_RELOAD);
+    LazyLock::force(&EXPIRY);
     LazyLock::force(&READY);
     LazyLock::force(&CTLOG_PENDING);
 }

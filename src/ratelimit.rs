@@ -3,9 +3,14 @@
 //! Each key has a bucket of `burst` tokens that refills at `per_second`; a request takes
 //! one token or is refused with the time until one is back. Buckets live in a sharded map
 //! bounded by `max_keys`. When a shard is full, buckets that have refilled completely
-//! (they carry no state worth keeping) are dropped; if that frees nothing, the older half
-//! of the shard is dropped. Either way the new key is tracked, and the sweep costs one pass
-//! over the shard per many new keys, not one per request.
+//! (they carry no state worth keeping) are dropped first, then buckets that still hold a
+//! token (least recently used first) until half the shard is free. A throttled bucket
+//! (less than one token) is never dropped before it refills: forgetting it would hand its
+//! owner a fresh burst, so a client could escape its limit by flooding new keys. When a
+//! shard holds nothing but throttled buckets, a new key is refused until one refills:
+//! memory stays bounded and every limit holds, at the price of refusing newcomers during
+//! such a flood. The sweep costs one pass over the shard per many new keys, not one per
+//! request.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
@@ -84,21 +89,39 @@ impl RateLimiter {
         let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
         let burst = f64::from(self.rate.burst);
         let rate = self.rate.per_second;
+        let tokens_at = |b: &Bucket| (b.tokens + (now - b.updated).max(0.0) * rate).min(burst);
         if !map.contains_key(key) && map.len() >= self.max_keys_per_shard {
-            map.retain(|_, b| b.tokens + (now - b.updated) * rate < burst);
-            if map.len() > self.max_keys_per_shard / 2 {
-                let mut times: Vec<f64> = map.values().map(|b| b.updated).collect();
-                let mid = times.len() / 2;
-                let (_, median, _) = times.select_nth_unstable_by(mid, f64::total_cmp);
-                let median = *median;
-                map.retain(|_, b| b.updated > median);
+            // Refilled buckets carry nothing worth keeping.
+            map.retain(|_, b| tokens_at(b) < burst);
+            let target = self.max_keys_per_shard / 2;
+            if map.len() > target {
+                // Then buckets that still hold a token, least recently used first; a
+                // throttled bucket is never forgotten before it refills.
+                let mut spare: Vec<(f64, String)> = map
+                    .iter()
+                    .filter(|(_, b)| tokens_at(b) >= 1.0)
+                    .map(|(k, b)| (b.updated, k.clone()))
+                    .collect();
+                spare.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let excess = map.len() - target;
+                for (_, k) in spare.into_iter().take(excess) {
+                    map.remove(&k);
+                }
+            }
+            if map.len() >= self.max_keys_per_shard {
+                // Every bucket here is throttled: refuse the newcomer until one refills.
+                let soonest = map
+                    .values()
+                    .map(|b| (1.0 - tokens_at(b)).max(0.0) / rate)
+                    .fold(f64::INFINITY, f64::min);
+                return Err(Duration::from_secs_f64(soonest.clamp(0.001, 3600.0)));
             }
         }
         let b = map.entry(key.to_string()).or_insert(Bucket {
             tokens: burst,
             updated: now,
         });
-        b.tokens = (b.tokens + (now - b.updated).max(0.0) * rate).min(burst);
+        b.tokens = tokens_at(b);
         b.updated = now;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
@@ -180,19 +203,37 @@ mod tests {
     #[test]
     fn bounded_memory() {
         let cap = SHARDS * 4;
-        let l = RateLimiter::new(Rate::parse("1/s", 1).unwrap(), cap);
+        // Burst 2: a key seen once still holds a token, so it may be forgotten.
+        let l = RateLimiter::new(Rate::parse("1/s", 2).unwrap(), cap);
         for i in 0..1000 {
-            let _ = l.check_at(&format!("k{i}"), i as f64 * 0.001);
+            assert!(l.check_at(&format!("k{i}"), i as f64 * 0.001).is_ok());
         }
         assert!(l.tracked() <= cap, "{}", l.tracked());
-        // A new key is always tracked and limited, even when nothing has refilled: the
-        // older half of its shard made room.
+        // A new key is tracked and limited: least recently used spare buckets made room.
         let late = "late";
-        assert!(l.check_at(late, 0.5).is_ok());
-        assert!(l.check_at(late, 0.5).is_err());
-        // The most recent keys survived the sweeps and are still limited.
-        assert!(l.check_at("k999", 0.5).is_err());
+        assert!(l.check_at(late, 1.0).is_ok());
+        assert!(l.check_at(late, 1.0).is_ok());
+        assert!(l.check_at(late, 1.0).is_err());
         assert!(l.tracked() <= cap);
+    }
+
+    #[test]
+    fn a_throttled_bucket_is_never_forgotten_before_it_refills() {
+        let cap = SHARDS * 4;
+        let l = RateLimiter::new(Rate::parse("1/m", 1).unwrap(), cap);
+        // The attacker spends its bucket, then floods new keys to push it out.
+        assert!(l.check_at("attacker", 0.0).is_ok());
+        assert!(l.check_at("attacker", 0.0).is_err());
+        for i in 0..10_000 {
+            let _ = l.check_at(&format!("flood{i}"), 1.0);
+        }
+        assert!(l.tracked() <= cap, "memory stays bounded: {}", l.tracked());
+        assert!(
+            l.check_at("attacker", 2.0).is_err(),
+            "still throttled: the flood did not reset its bucket"
+        );
+        // Once the buckets refill, newcomers are tracked again.
+        assert!(l.check_at("newcomer", 1000.0).is_ok());
     }
 
     #[test]

@@ -115,6 +115,10 @@ pub struct Protection {
     pub max_tracked: usize,
     pub client_ip_header: Option<String>,
     pub body_timeout: Duration,
+    /// Longest an issuance may take once the body arrived.
+    pub issuance_timeout: Duration,
+    /// Prefix length by which IPv6 clients share a rate-limit bucket.
+    pub ipv6_prefix: u8,
     /// Concurrent connections per worker.
     pub max_connections: Option<usize>,
 }
@@ -127,6 +131,8 @@ impl Default for Protection {
             max_tracked: 100_000,
             client_ip_header: None,
             body_timeout: Duration::from_secs(30),
+            issuance_timeout: Duration::from_secs(60),
+            ipv6_prefix: 64,
             max_connections: None,
         }
     }
@@ -231,6 +237,21 @@ pub fn load_ca(
                             fail(format!("creating the CA in {}: {e}", data_dir.display()))
                         })?;
                         tracing::info!(chain = %written.chain.display(), "created a new root and intermediate CA");
+                        tracing::warn!(
+                            root_key = %written.root_key.display(),
+                            "the new root's private key was written outside the data directory; brevis never needs it to run: move it offline"
+                        );
+                        println!(
+                            "  root key written to {} (outside the data directory): brevis never needs it to run; move it offline",
+                            written.root_key.display()
+                        );
+                    }
+                    let legacy = ca::DataDirFiles::legacy_root_key(data_dir);
+                    if legacy.exists() {
+                        tracing::warn!(
+                            root_key = %legacy.display(),
+                            "the root's private key is inside the serving data directory; brevis never needs it: move it offline"
+                        );
                     }
                     (defaults.chain.clone(), defaults.key.clone())
                 }
@@ -447,10 +468,7 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
                 if stopping.load(Ordering::Relaxed) {
                     return Err("shutting down".to_string());
                 }
-                authority
-                    .ca()
-                    .self_test()
-                    .map_err(|e| format!("CA signer: {e}"))?;
+                authority.can_issue()?;
                 if let Some(log) = &log {
                     log.health().map_err(|e| format!("CT log: {e}"))?;
                 }
@@ -474,6 +492,7 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
     let state = web::Data::new(AppState {
         authority: authority.clone(),
         readiness: Arc::new(readiness),
+        last_readiness: Mutex::new(Ok(())),
         limits: api::Limits {
             per_client: opts
                 .protection
@@ -481,6 +500,8 @@ pub async fn run(opts: ServeOptions) -> Result<(), StartupError> {
                 .map(|r| RateLimiter::new(r, opts.protection.max_tracked)),
             client_ip_header,
             body_timeout: opts.protection.body_timeout,
+            issuance_timeout: opts.protection.issuance_timeout,
+            ipv6_prefix: opts.protection.ipv6_prefix,
         },
     });
     let mut api_server = HttpServer::new(move || {
@@ -649,11 +670,15 @@ fn ctlog_server(
     prefix: String,
     handle_signals: bool,
 ) -> Result<actix_web::dev::Server, StartupError> {
-    let state = web::Data::new(api::ctlog::CtLogState { log });
+    let state = web::Data::new(api::ctlog::CtLogState {
+        log,
+        prefix: prefix.clone(),
+    });
     let mut server = HttpServer::new(move || {
         let prefix = prefix.clone();
         App::new()
             .app_data(state.clone())
+            .wrap(from_fn(api::ctlog::observe))
             .configure(move |cfg| api::ctlog::configure(&prefix)(cfg))
     })
     .workers(2)

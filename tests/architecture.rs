@@ -49,7 +49,7 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "oidc",
-        &["model", "config", "metrics", "oidc"],
+        &["model", "config", "metrics", "ratelimit", "oidc"],
         &["actix_web", "actix_rt", "rusqlite"],
     ),
     (

@@ -236,6 +236,9 @@ async fn the_data_directory_ca_is_created_once_and_reused() {
         bundle(&b).await
     };
     assert!(dir.path().join("data/ca/chain.pem").exists());
+    // The root's key is never in the serving directory: beside it, to be taken offline.
+    assert!(!dir.path().join("data/ca/root-key.pem").exists());
+    assert!(dir.path().join("data-offline/root-key.pem").exists());
     let second = {
         let b = Brevis::start_in(dir.path(), None, &["--ct-log-url", ""]);
         let log = b.log();

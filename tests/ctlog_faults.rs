@@ -46,6 +46,9 @@ async fn a_failure_at_any_commit_step_issues_no_sct_and_the_log_recovers() {
         batch: BatchConfig {
             max_size: 64,
             max_wait: Duration::ZERO,
+            // No write probe between a failure and the assertions about it: the next
+            // submission is what writes again.
+            recovery_backoff: Duration::from_secs(3600),
         },
         ..LogOptions::default()
     };
@@ -77,8 +80,8 @@ async fn a_failure_at_any_commit_step_issues_no_sct_and_the_log_recovers() {
         );
         assert!(!switch.armed(), "{step:?} was reached");
         assert!(
-            log.health().is_ok(),
-            "{step:?}: the log recovered by itself"
+            log.health().is_err(),
+            "{step:?}: not ready until a write succeeds again"
         );
         let size_after_failure = log.sth().tree_size;
         if step == Step::CommitAmbiguous {
@@ -103,6 +106,7 @@ async fn a_failure_at_any_commit_step_issues_no_sct_and_the_log_recovers() {
             .submit(std::slice::from_ref(&ok), Kind::Precert)
             .await
             .unwrap();
+        assert!(log.health().is_ok(), "{step:?}: ready after a good write");
         promised.push((ok, s));
         heads.push((*log.sth()).clone());
     }
@@ -349,4 +353,54 @@ async fn a_log_with_the_old_schema_is_migrated() {
         "the backlog was written at start-up: 2 rows per entry"
     );
     check_lookups(&log, &ca, &logged).await;
+}
+
+/// A failed commit whose recovery also fails leaves the log broken: it refuses every
+/// submission (storing nothing), keeps retrying the reload on its own, and becomes ready
+/// again once a reload succeeds; later commits keep it ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_log_refuses_submissions_retries_recovery_and_becomes_ready_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("broken root");
+    let (log, switch) = open_log(dir.path(), &ca, 4096);
+    let ok = submit_new(&log, &ca, 7000..7001).await;
+    assert_eq!(ok.len(), 1);
+
+    // The commit fails, then the reload fails too: broken.
+    switch.arm(Step::Commit, 1);
+    switch.arm(Step::LoadCheckpoint, u32::MAX);
+    let r = log
+        .submit(&[ca.issue(Leaf::precert(7001))], Kind::Precert)
+        .await;
+    assert!(matches!(r, Err(LogError::Unavailable(_))), "{r:?}");
+    assert!(
+        log.health().is_err(),
+        "a log that cannot reload is not ready"
+    );
+    let size = log.sth().tree_size;
+    for serial in 7010..7015 {
+        let r = log
+            .submit(&[ca.issue(Leaf::precert(serial))], Kind::Precert)
+            .await;
+        assert!(
+            matches!(r, Err(LogError::Unavailable(_))),
+            "a broken log refuses submissions: {r:?}"
+        );
+    }
+    assert_eq!(log.sth().tree_size, size, "a broken log stores nothing");
+    assert!(log.health().is_err());
+
+    // Storage heals: the log reloads on its own (no submission needed) and is ready.
+    switch.disarm();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while log.health().is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let more = submit_new(&log, &ca, 7020..7030).await;
+    assert_eq!(more.len(), 10);
+    assert!(log.health().is_ok(), "later commits keep the log ready");
 }

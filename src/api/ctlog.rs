@@ -19,6 +19,8 @@ pub const MAX_SUBMISSION_BYTES: usize = 512 * 1024;
 
 pub struct CtLogState {
     pub log: Arc<Log>,
+    /// The URL path prefix the routes are registered under ("" or "/name").
+    pub prefix: String,
 }
 
 /// Registers the log's routes under `prefix` (empty or `/name`).
@@ -48,6 +50,29 @@ pub fn configure(prefix: &str) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
             .route(&p("/issuer/{fingerprint}"), web::get().to(issuer))
             .route(&p("/log.v3.json"), web::get().to(log_info));
     }
+}
+
+/// Counts every request of the log's listener by route pattern (`unmatched` for paths no
+/// route knows), method and status: all three from closed sets, whatever the client sends
+/// (a matched request carries the pattern it was registered with, never the raw path).
+pub async fn observe(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let method = super::middleware::method_label(req.method());
+    let state = req.app_data::<web::Data<CtLogState>>().cloned();
+    let route = match (req.match_pattern(), &state) {
+        (Some(pattern), Some(state)) => pattern
+            .strip_prefix(state.prefix.as_str())
+            .unwrap_or(&pattern)
+            .to_string(),
+        _ => "unmatched".to_string(),
+    };
+    let res = next.call(req).await?;
+    metrics::CTLOG_HTTP_REQUESTS
+        .with_label_values(&[route.as_str(), method, res.status().as_str()])
+        .inc();
+    Ok(res)
 }
 
 fn error(e: LogError) -> HttpResponse {
@@ -259,8 +284,13 @@ async fn hash_tile(
     state: web::Data<CtLogState>,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    let (level, rest) = path.into_inner();
-    let Ok(level) = level.parse::<u8>() else {
+    let (level_text, rest) = path.into_inner();
+    // Canonical decimal only ("01", "+1" name no tile), like the index and the width.
+    let Some(level) = level_text
+        .parse::<u8>()
+        .ok()
+        .filter(|l| l.to_string() == level_text)
+    else {
         return error(LogError::NotFound("no such tile".into()));
     };
     let Some((index, width)) = tiles::decode_path(&rest) else {

@@ -17,6 +17,7 @@ pub const MSG_BAD_SIGNATURE: &str = "The signature supplied in the request could
 pub const MSG_CSR_UNPARSABLE: &str = "The certificate signing request could not be parsed";
 pub const MSG_CA_BACKEND: &str = "error communicating with CA backend";
 pub const MSG_CT: &str = "Error entering certificate in CTL";
+pub const MSG_CA_CHAIN: &str = "The CA's certificate chain is not valid at this time; no certificate can be issued until the operator installs a valid one";
 pub const MSG_TRUST_BUNDLE: &str = "error retrieving trust bundle from CA backend";
 
 /// gRPC status codes used on the wire.
@@ -115,6 +116,17 @@ impl ApiError {
         }
     }
 
+    /// 503 with gRPC code 4: brevis could not finish in time (not the client's fault).
+    pub fn deadline_exceeded(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: Code::DeadlineExceeded,
+            message: message.into(),
+            reason: "issuance_timeout",
+            retry_after: Some(1),
+        }
+    }
+
     pub fn request_timeout(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::REQUEST_TIMEOUT,
@@ -169,6 +181,9 @@ impl From<&IssueError> for ApiError {
                 KeyProblem::CsrAlgorithm(_) => ApiError::bad_request(reason, k.to_string()),
             },
             IssueError::Ca(CaError::Template(m)) => ApiError::bad_request(reason, m),
+            IssueError::Ca(CaError::ChainExpired { .. } | CaError::ChainNotYetValid { .. }) => {
+                ApiError::unavailable(reason, MSG_CA_CHAIN)
+            }
             IssueError::Ca(_) => ApiError::internal(reason, MSG_CA_BACKEND),
             IssueError::Ct(_) => ApiError::internal(reason, MSG_CT),
             IssueError::RateLimited { retry_after, .. } => ApiError::too_many_requests(

@@ -4,6 +4,7 @@
 use crate::metrics;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse};
@@ -30,6 +31,24 @@ fn request_id(req: &ServiceRequest) -> String {
         })
 }
 
+/// The `method` label: the lower-case name of a standard method, `other` for any other
+/// token. A label value must come from a closed set: the method is chosen by the client,
+/// and each new value would be a new series kept for the life of the process.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "get",
+        Method::POST => "post",
+        Method::PUT => "put",
+        Method::DELETE => "delete",
+        Method::HEAD => "head",
+        Method::OPTIONS => "options",
+        Method::PATCH => "patch",
+        Method::CONNECT => "connect",
+        Method::TRACE => "trace",
+        _ => "other",
+    }
+}
+
 /// Wraps every request of the main listener.
 pub async fn observe(
     req: ServiceRequest,
@@ -37,7 +56,7 @@ pub async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let start = Instant::now();
     let id = request_id(&req);
-    let method = req.method().as_str().to_ascii_lowercase();
+    let method = method_label(req.method());
     let has_origin = req.headers().contains_key(header::ORIGIN);
     let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.path());
 
@@ -59,12 +78,13 @@ pub async fn observe(
     };
 
     let status = res.status().as_u16();
-    let code = status.to_string();
+    let status_code = res.status();
+    let code = status_code.as_str();
     metrics::HTTP_REQUESTS
-        .with_label_values(&[code.as_str(), method.as_str()])
+        .with_label_values(&[code, method])
         .inc();
     metrics::API_LATENCY
-        .with_label_values(&[code.as_str(), method.as_str()])
+        .with_label_values(&[code, method])
         .observe(start.elapsed().as_secs_f64());
     let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {

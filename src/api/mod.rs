@@ -24,6 +24,8 @@ pub struct AppState {
     pub authority: Arc<Authority>,
     /// Readiness checks beyond "the process runs" (CT log, signer, config).
     pub readiness: Arc<dyn Fn() -> Result<(), String> + Send + Sync>,
+    /// The last readiness outcome, so a change is logged once.
+    pub last_readiness: std::sync::Mutex<Result<(), String>>,
     /// Protection of the signing endpoints.
     pub limits: Limits,
 }
@@ -37,6 +39,12 @@ pub struct Limits {
     pub client_ip_header: Option<header::HeaderName>,
     /// Time allowed to receive a request body once the headers arrived.
     pub body_timeout: Duration,
+    /// Time allowed for the issuance itself (the request is dropped after it: nothing is
+    /// returned, the identity's budget is refunded).
+    pub issuance_timeout: Duration,
+    /// IPv6 clients share a bucket per network of this prefix length (64: one /64, what
+    /// a single subscriber usually gets), so rotating through addresses gains nothing.
+    pub ipv6_prefix: u8,
 }
 
 impl Limits {
@@ -50,10 +58,14 @@ impl Limits {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').map(str::trim).find(|s| !s.is_empty()))
         {
-            return last.to_string();
+            return match last.parse::<std::net::IpAddr>() {
+                Ok(ip) => client_key(ip, self.ipv6_prefix),
+                // Not an address (a misconfigured proxy): keyed as sent, bounded.
+                Err(_) => last.chars().take(64).collect(),
+            };
         }
         req.peer_addr()
-            .map(|a| a.ip().to_string())
+            .map(|a| client_key(a.ip(), self.ipv6_prefix))
             .unwrap_or_else(|| "unknown".into())
     }
 
@@ -75,6 +87,24 @@ impl Limits {
                 wait,
             )
         })
+    }
+}
+
+/// The rate-limit key of a client address: an IPv4 address (or an IPv4-mapped IPv6 one)
+/// as itself, an IPv6 address as its network of `v6_prefix` bits.
+pub fn client_key(ip: std::net::IpAddr, v6_prefix: u8) -> String {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let bits = u32::from(v6_prefix.min(128));
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                let net = std::net::Ipv6Addr::from(u128::from(v6) & mask);
+                format!("{net}/{bits}")
+            }
+        },
     }
 }
 
@@ -185,7 +215,24 @@ async fn issue(
     req: &HttpRequest,
     request: SigningRequest,
 ) -> Result<Issued, ApiError> {
-    match state.authority.issue(request).await {
+    let timeout = state.limits.issuance_timeout;
+    let outcome = match tokio::time::timeout(timeout, state.authority.issue(request)).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            metrics::REJECTIONS
+                .with_label_values(&["issuance_timeout"])
+                .inc();
+            tracing::error!(
+                timeout_s = timeout.as_secs_f64(),
+                "signing request timed out; no certificate was returned"
+            );
+            return Err(ApiError::deadline_exceeded(format!(
+                "the certificate could not be issued within {} seconds; retry later",
+                timeout.as_secs_f64()
+            )));
+        }
+    };
+    match outcome {
         Ok(issued) => {
             let sct = issued.sct.as_ref();
             tracing::info!(
@@ -351,9 +398,51 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "SERVING"}))
 }
 
+/// `/readyz`: 200 while brevis can issue, 503 with a fixed body otherwise. The cause is
+/// internal (it may name files, hosts or storage errors); it goes to the log, once per
+/// change, not to whoever probes.
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    match (state.readiness)() {
+    let result = (state.readiness)();
+    {
+        let mut last = state
+            .last_readiness
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if *last != result {
+            match &result {
+                Ok(()) => tracing::info!("ready"),
+                Err(reason) => tracing::warn!(reason = %reason, "not ready"),
+            }
+            *last = result.clone();
+        }
+    }
+    match result {
         Ok(()) => Ok(HttpResponse::Ok().json(serde_json::json!({"status": "SERVING"}))),
-        Err(reason) => Err(ApiError::unavailable("not_ready", reason)),
+        Err(_) => Err(ApiError::unavailable(
+            "not_ready",
+            "not ready to issue certificates",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_key;
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_network() {
+        let key = |s: &str, bits| client_key(s.parse().unwrap(), bits);
+        assert_eq!(key("192.0.2.7", 64), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7", 64), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1", 64), "2001:db8:1:2::/64");
+        assert_eq!(
+            key("2001:db8:1:2:aaaa::1", 64),
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff", 64),
+            "one /64, one bucket"
+        );
+        assert_ne!(key("2001:db8:1:2::1", 64), key("2001:db8:1:3::1", 64));
+        assert_eq!(key("2001:db8:1:2::1", 48), "2001:db8:1::/48");
+        assert_eq!(key("2001:db8::1", 128), "2001:db8::1/128");
+        assert_eq!(key("2001:db8::1", 0), "::/0");
     }
 }

@@ -154,6 +154,21 @@ pub fn validate(chain: &[Vec<u8>], signer_spki: &[u8], now: SystemTime) -> Resul
     Ok(())
 }
 
+/// The window in which every certificate of `chain` is valid (Unix seconds): the latest
+/// notBefore and the earliest notAfter.
+pub fn validity_window(chain: &[Vec<u8>]) -> Result<(i64, i64), ChainError> {
+    let mut window = (i64::MIN, i64::MAX);
+    for (index, der) in chain.iter().enumerate() {
+        let (_, c) = parse_x509_certificate(der).map_err(|e| ChainError::Unparsable {
+            index,
+            reason: e.to_string(),
+        })?;
+        window.0 = window.0.max(c.validity().not_before.timestamp());
+        window.1 = window.1.min(c.validity().not_after.timestamp());
+    }
+    Ok(window)
+}
+
 /// Compares two SPKIs by their canonical re-encoding (tolerates e.g. a missing NULL).
 fn same_key(a: &[u8], b: &[u8]) -> bool {
     if a == b {

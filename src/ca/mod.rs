@@ -43,6 +43,14 @@ pub enum CaError {
     /// The final certificate does not correspond to the logged precertificate.
     #[error("final certificate TBS does not match the precertificate TBS")]
     PrecertMismatch,
+    /// A certificate of the chain has expired: no leaf may be issued under it.
+    #[error(
+        "the CA certificate chain expired at {not_after} (Unix time); nothing can be issued until a new chain is installed"
+    )]
+    ChainExpired { not_after: i64 },
+    /// A certificate of the chain is not valid yet.
+    #[error("the CA certificate chain is not valid before {not_before} (Unix time)")]
+    ChainNotYetValid { not_before: i64 },
 }
 
 /// A signed precertificate: what goes to the CT log.
@@ -76,6 +84,10 @@ pub struct CertificateAuthority {
     issuer_key_id: Option<Vec<u8>>,
     issuer_spki: Vec<u8>,
     backend: Backend,
+    /// The latest notBefore and the earliest notAfter of the chain (Unix seconds): a leaf
+    /// is issued only inside this window and never outlives it.
+    valid_from: i64,
+    valid_until: i64,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -102,6 +114,7 @@ impl CertificateAuthority {
         let issuer_key_id = x509::subject_key_id(&issuing);
         let issuer_spki = issuing.public_key().raw.to_vec();
         let chain_pem = chain.iter().map(|c| pem::certificate(c)).collect();
+        let (valid_from, valid_until) = chain::validity_window(&chain)?;
         Ok(CertificateAuthority {
             signer,
             chain,
@@ -110,6 +123,8 @@ impl CertificateAuthority {
             issuer_key_id,
             issuer_spki,
             backend,
+            valid_from,
+            valid_until,
         })
     }
 
@@ -162,16 +177,41 @@ impl CertificateAuthority {
         &self.issuer_spki
     }
 
-    /// Decides every field of a leaf for `principal` and `key`.
+    /// The window in which this CA can issue (Unix seconds): from the latest notBefore
+    /// to the earliest notAfter of its chain.
+    pub fn validity_window(&self) -> (i64, i64) {
+        (self.valid_from, self.valid_until)
+    }
+
+    /// Whether the chain is valid at `now_unix` (readiness, and before every issuance).
+    pub fn check_validity(&self, now_unix: i64) -> Result<(), CaError> {
+        if now_unix >= self.valid_until {
+            return Err(CaError::ChainExpired {
+                not_after: self.valid_until,
+            });
+        }
+        if now_unix < self.valid_from {
+            return Err(CaError::ChainNotYetValid {
+                not_before: self.valid_from,
+            });
+        }
+        Ok(())
+    }
+
+    /// Decides every field of a leaf for `principal` and `key`. The leaf never outlives
+    /// the chain: within the last ten minutes of the chain's validity its notAfter is
+    /// the chain's earliest notAfter (clamped, not refused); after that nothing is issued.
     pub fn prepare(
         &self,
         principal: &Principal,
         key: &PublicKey,
         now_unix: i64,
     ) -> Result<PreparedLeaf, CaError> {
+        self.check_validity(now_unix)?;
         let issuer = profile::IssuerInfo {
             subject_raw: &self.issuer_subject,
             key_id: self.issuer_key_id.as_deref(),
+            not_after_limit: self.valid_until,
         };
         profile::prepare(&issuer, self.signer.as_ref(), principal, key, now_unix)
     }
@@ -244,7 +284,10 @@ fn read(path: &Path) -> Result<String, CaError> {
         .map_err(|e| CaError::Load(format!("cannot read {}: {e}", path.display())))
 }
 
-/// Where the default CA lives inside the data directory.
+/// Where the default CA lives: chain, issuing key and root certificate inside the data
+/// directory; the root's private key beside it, in `<data-dir>-offline/`, because the
+/// running server never needs it (it only issues the next intermediate) and it belongs
+/// on a machine that is not online.
 pub struct DataDirFiles {
     pub chain: PathBuf,
     pub key: PathBuf,
@@ -259,9 +302,27 @@ impl DataDirFiles {
             chain: dir.join("chain.pem"),
             key: dir.join("intermediate-key.pem"),
             root: dir.join("root.pem"),
-            root_key: dir.join("root-key.pem"),
+            root_key: offline_dir(data_dir).join("root-key.pem"),
         }
     }
+
+    /// Where releases before this layout wrote the root key: inside the serving directory.
+    pub fn legacy_root_key(data_dir: &Path) -> PathBuf {
+        data_dir.join("ca").join("root-key.pem")
+    }
+}
+
+/// The directory beside `data_dir` for material that must not stay on the server:
+/// `brevis-data` -> `brevis-data-offline`.
+pub fn offline_dir(data_dir: &Path) -> PathBuf {
+    let text = data_dir.to_string_lossy();
+    let trimmed = text.trim_end_matches('/');
+    let base = if trimmed.is_empty() || trimmed == "." {
+        "brevis-data"
+    } else {
+        trimmed
+    };
+    PathBuf::from(format!("{base}-offline"))
 }
 
 /// Files written by [`write_pair`].
@@ -370,6 +431,10 @@ pub fn write_pair(
     let (root, root_params) = create::root(spec, now_t)?;
     let inter = create::intermediate(spec, &root_params, &root.signer, now_t)?;
     write_intermediate_files(&files.chain, &files.key, &inter, &root.der, password)?;
+    if let Some(dir) = files.root_key.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CaError::Load(format!("cannot create {}: {e}", dir.display())))?;
+    }
     write_file(&files.root_key, &key_pem(&root.signer, password)?, true)?;
     write_file(&files.root, &pem::certificate(&root.der), false)?;
     Ok(WrittenPair {

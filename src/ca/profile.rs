@@ -42,6 +42,8 @@ impl PreparedLeaf {
 pub struct IssuerInfo<'a> {
     pub subject_raw: &'a [u8],
     pub key_id: Option<&'a [u8]>,
+    /// No leaf may be valid after this (Unix seconds): the chain's earliest notAfter.
+    pub not_after_limit: i64,
 }
 
 pub fn prepare(
@@ -53,7 +55,9 @@ pub fn prepare(
 ) -> Result<PreparedLeaf, CaError> {
     let serial = random_serial()?;
     let not_before = now_unix;
-    let not_after = now_unix + LEAF_LIFETIME_SECS;
+    let not_after = now_unix
+        .saturating_add(LEAF_LIFETIME_SECS)
+        .min(issuer.not_after_limit);
     let version = [0xa0, 0x03, 0x02, 0x01, 0x02];
     let head = [
         version.as_slice(),

@@ -72,7 +72,7 @@ impl RemoteLog {
     /// Whether the log answers: `get-sth` returns 200 with a tree head (readiness).
     pub async fn probe(&self) -> Result<(), String> {
         let url = format!("{}/ct/v1/get-sth", self.base);
-        let mut req = self.http.get(&url).timeout(Duration::from_secs(5));
+        let mut req = self.http.get(&url).timeout(PROBE_TIMEOUT);
         if let Some(h) = &self.options.host {
             req = req.header(reqwest::header::HOST, h);
         }
@@ -81,7 +81,9 @@ impl RemoteLog {
         if !status.is_success() {
             return Err(format!("{url}: HTTP {status}"));
         }
-        let bytes = resp.bytes().await.map_err(|e| format!("{url}: {e}"))?;
+        let bytes = read_capped(resp, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
         let body: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| format!("{url}: not a tree head: {e}"))?;
         if body.get("tree_size").and_then(|v| v.as_u64()).is_none() {
@@ -96,14 +98,18 @@ impl RemoteLog {
             "chain": chain.iter().map(|c| STANDARD.encode(c)).collect::<Vec<_>>()
         }))
         .map_err(|e| CtError::Unavailable(e.to_string()))?;
-        let started = Instant::now();
+        // Every wait below (an attempt, a back-off, a Retry-After) is bounded by what is
+        // left of the deadline, so no answer of the log can hold the request longer.
+        let deadline = Instant::now() + self.options.deadline;
         let mut attempt = 0u32;
         let mut backoff = Duration::from_millis(250);
         loop {
             attempt += 1;
+            let left = deadline.saturating_duration_since(Instant::now());
             let mut req = self
                 .http
                 .post(&url)
+                .timeout(self.options.attempt_timeout.min(left))
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
             if let Some(h) = &self.options.host {
@@ -113,8 +119,7 @@ impl RemoteLog {
                 Ok(resp) => {
                     let status = resp.status();
                     if status.is_success() {
-                        let bytes = resp
-                            .bytes()
+                        let bytes = read_capped(resp, MAX_RESPONSE_BYTES)
                             .await
                             .map_err(|e| CtError::Unavailable(format!("{url}: {e}")))?;
                         let parsed: AddChainResponse = serde_json::from_slice(&bytes)
@@ -128,8 +133,10 @@ impl RemoteLog {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(Duration::from_secs);
-                    let text = resp.text().await.unwrap_or_default();
-                    let text: String = text.chars().take(300).collect();
+                    let text: String = read_capped(resp, MAX_ERROR_TEXT_BYTES)
+                        .await
+                        .map(|b| String::from_utf8_lossy(&b).chars().take(300).collect())
+                        .unwrap_or_default();
                     let retryable = status.as_u16() == 408
                         || status.as_u16() == 429
                         || status.is_server_error();
@@ -145,17 +152,42 @@ impl RemoteLog {
                 }
             };
             let wait = retry_after.unwrap_or(backoff);
-            if attempt >= self.options.max_attempts
-                || started.elapsed() + wait >= self.options.deadline
-            {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if attempt >= self.options.max_attempts || wait >= left {
                 return Err(CtError::Unavailable(format!(
                     "{url}: {error} (after {attempt} attempts)"
                 )));
             }
             tokio::time::sleep(wait).await;
-            backoff = (backoff * 2).min(Duration::from_secs(4));
+            backoff = backoff.saturating_mul(2).min(MAX_BACKOFF);
         }
     }
+}
+
+/// Time a readiness probe of the log may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest pause between attempts when the log gives no `Retry-After`.
+const MAX_BACKOFF: Duration = Duration::from_secs(4);
+/// An `add-pre-chain` answer or a tree head is a few hundred bytes; a log that sends more
+/// than this is not answering the question.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// Of an error answer, this much is read (and 300 characters logged).
+const MAX_ERROR_TEXT_BYTES: usize = 4 * 1024;
+
+/// Reads a response body, refusing it once it exceeds `cap` bytes (whatever its
+/// `Content-Length` claims).
+pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(format!("response larger than {cap} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > cap {
+            return Err(format!("response larger than {cap} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 impl Submitter for RemoteLog {

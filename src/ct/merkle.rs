@@ -4,7 +4,10 @@
 use aws_lc_rs::digest::{Context, SHA256};
 use thiserror::Error;
 
-pub type Hash = [u8; 32];
+/// Bytes in a SHA-256 hash, as every node of the tree is.
+pub const HASH_LEN: usize = 32;
+
+pub type Hash = [u8; HASH_LEN];
 
 /// SHA-256 of the empty string: the root of the empty tree.
 pub fn empty_root() -> Hash {

@@ -214,6 +214,7 @@ impl PublicKey {
                 if params.is_some() || key_bits.len() != 32 {
                     return Err(KeyError::Malformed("bad Ed25519 key"));
                 }
+                ed25519::check_point(key_bits)?;
                 let parsed = ParsedPublicKey::new(&sig::ED25519, key_bits)
                     .map_err(|_| KeyError::Malformed("bad Ed25519 key"))?;
                 Ok(PublicKey::assemble(
@@ -253,6 +254,9 @@ impl PublicKey {
     /// Verifies a proof of possession over `message`: the curve's hash for ECDSA with a DER
     /// or raw `r||s` signature, PKCS#1 v1.5 with SHA-256 for RSA, pure Ed25519.
     pub fn verify_proof(&self, message: &[u8], signature: &[u8]) -> bool {
+        if self.kind == KeyKind::Ed25519 && !ed25519::signature_ok(signature) {
+            return false;
+        }
         if self.parsed.verify_sig(message, signature).is_ok() {
             return true;
         }
@@ -274,6 +278,9 @@ impl PublicKey {
         let Some(alg) = verification_algorithm(self.kind, scheme) else {
             return false;
         };
+        if self.kind == KeyKind::Ed25519 && !ed25519::signature_ok(signature) {
+            return false;
+        }
         UnparsedPublicKey::new(alg, &self.key_bits)
             .verify(message, signature)
             .is_ok()
@@ -307,6 +314,140 @@ pub fn verification_algorithm(
         (KeyKind::Ed25519, SignatureScheme::Ed25519) => &sig::ED25519,
         _ => return None,
     })
+}
+
+/// Encodings aws-lc-rs accepts but a CA must not: Ed25519 points of small order (the
+/// identity among them: with A = R = identity and S = 0 every message "verifies") and
+/// non-canonical encodings, for the key and for a signature's R; and S at or above the
+/// group order.
+mod ed25519 {
+    use super::KeyError;
+
+    /// The y coordinates (little-endian, sign bit clear) of the eight points of order
+    /// dividing 8: 0, 1, p-1 and the two of order 8 (libsodium's blocklist; each checked
+    /// by `small_order_points_are_small` in the tests).
+    const SMALL_ORDER_Y: [[u8; 32]; 5] = [
+        [0; 32],
+        {
+            let mut one = [0; 32];
+            one[0] = 1;
+            one
+        },
+        {
+            let mut p_minus_1 = [0xff; 32];
+            p_minus_1[0] = 0xec;
+            p_minus_1[31] = 0x7f;
+            p_minus_1
+        },
+        [
+            0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef,
+            0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88,
+            0x6d, 0x53, 0xfc, 0x05,
+        ],
+        [
+            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10,
+            0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77,
+            0x92, 0xac, 0x03, 0x7a,
+        ],
+    ];
+
+    /// The group order L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+    const ORDER: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+
+    /// `a < b` for little-endian numbers of equal length.
+    fn less_than(a: &[u8], b: &[u8]) -> bool {
+        a.iter().rev().cmp(b.iter().rev()) == std::cmp::Ordering::Less
+    }
+
+    /// y with the sign bit cleared.
+    fn y_of(encoded: &[u8]) -> [u8; 32] {
+        let mut y = [0u8; 32];
+        y.copy_from_slice(&encoded[..32]);
+        y[31] &= 0x7f;
+        y
+    }
+
+    /// A canonical encoding (y < p) of a point not of small order.
+    pub fn check_point(encoded: &[u8]) -> Result<(), KeyError> {
+        let y = y_of(encoded);
+        // p = 2^255 - 19: the non-canonical y are p..2^255-1.
+        let mut p = [0xff; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        if !less_than(&y, &p) {
+            return Err(KeyError::Malformed("non-canonical Ed25519 point encoding"));
+        }
+        if SMALL_ORDER_Y.contains(&y) {
+            return Err(KeyError::Insecure(
+                "Ed25519 key is a point of small order".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A 64-byte signature whose R is a canonical point not of small order and whose S is
+    /// reduced.
+    pub fn signature_ok(signature: &[u8]) -> bool {
+        signature.len() == 64
+            && check_point(&signature[..32]).is_ok()
+            && less_than(&signature[32..], &ORDER)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use num_bigint::BigUint;
+
+        /// [8]P = identity for each listed y, by plain affine arithmetic mod p.
+        #[test]
+        fn small_order_points_are_small() {
+            let p = (BigUint::from(1u32) << 255u32) - 19u32;
+            let inv = |a: &BigUint| a.modpow(&(&p - 2u32), &p);
+            let d = (&p - BigUint::from(121665u32)) * inv(&BigUint::from(121666u32)) % &p;
+            let sub = |a: &BigUint, b: &BigUint| (a + &p - (b % &p)) % &p;
+            for y_le in SMALL_ORDER_Y {
+                let y = BigUint::from_bytes_le(&y_le);
+                // x^2 = (y^2 - 1) / (d y^2 + 1)
+                let y2 = &y * &y % &p;
+                let x2 = sub(&y2, &BigUint::from(1u32)) * inv(&((&d * &y2 + 1u32) % &p)) % &p;
+                let mut x = x2.modpow(&((&p + 3u32) / 8u32), &p);
+                if (&x * &x) % &p != x2 {
+                    x = x * BigUint::from(2u32).modpow(&((&p - 1u32) / 4u32), &p) % &p;
+                }
+                assert_eq!((&x * &x) % &p, x2, "a point exists for this y");
+                let (mut px, mut py) = (x, y);
+                for _ in 0..3 {
+                    let xy = &px * &py % &p;
+                    let t = &d * &xy % &p * &xy % &p;
+                    let nx = (&px * &py * 2u32) % &p * inv(&((t.clone() + 1u32) % &p)) % &p;
+                    let ny =
+                        (&py * &py + &px * &px) % &p * inv(&sub(&BigUint::from(1u32), &t)) % &p;
+                    (px, py) = (nx, ny);
+                }
+                assert_eq!((px, py), (BigUint::from(0u32), BigUint::from(1u32)));
+            }
+        }
+
+        #[test]
+        fn the_identity_forgery_is_refused() {
+            let mut identity = [0u8; 32];
+            identity[0] = 1;
+            assert!(check_point(&identity).is_err());
+            let mut sig = [0u8; 64];
+            sig[0] = 1; // R = identity, S = 0
+            assert!(!signature_ok(&sig));
+            let mut non_canonical = [0xffu8; 32];
+            non_canonical[31] = 0x7f; // y = 2^255 - 1 >= p
+            assert!(check_point(&non_canonical).is_err());
+            let mut s_too_big = [0u8; 64];
+            s_too_big[..32].copy_from_slice(&[0x58; 32]); // some canonical R
+            s_too_big[32..].copy_from_slice(&ORDER);
+            assert!(!signature_ok(&s_too_big), "S = L is not reduced");
+        }
+    }
 }
 
 fn ec_key(curve: &[u8], point: &[u8]) -> Result<PublicKey, KeyError> {
@@ -456,18 +597,31 @@ fn check_rsa_modulus(n: &BigUint) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// The modulus of the quadratic-residue filter in [`fermat_factorable`].
+const FERMAT_FILTER_MODULUS: u32 = 64 * 63 * 65 * 11;
+
+/// Bit `r` is set when `r` is a square modulo [`FERMAT_FILTER_MODULUS`]: 2.9 million
+/// residues, computed once (360 KiB) rather than on every RSA key parse.
+static SQUARE_RESIDUES: LazyLock<Vec<u64>> = LazyLock::new(|| {
+    let m = u64::from(FERMAT_FILTER_MODULUS);
+    let mut bits = vec![0u64; (m as usize).div_ceil(64)];
+    for x in 0..m {
+        let r = (x * x % m) as usize;
+        bits[r / 64] |= 1 << (r % 64);
+    }
+    bits
+});
+
+fn may_be_square(residue: u32) -> bool {
+    let r = residue as usize;
+    SQUARE_RESIDUES[r / 64] >> (r % 64) & 1 == 1
+}
+
 /// Fermat's method for `rounds` steps from `ceil(sqrt(n))`, as boulder does. Squares are
 /// pre-filtered by quadratic residues modulo 64, 63, 65 and 11 so only likely squares pay
 /// for a square root.
 fn fermat_factorable(n: &BigUint, rounds: u32) -> bool {
-    const M: u32 = 64 * 63 * 65 * 11;
-    let residues: Vec<bool> = {
-        let mut r = vec![false; M as usize];
-        for x in 0..M as u64 {
-            r[(x * x % u64::from(M)) as usize] = true;
-        }
-        r
-    };
+    const M: u32 = FERMAT_FILTER_MODULUS;
     let start = n.sqrt() + 1u32;
     let mut b2 = &start * &start - n;
     let mut a = start;
@@ -475,7 +629,7 @@ fn fermat_factorable(n: &BigUint, rounds: u32) -> bool {
     while round < rounds {
         round += 1;
         let m = (&b2 % M).to_u32().unwrap_or(0);
-        if residues[m as usize] {
+        if may_be_square(m) {
             let b = b2.sqrt();
             if &b * &b == b2 {
                 return true;

@@ -5,9 +5,24 @@ use super::extensions::{Extension, Extensions};
 use super::oid;
 use thiserror::Error;
 
+/// Why a claim cannot become a subject alternative name.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-#[error("subject alternative name {0:?} cannot be encoded as an IA5String")]
-pub struct NotAscii(pub String);
+pub enum SanError {
+    #[error("subject alternative name {0:?} cannot be encoded as an IA5String")]
+    NotAscii(String),
+    #[error(
+        "subject alternative name {0:?} contains whitespace, a control character or a backslash"
+    )]
+    ForbiddenCharacter(String),
+    #[error("subject alternative name {0:?} is not an absolute URI")]
+    NotUri(String),
+    /// Other URL parsers would read a different URI (host, path, encoding) than the one
+    /// the certificate names; only URIs already in their canonical form are certified.
+    #[error(
+        "subject alternative name {given:?} is not in canonical form (it parses as {canonical:?})"
+    )]
+    NotCanonical { given: String, canonical: String },
+}
 
 /// The one GeneralName a Fulcio leaf carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,12 +36,34 @@ pub enum SubjectAltName {
 }
 
 impl SubjectAltName {
-    pub fn email(v: impl Into<String>) -> Result<Self, NotAscii> {
-        ascii(v.into()).map(SubjectAltName::Email)
+    /// An rfc822Name: ASCII, with no whitespace, control character or backslash.
+    pub fn email(v: impl Into<String>) -> Result<Self, SanError> {
+        plain(ascii(v.into())?).map(SubjectAltName::Email)
     }
 
-    pub fn uri(v: impl Into<String>) -> Result<Self, NotAscii> {
-        ascii(v.into()).map(SubjectAltName::Uri)
+    /// A uniformResourceIdentifier. Every issuer type that turns a claim into a URI SAN
+    /// comes through here, so the rules hold for all of them: ASCII; no whitespace,
+    /// control character or backslash (parsers disagree about them: WHATWG URL reads `\`
+    /// as `/`, RFC 3986 does not, so `http://127.0.0.1\@evil.com/` names two different
+    /// hosts); an absolute URI that serializes back to exactly the given text, so any
+    /// verifier that parses it reads the scheme, host and path the CA checked.
+    pub fn uri(v: impl Into<String>) -> Result<Self, SanError> {
+        let v = plain(ascii(v.into())?)?;
+        let parsed = url::Url::parse(&v).map_err(|_| SanError::NotUri(v.clone()))?;
+        // An empty path and "/" are the same resource (RFC 3986 6.2.3): `https://x` is
+        // canonical although the parser writes it `https://x/`.
+        let same = parsed.as_str() == v
+            || (parsed.path() == "/"
+                && parsed.query().is_none()
+                && parsed.fragment().is_none()
+                && parsed.as_str().strip_suffix('/') == Some(v.as_str()));
+        if !same {
+            return Err(SanError::NotCanonical {
+                canonical: parsed.as_str().to_string(),
+                given: v,
+            });
+        }
+        Ok(SubjectAltName::Uri(v))
     }
 
     pub fn username(v: impl Into<String>) -> Self {
@@ -65,11 +102,22 @@ impl SubjectAltName {
     }
 }
 
-fn ascii(v: String) -> Result<String, NotAscii> {
+fn ascii(v: String) -> Result<String, SanError> {
     if v.is_ascii() {
         Ok(v)
     } else {
-        Err(NotAscii(v))
+        Err(SanError::NotAscii(v))
+    }
+}
+
+/// Refuses whitespace, control characters and backslashes.
+fn plain(v: String) -> Result<String, SanError> {
+    if v.bytes()
+        .any(|b| b.is_ascii_control() || b.is_ascii_whitespace() || b == b'\\')
+    {
+        Err(SanError::ForbiddenCharacter(v))
+    } else {
+        Ok(v)
     }
 }
 
@@ -103,5 +151,39 @@ mod tests {
         let u = SubjectAltName::uri("https://x").unwrap().extension();
         assert_eq!(hex::encode(&u.value), "300b860968747470733a2f2f78");
         assert!(SubjectAltName::email("é@b.c").is_err());
+    }
+
+    #[test]
+    fn uri_sans_must_be_canonical_and_plain() {
+        for ok in [
+            "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main",
+            "https://gitlab.com/group/proj//.gitlab-ci.yml@refs/tags/v1",
+            "spiffe://example.org/ns/prod/sa/web",
+            "https://kubernetes.io/namespaces/ns/serviceaccounts/sa",
+            "https://example.com/a%20b?x=1#f",
+            "https://example.com",
+        ] {
+            assert!(SubjectAltName::uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://127.0.0.1\\@evil.com/x",
+            "https://example.com/a\tb",
+            "https://example.com/a\nb",
+            "https://example.com/a b",
+            " https://example.com/",
+            "https://example.com/\u{7f}",
+            "HTTPS://EXAMPLE.COM/x",
+            "https://example.com:443/x",
+            "https://example.com/a/../b",
+            "https://ex%61mple.com/",
+            "https://example.com/{x}",
+            "not a uri",
+            "/relative/path",
+            "https://exämple.com/",
+        ] {
+            assert!(SubjectAltName::uri(bad).is_err(), "{bad:?} must be refused");
+        }
+        assert!(SubjectAltName::email("a@b.c\n").is_err());
+        assert!(SubjectAltName::email("a b@c.d").is_err());
     }
 }

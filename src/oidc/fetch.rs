@@ -1,5 +1,6 @@
-//! HTTP for OIDC discovery and JWKS: timeouts, a response size cap, same-host redirects
-//! only, and the issuer's own CA certificate when one is configured.
+//! HTTP for OIDC discovery and JWKS: timeouts, a response size cap, redirects only within
+//! the same origin (scheme, host and port), and the issuer's own CA certificate when one
+//! is configured.
 
 use std::time::Duration;
 use thiserror::Error;
@@ -27,15 +28,14 @@ pub fn client(ca_cert: Option<&str>, timeout: Duration) -> Result<reqwest::Clien
         if attempt.previous().len() >= 5 {
             return attempt.error("too many redirects");
         }
-        let same_host = attempt
+        let same_origin = attempt
             .previous()
             .last()
-            .map(|prev| prev.host_str() == attempt.url().host_str())
-            .unwrap_or(false);
-        if same_host {
+            .is_some_and(|prev| same_origin(prev, attempt.url()));
+        if same_origin {
             attempt.follow()
         } else {
-            attempt.error("cross-host redirect refused")
+            attempt.error("redirect to another origin (scheme, host or port) refused")
         }
     });
     let mut builder = reqwest::Client::builder()
@@ -51,6 +51,20 @@ pub fn client(ca_cert: Option<&str>, timeout: Duration) -> Result<reqwest::Clien
     builder
         .build()
         .map_err(|e| FetchError::BadCaCert(e.to_string()))
+}
+
+/// Whether two URLs share scheme, host and port: a redirect may move within an issuer's
+/// origin, never to another service on the same host or down from https to http.
+pub fn same_origin(a: &url::Url, b: &url::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// A document an issuer points to (its `jwks_uri`) must be https when the issuer is: a
+/// key set fetched in plain text could be swapped by anyone on the path.
+pub fn document_url_allowed(issuer: &str, document: &str) -> bool {
+    !issuer.starts_with("https://") || document.starts_with("https://")
 }
 
 /// GETs `url` and parses a JSON object, reading at most [`MAX_DOCUMENT_BYTES`].
@@ -87,4 +101,54 @@ pub async fn get_json(
         url: url.to_string(),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_stay_within_the_origin() {
+        let u = |s: &str| url::Url::parse(s).unwrap();
+        assert!(same_origin(
+            &u("https://i.example/a"),
+            &u("https://i.example/b")
+        ));
+        assert!(same_origin(
+            &u("https://i.example/a"),
+            &u("https://i.example:443/b")
+        ));
+        assert!(!same_origin(
+            &u("https://i.example/a"),
+            &u("http://i.example/b")
+        ));
+        assert!(!same_origin(
+            &u("https://i.example/a"),
+            &u("https://i.example:8443/b")
+        ));
+        assert!(!same_origin(
+            &u("http://127.0.0.1:1/a"),
+            &u("http://127.0.0.1:2/a")
+        ));
+        assert!(!same_origin(
+            &u("https://i.example/a"),
+            &u("https://evil.example/a")
+        ));
+    }
+
+    #[test]
+    fn an_https_issuer_serves_its_keys_over_https() {
+        assert!(document_url_allowed(
+            "https://i.example",
+            "https://keys.example/jwks"
+        ));
+        assert!(!document_url_allowed(
+            "https://i.example",
+            "http://i.example/jwks"
+        ));
+        assert!(document_url_allowed(
+            "http://127.0.0.1:1",
+            "http://127.0.0.1:1/jwks"
+        ));
+    }
 }

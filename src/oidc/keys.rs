@@ -124,6 +124,10 @@ pub enum KeysError {
     IssuerMismatch { issuer: String, found: String },
     #[error("discovery document of {0} has no jwks_uri")]
     NoJwksUri(String),
+    #[error(
+        "discovery document of {issuer} names jwks_uri {jwks_uri:?}: an https issuer's keys must come over https"
+    )]
+    InsecureJwksUri { issuer: String, jwks_uri: String },
     #[error("JWKS of {0} has no usable keys")]
     NoKeys(String),
     #[error("discovery of {0} failed recently; not retrying yet")]
@@ -278,6 +282,12 @@ impl KeySet {
             .filter(|u| !u.is_empty())
             .ok_or_else(|| KeysError::NoJwksUri(self.issuer.clone()))?
             .to_string();
+        if !fetch::document_url_allowed(&self.issuer, &jwks_uri) {
+            return Err(KeysError::InsecureJwksUri {
+                issuer: self.issuer.clone(),
+                jwks_uri,
+            });
+        }
         let mut algorithms: Vec<String> = doc
             .get("id_token_signing_alg_values_supported")
             .and_then(Value::as_array)

@@ -11,17 +11,22 @@ pub mod token;
 
 use crate::config::{IdentityConfig, IssuerConfig};
 use crate::model::Clock;
+use crate::ratelimit::{Rate, RateLimiter};
 use keys::{KeySet, KeysError, MAX_KEYS_WITHOUT_KID};
 use regex::Regex;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use thiserror::Error;
 use token::{ParseError, UnverifiedToken};
 
-/// Meta-issuer verifiers kept at once (Fulcio: an LRU of 100).
+/// Verified meta-issuers kept at once (Fulcio: an LRU of 100). Only issuers whose tokens
+/// verified enter, and only another verified issuer can displace one.
 pub const META_CACHE_SIZE: usize = 100;
+/// How long an admitted, not yet verified meta-issuer is kept for further tokens (its
+/// discovery and keys fetched once) before it must be admitted again.
+pub const META_PENDING_TTL: Duration = Duration::from_secs(60);
 
 /// Why a token was refused. Clients always see Fulcio's fixed message; this goes to logs
 /// and to the `brevis_rejections_total{reason}` metric.
@@ -35,6 +40,12 @@ pub enum TokenError {
     Malformed(ParseError),
     #[error("token issuer {0:?} is not configured")]
     UnknownIssuer(String),
+    /// A new issuer under a meta-issuer pattern, beyond the pattern's admission rate: no
+    /// request is made to it.
+    #[error(
+        "too many new issuers under meta-issuer pattern {pattern:?}; {issuer:?} was not contacted"
+    )]
+    IssuerAdmission { pattern: String, issuer: String },
     #[error("could not load the issuer's keys: {0}")]
     Keys(#[from] KeysError),
     #[error("algorithm {0:?} is not allowed for this issuer")]
@@ -65,6 +76,7 @@ impl TokenError {
             TokenError::TooLarge => "token_too_large",
             TokenError::Malformed(_) => "token_malformed",
             TokenError::UnknownIssuer(_) => "unknown_issuer",
+            TokenError::IssuerAdmission { .. } => "meta_issuer_admission",
             TokenError::Keys(_) => "issuer_unavailable",
             TokenError::Algorithm(_) => "token_algorithm",
             TokenError::UnknownKey(_) => "token_unknown_key",
@@ -107,6 +119,10 @@ impl std::fmt::Debug for Issuer {
 struct MetaPattern {
     regex: Regex,
     config: Arc<IssuerConfig>,
+    /// Built once at startup: admitting an issuer builds nothing.
+    client: reqwest::Client,
+    /// New concrete issuers admitted under this pattern (one bucket).
+    admission: RateLimiter,
 }
 
 /// Turns a meta-issuer pattern into its anchored regex: every character literal, each `*`
@@ -125,6 +141,8 @@ pub struct VerifierOptions {
     pub fetch_timeout: Duration,
     /// Minimum time between JWKS fetches caused by unknown key ids, per issuer.
     pub jwks_refresh_interval: Duration,
+    /// New issuers admitted per meta-issuer pattern (default 10 per minute, burst 10).
+    pub meta_admission: Rate,
 }
 
 impl Default for VerifierOptions {
@@ -133,14 +151,30 @@ impl Default for VerifierOptions {
             clock_skew: Duration::from_secs(60),
             fetch_timeout: Duration::from_secs(10),
             jwks_refresh_interval: keys::REFRESH_INTERVAL,
+            meta_admission: Rate {
+                per_second: 10.0 / 60.0,
+                burst: 10,
+            },
         }
     }
 }
 
+/// Concrete issuers met under meta-issuer patterns.
 #[derive(Default)]
 struct MetaCache {
     tick: u64,
-    entries: HashMap<String, (Arc<Issuer>, u64)>,
+    /// Issuers a token verified for, with the tick of their last use (LRU).
+    verified: HashMap<String, (Arc<Issuer>, u64)>,
+    /// Admitted issuers no token has verified for yet, with when they were admitted.
+    pending: HashMap<String, (Arc<Issuer>, Instant)>,
+}
+
+/// Where a token's `iss` routes.
+enum Route {
+    /// A configured issuer, or a meta-issuer whose tokens verified before.
+    Known(Arc<Issuer>),
+    /// A meta-issuer admitted under its pattern's rate, not yet vouched for by a token.
+    Admitted(Arc<Issuer>),
 }
 
 /// Routes and verifies identity tokens.
@@ -178,11 +212,13 @@ impl Verifier {
         for m in &config.meta_issuers {
             let regex = meta_regex(&m.key).map_err(|e| format!("meta-issuer {}: {e}", m.key))?;
             // Fail at startup, not at request time, on an unusable CA certificate.
-            fetch::client(m.ca_cert.as_deref(), options.fetch_timeout)
+            let client = fetch::client(m.ca_cert.as_deref(), options.fetch_timeout)
                 .map_err(|e| format!("meta-issuer {}: {e}", m.key))?;
             meta.push(MetaPattern {
                 regex,
                 config: Arc::new(m.clone()),
+                client,
+                admission: RateLimiter::new(options.meta_admission, 1),
             });
         }
         Ok(Verifier {
@@ -204,45 +240,72 @@ impl Verifier {
         }
     }
 
-    /// The issuer a token's `iss` routes to: an exact entry first, then the first meta
-    /// pattern that matches the whole string.
-    pub fn lookup(&self, iss: &str) -> Option<Arc<Issuer>> {
+    /// Routes `iss`. A concrete issuer under a meta pattern that no token verified for yet
+    /// is admitted only within the pattern's admission rate (beyond it: an error, and no
+    /// request to the issuer); it stays pending, not cached, until a token from it
+    /// verifies. Nothing here blocks on the network or holds a lock across a fetch.
+    fn route(&self, iss: &str) -> Result<Route, TokenError> {
         if let Some(i) = self.exact.get(iss) {
-            return Some(i.clone());
+            return Ok(Route::Known(i.clone()));
         }
-        let pattern = self.meta.iter().find(|m| m.regex.is_match(iss))?;
-        let mut cache = self.meta_cache.lock().ok()?;
+        let Some(pattern) = self.meta.iter().find(|m| m.regex.is_match(iss)) else {
+            return Err(TokenError::UnknownIssuer(iss.to_string()));
+        };
+        let mut cache = self.meta_cache.lock().unwrap_or_else(|p| p.into_inner());
         cache.tick += 1;
         let tick = cache.tick;
-        if let Some((issuer, used)) = cache.entries.get_mut(iss) {
+        if let Some((issuer, used)) = cache.verified.get_mut(iss) {
             *used = tick;
-            return Some(issuer.clone());
+            return Ok(Route::Known(issuer.clone()));
         }
-        let config = pattern.config.for_concrete_issuer(iss);
-        let client = fetch::client(config.ca_cert.as_deref(), self.options.fetch_timeout).ok()?;
+        cache
+            .pending
+            .retain(|_, (_, admitted)| admitted.elapsed() < META_PENDING_TTL);
+        if let Some((issuer, _)) = cache.pending.get(iss) {
+            return Ok(Route::Admitted(issuer.clone()));
+        }
+        if pattern.admission.check("").is_err() {
+            return Err(TokenError::IssuerAdmission {
+                pattern: pattern.config.key.clone(),
+                issuer: iss.to_string(),
+            });
+        }
         let issuer = Arc::new(Issuer {
             keys: KeySet::new(
                 iss.to_string(),
                 pattern.config.key.clone(),
-                client,
+                pattern.client.clone(),
                 self.options.jwks_refresh_interval,
             ),
             label: pattern.config.key.clone(),
-            config: Arc::new(config),
+            config: Arc::new(pattern.config.for_concrete_issuer(iss)),
         });
-        if cache.entries.len() >= META_CACHE_SIZE
+        cache
+            .pending
+            .insert(iss.to_string(), (issuer.clone(), Instant::now()));
+        Ok(Route::Admitted(issuer))
+    }
+
+    /// A token from an admitted meta-issuer verified: cache the issuer, displacing the
+    /// least recently used verified one only when the cache is full.
+    fn vouch(&self, iss: &str, issuer: &Arc<Issuer>) {
+        let mut cache = self.meta_cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.pending.remove(iss);
+        cache.tick += 1;
+        let tick = cache.tick;
+        if !cache.verified.contains_key(iss)
+            && cache.verified.len() >= META_CACHE_SIZE
             && let Some(oldest) = cache
-                .entries
+                .verified
                 .iter()
                 .min_by_key(|(_, (_, used))| *used)
                 .map(|(k, _)| k.clone())
         {
-            cache.entries.remove(&oldest);
+            cache.verified.remove(&oldest);
         }
         cache
-            .entries
+            .verified
             .insert(iss.to_string(), (issuer.clone(), tick));
-        Some(issuer)
     }
 
     /// Verifies `token` completely.
@@ -253,9 +316,10 @@ impl Verifier {
             other => TokenError::Malformed(other),
         })?;
         let iss = parsed.issuer().ok_or(TokenError::Claim("iss"))?;
-        let issuer = self
-            .lookup(iss)
-            .ok_or_else(|| TokenError::UnknownIssuer(iss.to_string()))?;
+        let (issuer, admitted) = match self.route(iss)? {
+            Route::Known(i) => (i, false),
+            Route::Admitted(i) => (i, true),
+        };
         let mut keys = issuer.keys.keys().await?;
         if !keys.algorithms.contains(&parsed.alg) {
             return Err(TokenError::Algorithm(parsed.alg.clone()));
@@ -294,6 +358,9 @@ impl Verifier {
             return Err(TokenError::Signature);
         }
         self.check_claims(&issuer.config, &parsed.claims)?;
+        if admitted {
+            self.vouch(iss, &issuer);
+        }
         Ok(VerifiedToken {
             issuer: issuer.config.clone(),
             label: issuer.label.clone(),

@@ -2,6 +2,7 @@
 //! child process on 127.0.0.1:0, and independent certificate parsers.
 #![allow(dead_code)]
 
+pub mod fake;
 pub mod keys;
 pub mod profile;
 pub mod prom;

@@ -109,3 +109,52 @@ impl TestCa {
         p.signed_by(&self.leaf_key, &issuer).unwrap().der().to_vec()
     }
 }
+
+/// A root and an intermediate fit for `--ca fileca` whose intermediate expires at
+/// `intermediate_not_after`; writes `chain.pem` and `key.pem` into `dir`.
+pub fn fileca_chain(
+    dir: &std::path::Path,
+    intermediate_not_after: OffsetDateTime,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let now = OffsetDateTime::now_utc();
+    let root_key = LocalSigner::generate(SigningAlgorithm::EcdsaP256Sha256).unwrap();
+    let mut root = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "expiring root");
+    root.distinguished_name = dn;
+    root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    root.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    root.not_before = now - Duration::days(1);
+    root.not_after = now + Duration::days(365);
+    let root_der = root.self_signed(&root_key).unwrap().der().to_vec();
+    let key = LocalSigner::generate(SigningAlgorithm::EcdsaP256Sha256).unwrap();
+    let mut inter = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "expiring intermediate");
+    inter.distinguished_name = dn;
+    inter.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    inter.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    inter.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+    inter.use_authority_key_identifier_extension = true;
+    inter.not_before = now - Duration::hours(1);
+    inter.not_after = intermediate_not_after;
+    let issuer = Issuer::from_params(&root, &root_key);
+    let inter_der = inter.signed_by(&key, &issuer).unwrap().der().to_vec();
+    let chain = dir.join("chain.pem");
+    std::fs::write(
+        &chain,
+        format!(
+            "{}{}",
+            pem::certificate(&inter_der),
+            pem::certificate(&root_der)
+        ),
+    )
+    .unwrap();
+    let key_path = dir.join("key.pem");
+    std::fs::write(
+        &key_path,
+        pem::encode("PRIVATE KEY", &key.to_pkcs8().unwrap()),
+    )
+    .unwrap();
+    (chain, key_path)
+}

@@ -11,7 +11,7 @@ pub mod storage;
 pub mod validate;
 
 use super::checkpoint::SignedTreeHead;
-use super::merkle::{self, Frontier, Hash, SubtreeHashes};
+use super::merkle::{self, Frontier, HASH_LEN, Hash, SubtreeHashes};
 use super::tiles::{TILE_HEIGHT, TILE_WIDTH};
 use super::{LogPublicKey, sha256};
 use crate::model::pem;
@@ -26,7 +26,6 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
 use storage::{LogStore, Reader, SqliteStore, StoredEntry};
 use thiserror::Error;
 use tokio::sync::oneshot;
@@ -77,10 +76,7 @@ impl Default for LogOptions {
             origin: "localhost:6962".into(),
             roots: Vec::new(),
             require_code_signing: true,
-            batch: BatchConfig {
-                max_size: 4096,
-                max_wait: Duration::ZERO,
-            },
+            batch: BatchConfig::default(),
             max_pending: 65_536,
             key_file: None,
             index_every: index::DEFAULT_INDEX_EVERY,
@@ -274,7 +270,7 @@ impl Log {
         crate::metrics::CTLOG_UNINDEXED.set(recent.len() as i64);
         let shared = Arc::new(Shared {
             latest: RwLock::new(Arc::new(state.sth.clone())),
-            broken: RwLock::new(None),
+            unhealthy: RwLock::new(None),
             recent: RwLock::new(recent),
         });
         let (tx, rx) = std::sync::mpsc::sync_channel(options.max_pending);
@@ -286,6 +282,8 @@ impl Log {
             shared: shared.clone(),
             config: options.batch,
             index_every: options.index_every.max(1),
+            health: sequencer::Health::Healthy,
+            recovery_backoff: options.batch.recovery_backoff,
         };
         let thread = std::thread::Builder::new()
             .name("ctlog-sequencer".into())
@@ -323,7 +321,7 @@ impl Log {
 
     /// Whether the log can take submissions.
     pub fn health(&self) -> Result<(), String> {
-        if let Some(reason) = self.shared.broken.read().ok().and_then(|b| b.clone()) {
+        if let Some(reason) = self.shared.unhealthy.read().ok().and_then(|b| b.clone()) {
             return Err(reason);
         }
         let alive = self
@@ -539,11 +537,11 @@ impl Log {
 
     /// `tile/<level>/<index>[.p/<width>]`: the first `width` hashes of that tile.
     pub fn tile(&self, level: u8, index: u64, width: u64) -> Result<Vec<u8>, LogError> {
-        if level as usize >= 6 {
+        if usize::from(level) >= sequencer::LEVELS {
             return Err(LogError::NotFound("no such tile level".into()));
         }
-        let available = self.sth().tree_size >> (TILE_HEIGHT as u64 * level as u64);
-        if index * TILE_WIDTH + width > available {
+        let available = self.sth().tree_size >> (u32::from(TILE_HEIGHT) * u32::from(level));
+        if !tile_within(index, width, available) {
             return Err(LogError::NotFound(
                 "tile not available at the current tree size".into(),
             ));
@@ -552,19 +550,20 @@ impl Log {
             .reader
             .tile(level, index)
             .map_err(|e| LogError::Unavailable(e.to_string()))?
-            .filter(|b| b.len() as u64 >= width * 32)
+            .filter(|b| b.len() as u64 >= width * HASH_LEN as u64)
             .ok_or_else(|| LogError::NotFound("tile not found".into()))?;
-        Ok(bytes[..(width * 32) as usize].to_vec())
+        Ok(bytes[..width as usize * HASH_LEN].to_vec())
     }
 
     /// `tile/data/<index>[.p/<width>]`: the entries of a level-0 tile as `TileLeaf`s.
     pub fn data_tile(&self, index: u64, width: u64) -> Result<Vec<u8>, LogError> {
         let size = self.sth().tree_size;
-        if index * TILE_WIDTH + width > size {
+        if !tile_within(index, width, size) {
             return Err(LogError::NotFound(
                 "tile not available at the current tree size".into(),
             ));
         }
+        // Cannot overflow: `tile_within` checked index * 256 + width <= size.
         let first = index * TILE_WIDTH;
         let entries = self
             .reader
@@ -576,7 +575,7 @@ impl Log {
             if let Some(pre) = &e.precert {
                 u24(&mut out, pre);
             }
-            out.extend_from_slice(&((e.chain.len() * 32) as u16).to_be_bytes());
+            out.extend_from_slice(&((e.chain.len() * HASH_LEN) as u16).to_be_bytes());
             for fp in &e.chain {
                 out.extend_from_slice(fp);
             }
@@ -606,6 +605,15 @@ fn now_secs() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// Whether the first `width` hashes of tile `index` exist among `available` hashes at its
+/// level: `index * 256 + width <= available`, without overflow for any `index`.
+fn tile_within(index: u64, width: u64, available: u64) -> bool {
+    index
+        .checked_mul(TILE_WIDTH)
+        .and_then(|first| first.checked_add(width))
+        .is_some_and(|end| width > 0 && end <= available)
 }
 
 fn u24(out: &mut Vec<u8>, data: &[u8]) {

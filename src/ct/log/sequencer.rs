@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
 /// Tile levels kept (6 levels of 8 tree levels: 2^48 entries).
-const LEVELS: usize = 6;
+pub const LEVELS: usize = 6;
 
 pub struct Pending {
     pub submission: Submission,
@@ -40,6 +40,18 @@ pub enum Msg {
 pub struct BatchConfig {
     pub max_size: usize,
     pub max_wait: Duration,
+    /// First pause before a broken log retries reloading its state (doubling up to 30 s).
+    pub recovery_backoff: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_size: 4096,
+            max_wait: Duration::ZERO,
+            recovery_backoff: Duration::from_millis(200),
+        }
+    }
 }
 
 /// Tree state carried between batches.
@@ -168,8 +180,8 @@ struct TileChanges {
 
 pub struct Shared {
     pub latest: RwLock<Arc<SignedTreeHead>>,
-    /// Set when a commit failed and the state could not be reloaded.
-    pub broken: RwLock<Option<String>>,
+    /// Why the log is not ready (its [`Health`] is not `Healthy`), if it is not.
+    pub unhealthy: RwLock<Option<String>>,
     /// Committed entries not yet in the lookup table, for lookups by hash.
     pub recent: RwLock<Recent>,
 }
@@ -230,6 +242,33 @@ pub struct Sequencer {
     pub config: BatchConfig,
     /// Entries held in memory before they are written to the lookup table.
     pub index_every: u64,
+    /// Whether writes succeed; see [`Health`].
+    pub health: Health,
+    /// The pause after the next failed reload or write probe.
+    pub recovery_backoff: Duration,
+}
+
+/// The sequencer's view of its storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// The last write succeeded.
+    Healthy,
+    /// The last write failed and the state was reloaded: submissions are still tried
+    /// (each is a write attempt), a write probe runs at `retry_at` if none arrives, and
+    /// the log is not ready until a write succeeds (a full disk, a failing fsync).
+    Failing { retry_at: Instant },
+    /// The state could not be reloaded after a failed write: submissions are refused and
+    /// the reload is retried at `retry_at`.
+    Broken { retry_at: Instant },
+}
+
+impl Health {
+    fn retry_at(self) -> Option<Instant> {
+        match self {
+            Health::Healthy => None,
+            Health::Failing { retry_at } | Health::Broken { retry_at } => Some(retry_at),
+        }
+    }
 }
 
 fn now_millis() -> u64 {
@@ -268,10 +307,28 @@ enum Outcome {
 
 impl Sequencer {
     /// Runs until every sender is dropped, then commits what is queued and returns.
+    ///
+    /// After a failed write it runs the [`Health`] state machine: while `Broken` it
+    /// refuses every submission and retries the reload with back-off; while `Failing` it
+    /// keeps trying submissions and probes with a small write when none arrive; one
+    /// successful write makes it `Healthy` (ready) again. Retries run when they are due
+    /// even if nothing is submitted.
     pub fn run(mut self, rx: Receiver<Msg>) {
         batch_scheduling();
         let mut hurry = false;
-        while let Ok(first) = rx.recv() {
+        loop {
+            let first = match self.health.retry_at() {
+                None => rx.recv().map_err(|_| ()),
+                Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                    Ok(m) => Ok(m),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.retry();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => Err(()),
+                },
+            };
+            let Ok(first) = first else { break };
             let Msg::Submit(first) = first else {
                 hurry = true;
                 continue;
@@ -302,12 +359,76 @@ impl Sequencer {
                     }
                 }
             }
+            if let Health::Broken { retry_at } = self.health
+                && Instant::now() >= retry_at
+            {
+                self.retry();
+            }
+            if matches!(self.health, Health::Broken { .. }) {
+                refuse_batch(batch);
+                continue;
+            }
             self.commit_batch(batch);
         }
         tracing::info!(
             tree_size = self.state.sth.tree_size,
             "CT log sequencer stopped"
         );
+    }
+
+    /// A due retry: reload the state when broken, probe with a write when failing.
+    fn retry(&mut self) {
+        match self.health {
+            Health::Healthy => {}
+            Health::Broken { .. } => self.recover(),
+            Health::Failing { .. } => {
+                let probe = (|| {
+                    self.store.begin()?;
+                    self.store
+                        .set_meta("write_probe_ms", &now_millis().to_be_bytes())?;
+                    self.store.commit()
+                })();
+                match probe {
+                    Ok(()) => self.set_health(Health::Healthy),
+                    Err(e) => {
+                        self.store.rollback();
+                        tracing::warn!(error = %e, "CT log storage still refuses writes");
+                        let retry_at = self.next_retry();
+                        self.set_health(Health::Failing { retry_at });
+                    }
+                }
+            }
+        }
+    }
+
+    /// When the next retry is due, doubling the pause each time (up to 30 s).
+    fn next_retry(&mut self) -> Instant {
+        let wait = self.recovery_backoff;
+        self.recovery_backoff = wait.saturating_mul(2).min(MAX_RECOVERY_BACKOFF);
+        Instant::now() + wait
+    }
+
+    fn set_health(&mut self, health: Health) {
+        if health == Health::Healthy {
+            self.recovery_backoff = self.config.recovery_backoff;
+            if self.health != Health::Healthy {
+                tracing::info!("CT log storage accepts writes again");
+            }
+        }
+        self.health = health;
+        let reason = match health {
+            Health::Healthy => None,
+            Health::Failing { .. } => {
+                Some("the last write to the CT log's storage failed; retrying".to_string())
+            }
+            Health::Broken { .. } => Some(
+                "the CT log could not reload its state after a failed write; refusing submissions"
+                    .to_string(),
+            ),
+        };
+        if let Ok(mut b) = self.shared.unhealthy.write() {
+            *b = reason;
+        }
     }
 
     fn entry_sct(&self, index: u64, timestamp: u64, signature: Vec<u8>) -> Result<Sct, LogError> {
@@ -521,6 +642,9 @@ impl Sequencer {
                 if let Ok(mut l) = self.shared.latest.write() {
                     *l = Arc::new(sth);
                 }
+                if self.health != Health::Healthy {
+                    self.set_health(Health::Healthy);
+                }
                 Ok(scts)
             }
             Err(e) => {
@@ -532,7 +656,8 @@ impl Sequencer {
     }
 
     /// After a failed commit: reload the durable state (the failed batch may or may not
-    /// be on disk). Until that succeeds the log refuses submissions.
+    /// be on disk). Success leaves the log `Failing` (not ready until a write succeeds);
+    /// failure leaves it `Broken` (submissions refused until a reload succeeds).
     fn recover(&mut self) {
         let loaded = TreeState::load(self.store.as_mut()).and_then(|s| {
             let recent = match &s {
@@ -562,16 +687,35 @@ impl Sequencer {
                     *l = Arc::new(state.sth.clone());
                 }
                 self.state = state;
-                if let Ok(mut b) = self.shared.broken.write() {
-                    *b = None;
-                }
+                let retry_at = self.next_retry();
+                self.set_health(Health::Failing { retry_at });
             }
             Ok(None) | Err(_) => {
-                if let Ok(mut b) = self.shared.broken.write() {
-                    *b = Some("the CT log could not reload its state after a failed commit".into());
-                }
+                let retry_at = self.next_retry();
+                tracing::error!(
+                    retry_in_ms = retry_at
+                        .saturating_duration_since(Instant::now())
+                        .as_millis() as u64,
+                    "the CT log could not reload its state after a failed write; refusing submissions until it can"
+                );
+                self.set_health(Health::Broken { retry_at });
             }
         }
+    }
+}
+
+/// Longest pause between two attempts to reload the state of a broken log.
+const MAX_RECOVERY_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Answers every submission of a batch with 503: the log is broken and stores nothing.
+fn refuse_batch(batch: Vec<Pending>) {
+    for p in batch {
+        metrics::CTLOG_SUBMISSIONS
+            .with_label_values(&[p.submission.kind.label(), "error"])
+            .inc();
+        let _ = p.reply.send(Err(LogError::Unavailable(
+            "the CT log is recovering from a storage failure".into(),
+        )));
     }
 }
 

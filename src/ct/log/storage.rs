@@ -531,6 +531,8 @@ pub enum Step {
     /// Writing lookup rows (after the batches' SCTs went out): no SCT is affected, the
     /// entries stay findable from memory and the write is retried.
     PutLookup,
+    /// Reading the checkpoint back, as the log does to recover after a failed commit.
+    LoadCheckpoint,
 }
 
 impl Step {
@@ -546,52 +548,68 @@ impl Step {
     ];
 }
 
-/// Wraps a store and fails one chosen step of the next batch(es).
+/// Wraps a store and fails chosen steps of the next batch(es).
 pub struct FaultyStore<S: LogStore> {
     inner: S,
-    fault: std::sync::Arc<Mutex<Option<(Step, u32)>>>,
+    faults: Faults,
 }
+
+/// Armed faults: each step with the number of times it still fails.
+type Faults = std::sync::Arc<Mutex<Vec<(Step, u32)>>>;
 
 /// Arms faults in a [`FaultyStore`] from another thread.
 #[derive(Clone)]
-pub struct FaultSwitch(std::sync::Arc<Mutex<Option<(Step, u32)>>>);
+pub struct FaultSwitch(Faults);
 
 impl FaultSwitch {
-    /// Fails `step` for the next `times` batches that reach it.
+    /// Fails `step` the next `times` times it is reached (replacing what was armed for
+    /// that step; other steps stay armed).
     pub fn arm(&self, step: Step, times: u32) {
         if let Ok(mut f) = self.0.lock() {
-            *f = Some((step, times));
+            f.retain(|(s, _)| *s != step);
+            if times > 0 {
+                f.push((step, times));
+            }
         }
     }
 
+    /// Whether any fault is still armed.
     pub fn armed(&self) -> bool {
-        self.0.lock().map(|f| f.is_some()).unwrap_or(false)
+        self.0.lock().map(|f| !f.is_empty()).unwrap_or(false)
+    }
+
+    /// Removes every armed fault.
+    pub fn disarm(&self) {
+        if let Ok(mut f) = self.0.lock() {
+            f.clear();
+        }
     }
 }
 
 impl<S: LogStore> FaultyStore<S> {
     pub fn new(inner: S) -> (FaultyStore<S>, FaultSwitch) {
-        let fault = std::sync::Arc::new(Mutex::new(None));
+        let faults = Faults::default();
         (
             FaultyStore {
                 inner,
-                fault: fault.clone(),
+                faults: faults.clone(),
             },
-            FaultSwitch(fault),
+            FaultSwitch(faults),
         )
     }
 
     fn trip(&self, step: Step) -> bool {
-        let Ok(mut f) = self.fault.lock() else {
+        let Ok(mut f) = self.faults.lock() else {
             return false;
         };
-        match *f {
-            Some((s, n)) if s == step => {
-                *f = if n > 1 { Some((s, n - 1)) } else { None };
-                true
-            }
-            _ => false,
+        let Some(i) = f.iter().position(|(s, _)| *s == step) else {
+            return false;
+        };
+        f[i].1 -= 1;
+        if f[i].1 == 0 {
+            f.remove(i);
         }
+        true
     }
 
     fn check(&self, step: Step) -> Result<(), StoreError> {
@@ -605,6 +623,7 @@ impl<S: LogStore> FaultyStore<S> {
 
 impl<S: LogStore> LogStore for FaultyStore<S> {
     fn load_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        self.check(Step::LoadCheckpoint)?;
         self.inner.load_checkpoint()
     }
     fn entry(&mut self, index: u64) -> Result<Option<StoredEntry>, StoreError> {
