@@ -40,12 +40,23 @@ fi
 log "cargo fmt --check"
 cargo fmt --all -- --check
 
+# Every test runs with the features tests need (fuzz entry points for the corpus replay);
+# clippy checks the same build, so nothing is compiled twice.
+FEATURES=fuzzing
+
 log "cargo clippy (all targets, warnings are errors)"
-cargo clippy --release --all-targets --locked -- -D warnings
+cargo clippy --release --all-targets --features "$FEATURES" --locked -- -D warnings
 
 log "the sigstore crate as a client (tests/sigstore-rs, its own lock file)"
 (cd tests/sigstore-rs && cargo fmt -- --check &&
   CARGO_TARGET_DIR="$PWD/../../target" cargo build --release --locked)
 
 log "cargo test (release)"
-cargo test --release --locked -- "$@"
+cargo test --release --features "$FEATURES" --locked -- "$@"
+
+# A short fuzzing pass over every target (docs/security.md has the long runs); skipped
+# with BREVIS_SKIP_FUZZ=1 or when a test filter was given.
+if [ "${BREVIS_SKIP_FUZZ:-0}" != 1 ] && [ $# -eq 0 ]; then
+  log "fuzz smoke pass (every target, 12 s each)"
+  scripts/fuzz.sh 12
+fi

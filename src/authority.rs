@@ -446,43 +446,63 @@ impl Authority {
                 Ok(key)
             }
             KeyProof::Csr { pem: csr_pem } => {
-                let text = std::str::from_utf8(csr_pem)
-                    .map_err(|_| KeyProblem::CsrUnparsable("not PEM text".into()))?;
-                let block =
-                    pem::parse_first(text).map_err(|e| KeyProblem::CsrUnparsable(e.to_string()))?;
-                if block.label != "CERTIFICATE REQUEST" && block.label != "NEW CERTIFICATE REQUEST"
-                {
-                    return Err(KeyProblem::CsrUnparsable(format!(
-                        "PEM block is {:?}, not CERTIFICATE REQUEST",
-                        block.label
-                    )));
-                }
-                let (rest, csr) =
-                    x509_parser::certification_request::X509CertificationRequest::from_der(
-                        &block.der,
-                    )
-                    .map_err(|e| KeyProblem::CsrUnparsable(e.to_string()))?;
-                if !rest.is_empty() {
-                    return Err(KeyProblem::CsrUnparsable("trailing data".into()));
-                }
-                let info = &csr.certification_request_info;
-                let key = PublicKey::from_spki_der(info.subject_pki.raw).map_err(key_problem)?;
-                let alg_oid = csr.signature_algorithm.algorithm.as_bytes();
-                let scheme = SignatureScheme::from_oid(alg_oid).ok_or_else(|| {
-                    KeyProblem::CsrAlgorithm(signature_algorithm_name(
-                        &csr.signature_algorithm.algorithm.to_id_string(),
-                    ))
-                })?;
-                if !key.verify(scheme, info.raw, &csr.signature_value.data) {
+                let csr = ParsedCsr::parse(csr_pem)?;
+                if !csr.key.verify(csr.scheme, &csr.info, &csr.signature) {
                     return Err(KeyProblem::BadProof);
                 }
-                let hash = scheme.hash();
-                if !self.algorithms.permits(key.kind(), hash) {
-                    return Err(KeyProblem::NotPermitted(key.kind(), hash));
+                let hash = csr.scheme.hash();
+                if !self.algorithms.permits(csr.key.kind(), hash) {
+                    return Err(KeyProblem::NotPermitted(csr.key.kind(), hash));
                 }
-                Ok(key)
+                Ok(csr.key)
             }
         }
+    }
+}
+
+/// A PKCS#10 request taken apart, its self-signature not yet checked.
+pub struct ParsedCsr {
+    /// The requested key, validated as any client key.
+    pub key: PublicKey,
+    pub scheme: SignatureScheme,
+    /// The signed bytes: `CertificationRequestInfo`.
+    pub info: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+impl ParsedCsr {
+    /// Parses Fulcio's `certificateSigningRequest`: one PEM `CERTIFICATE REQUEST` block
+    /// whose DER has nothing after the request.
+    pub fn parse(pem_bytes: &[u8]) -> Result<ParsedCsr, KeyProblem> {
+        let text = std::str::from_utf8(pem_bytes)
+            .map_err(|_| KeyProblem::CsrUnparsable("not PEM text".into()))?;
+        let block = pem::parse_first(text).map_err(|e| KeyProblem::CsrUnparsable(e.to_string()))?;
+        if block.label != "CERTIFICATE REQUEST" && block.label != "NEW CERTIFICATE REQUEST" {
+            return Err(KeyProblem::CsrUnparsable(format!(
+                "PEM block is {:?}, not CERTIFICATE REQUEST",
+                block.label
+            )));
+        }
+        let (rest, csr) =
+            x509_parser::certification_request::X509CertificationRequest::from_der(&block.der)
+                .map_err(|e| KeyProblem::CsrUnparsable(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(KeyProblem::CsrUnparsable("trailing data".into()));
+        }
+        let info = &csr.certification_request_info;
+        let key = PublicKey::from_spki_der(info.subject_pki.raw).map_err(key_problem)?;
+        let alg_oid = csr.signature_algorithm.algorithm.as_bytes();
+        let scheme = SignatureScheme::from_oid(alg_oid).ok_or_else(|| {
+            KeyProblem::CsrAlgorithm(signature_algorithm_name(
+                &csr.signature_algorithm.algorithm.to_id_string(),
+            ))
+        })?;
+        Ok(ParsedCsr {
+            key,
+            scheme,
+            info: info.raw.to_vec(),
+            signature: csr.signature_value.data.to_vec(),
+        })
     }
 }
 

@@ -15,6 +15,8 @@ pub mod client;
 pub mod config;
 pub mod ct;
 pub mod files;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod identity;
 pub mod metrics;
 pub mod model;

@@ -104,28 +104,42 @@ struct ChainRequest {
     chain: Vec<String>,
 }
 
+/// An `add-chain` / `add-pre-chain` body: `{"chain": [base64 DER, ...]}`.
+pub fn parse_chain_request(body: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let req: ChainRequest =
+        serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+    req.chain
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            STANDARD
+                .decode(c)
+                .map_err(|_| format!("chain[{i}] is not valid base64"))
+        })
+        .collect()
+}
+
+/// A tile level as the path spells it: canonical decimal only ("01" or "+1" name no
+/// tile, like non-canonical indexes and widths).
+pub fn parse_tile_level(text: &str) -> Option<u8> {
+    text.parse::<u8>().ok().filter(|l| l.to_string() == text)
+}
+
 async fn submit(state: web::Data<CtLogState>, payload: web::Payload, kind: Kind) -> HttpResponse {
     let body = match payload.to_bytes_limited(MAX_SUBMISSION_BYTES).await {
         Ok(Ok(b)) => b,
         Ok(Err(_)) => return bad("could not read the request body"),
         Err(_) => return bad(format!("request body exceeds {MAX_SUBMISSION_BYTES} bytes")),
     };
-    let req: ChainRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
+    let chain = match parse_chain_request(&body) {
+        Ok(c) => c,
         Err(e) => {
             metrics::CTLOG_SUBMISSIONS
                 .with_label_values(&[kind.label(), "rejected"])
                 .inc();
-            return bad(format!("invalid JSON body: {e}"));
+            return bad(e);
         }
     };
-    let mut chain = Vec::with_capacity(req.chain.len());
-    for (i, c) in req.chain.iter().enumerate() {
-        match STANDARD.decode(c) {
-            Ok(d) => chain.push(d),
-            Err(_) => return bad(format!("chain[{i}] is not valid base64")),
-        }
-    }
     match state.log.submit(&chain, kind).await {
         Ok(sct) => HttpResponse::Ok().json(sct.to_json()),
         Err(e) => {
@@ -284,13 +298,8 @@ async fn hash_tile(
     state: web::Data<CtLogState>,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    let (level_text, rest) = path.into_inner();
-    // Canonical decimal only ("01", "+1" name no tile), like the index and the width.
-    let Some(level) = level_text
-        .parse::<u8>()
-        .ok()
-        .filter(|l| l.to_string() == level_text)
-    else {
+    let (level, rest) = path.into_inner();
+    let Some(level) = parse_tile_level(&level) else {
         return error(LogError::NotFound("no such tile".into()));
     };
     let Some((index, width)) = tiles::decode_path(&rest) else {

@@ -9,6 +9,25 @@ pub const HASH_LEN: usize = 32;
 
 pub type Hash = [u8; HASH_LEN];
 
+/// Splits concatenated hashes (a tile, a stored chain) into hashes; the length must be a
+/// multiple of [`HASH_LEN`].
+pub fn hashes_from(bytes: &[u8]) -> Result<Vec<Hash>, String> {
+    if !bytes.len().is_multiple_of(HASH_LEN) {
+        return Err(format!(
+            "{} bytes is not a whole number of {HASH_LEN}-byte hashes",
+            bytes.len()
+        ));
+    }
+    Ok(bytes
+        .chunks_exact(HASH_LEN)
+        .map(|c| {
+            let mut h = [0u8; HASH_LEN];
+            h.copy_from_slice(c);
+            h
+        })
+        .collect())
+}
+
 /// SHA-256 of the empty string: the root of the empty tree.
 pub fn empty_root() -> Hash {
     finish(Context::new(&SHA256))

@@ -269,10 +269,46 @@ impl KeySet {
             self.issuer.trim_end_matches('/')
         );
         let doc = self.timed_get(&url, "discovery").await?;
+        let discovery = Discovery::parse(&self.issuer, &doc)?;
+        let keys = self.fetch_jwks(&discovery.jwks_uri).await?;
+        tracing::info!(issuer = %self.issuer, keys = keys.len(), algorithms = ?discovery.algorithms, "OIDC issuer discovered");
+        Ok(IssuerKeys {
+            jwks_uri: discovery.jwks_uri,
+            algorithms: discovery.algorithms,
+            keys,
+        })
+    }
+
+    async fn fetch_jwks(&self, jwks_uri: &str) -> Result<Vec<VerificationKey>, KeysError> {
+        let doc = self.timed_get(jwks_uri, "jwks").await?;
+        let keys = usable_keys(&doc);
+        if keys.is_empty() {
+            return Err(KeysError::NoKeys(self.issuer.clone()));
+        }
+        Ok(keys)
+    }
+}
+
+/// What brevis takes from a discovery document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    pub jwks_uri: String,
+    /// `id_token_signing_alg_values_supported` intersected with [`SUPPORTED`]; RS256 when
+    /// the document lists none.
+    pub algorithms: Vec<String>,
+}
+
+impl Discovery {
+    /// Checks a discovery document fetched for `issuer`: it names that exact issuer, and
+    /// a `jwks_uri` that an https issuer serves over https.
+    pub fn parse(
+        issuer: &str,
+        doc: &serde_json::Map<String, Value>,
+    ) -> Result<Discovery, KeysError> {
         let found = doc.get("issuer").and_then(Value::as_str).unwrap_or("");
-        if found != self.issuer {
+        if found != issuer {
             return Err(KeysError::IssuerMismatch {
-                issuer: self.issuer.clone(),
+                issuer: issuer.to_string(),
                 found: found.to_string(),
             });
         }
@@ -280,11 +316,11 @@ impl KeySet {
             .get("jwks_uri")
             .and_then(Value::as_str)
             .filter(|u| !u.is_empty())
-            .ok_or_else(|| KeysError::NoJwksUri(self.issuer.clone()))?
+            .ok_or_else(|| KeysError::NoJwksUri(issuer.to_string()))?
             .to_string();
-        if !fetch::document_url_allowed(&self.issuer, &jwks_uri) {
+        if !fetch::document_url_allowed(issuer, &jwks_uri) {
             return Err(KeysError::InsecureJwksUri {
-                issuer: self.issuer.clone(),
+                issuer: issuer.to_string(),
                 jwks_uri,
             });
         }
@@ -302,25 +338,17 @@ impl KeySet {
         if algorithms.is_empty() {
             algorithms.push("RS256".into());
         }
-        let keys = self.fetch_jwks(&jwks_uri).await?;
-        tracing::info!(issuer = %self.issuer, keys = keys.len(), algorithms = ?algorithms, "OIDC issuer discovered");
-        Ok(IssuerKeys {
+        Ok(Discovery {
             jwks_uri,
             algorithms,
-            keys,
         })
     }
+}
 
-    async fn fetch_jwks(&self, jwks_uri: &str) -> Result<Vec<VerificationKey>, KeysError> {
-        let doc = self.timed_get(jwks_uri, "jwks").await?;
-        let keys: Vec<VerificationKey> = doc
-            .get("keys")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(VerificationKey::from_jwk).collect())
-            .unwrap_or_default();
-        if keys.is_empty() {
-            return Err(KeysError::NoKeys(self.issuer.clone()));
-        }
-        Ok(keys)
-    }
+/// The keys of a JWKS document that can verify ID tokens (others are skipped).
+pub fn usable_keys(doc: &serde_json::Map<String, Value>) -> Vec<VerificationKey> {
+    doc.get("keys")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(VerificationKey::from_jwk).collect())
+        .unwrap_or_default()
 }

@@ -415,11 +415,8 @@ impl Log {
             .to_checkpoint(&self.origin, self.public_key.log_id())
     }
 
-    fn hashes(&self) -> TileHashes<'_> {
-        TileHashes {
-            reader: &self.reader,
-            cache: RefCell::new(HashMap::new()),
-        }
+    fn hashes(&self) -> TileHashes<'_, Reader> {
+        TileHashes::new(&self.reader)
     }
 
     fn check_size(&self, tree_size: u64) -> Result<(), LogError> {
@@ -621,13 +618,39 @@ fn u24(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(data);
 }
 
+/// Where tile bytes come from for proofs: the store, or a map in tests and fuzzing.
+pub trait TileSource {
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, String>;
+}
+
+impl TileSource for Reader {
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, String> {
+        Reader::tile(self, level, index).map_err(|e| e.to_string())
+    }
+}
+
+impl TileSource for HashMap<(u8, u64), Vec<u8>> {
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.get(&(level, index)).cloned())
+    }
+}
+
 /// Complete-subtree hashes read from stored tiles (tiles memoised per proof).
-struct TileHashes<'a> {
-    reader: &'a Reader,
+pub struct TileHashes<'a, S: TileSource> {
+    source: &'a S,
     cache: RefCell<HashMap<(u8, u64), Vec<u8>>>,
 }
 
-impl SubtreeHashes for TileHashes<'_> {
+impl<'a, S: TileSource> TileHashes<'a, S> {
+    pub fn new(source: &'a S) -> TileHashes<'a, S> {
+        TileHashes {
+            source,
+            cache: RefCell::new(HashMap::new()),
+        }
+    }
+}
+
+impl<S: TileSource> SubtreeHashes for TileHashes<'_, S> {
     type Error = String;
 
     fn hash(&self, level: u8, index: u64) -> Result<Hash, String> {
@@ -640,23 +663,20 @@ impl SubtreeHashes for TileHashes<'_> {
         let key = (tile_level, tile_index);
         if !self.cache.borrow().contains_key(&key) {
             let t = self
-                .reader
-                .tile(tile_level, tile_index)
-                .map_err(|e| e.to_string())?
+                .source
+                .tile(tile_level, tile_index)?
                 .ok_or_else(|| format!("tile {tile_level}/{tile_index} missing"))?;
             self.cache.borrow_mut().insert(key, t);
         }
         let cache = self.cache.borrow();
         let tile = &cache[&key];
-        let end = (offset + count) * 32;
+        let end = (offset + count) * HASH_LEN;
         if tile.len() < end {
             return Err(format!("tile {tile_level}/{tile_index} too short"));
         }
-        let hashes: Vec<Hash> = tile[offset * 32..end]
-            .chunks_exact(32)
-            .map(|c| c.try_into().unwrap_or([0u8; 32]))
-            .collect();
-        Ok(merkle::root_of(&hashes))
+        Ok(merkle::root_of(&merkle::hashes_from(
+            &tile[offset * HASH_LEN..end],
+        )?))
     }
 }
 
