@@ -230,7 +230,7 @@ impl Checker {
         if !brevis::model::x509::is_signed_by(&leaf, &inter) {
             return Err("leaf not signed by the intermediate".into());
         }
-        let scts = brevis::ct::embedded_scts(&der[0], &der[1])?;
+        let scts = brevis::ct::embedded_scts(&der[0], &der[1]).map_err(|e| e.to_string())?;
         if scts.len() != 1 || !self.ctlog.verify_sct(&scts[0].sct, &scts[0].entry()) {
             return Err("embedded SCT does not verify".into());
         }

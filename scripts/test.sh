@@ -42,7 +42,7 @@ cargo fmt --all -- --check
 
 # Every test runs with the features tests need (fuzz entry points for the corpus replay);
 # clippy checks the same build, so nothing is compiled twice.
-FEATURES=fuzzing
+FEATURES=fuzzing,fault-injection
 
 log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --release --all-targets --features "$FEATURES" --locked -- -D warnings

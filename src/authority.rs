@@ -132,6 +132,15 @@ pub struct IssuedIdentity {
     pub serial_hex: String,
 }
 
+/// Why an identity configuration cannot be put to use.
+#[derive(Debug, Error)]
+pub enum IdentityStateError {
+    #[error(transparent)]
+    Identities(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Verifier(#[from] crate::oidc::BuildError),
+}
+
 /// The identity side of the configuration, swapped as a whole on reload.
 pub struct IdentityState {
     pub config: IdentityConfig,
@@ -144,8 +153,8 @@ impl IdentityState {
         config: IdentityConfig,
         clock: Arc<dyn Clock>,
         options: VerifierOptions,
-    ) -> Result<IdentityState, String> {
-        let identities = Identities::new(&config).map_err(|e| e.to_string())?;
+    ) -> Result<IdentityState, IdentityStateError> {
+        let identities = Identities::new(&config)?;
         let verifier = Verifier::new(&config, clock, options)?;
         Ok(IdentityState {
             config,
@@ -340,8 +349,10 @@ impl Authority {
                 metrics::SIGNER_DURATION
                     .with_label_values(&["precertificate"])
                     .observe(t.elapsed().as_secs_f64());
+                // What the SCT signs: the precertificate's TBS without its poison, which is
+                // the prepared TBS with no last extension (no need to parse it back).
                 let sct = self
-                    .log_precertificate(log.as_ref(), ca, &precert.der)
+                    .log_precertificate(log.as_ref(), ca, &precert.der, &leaf.tbs(None))
                     .await?;
                 observe("log", t);
 
@@ -382,6 +393,7 @@ impl Authority {
         log: &dyn Submitter,
         ca: &CertificateAuthority,
         precert: &[u8],
+        unpoisoned_tbs: &[u8],
     ) -> Result<Sct, IssueError> {
         let start = Instant::now();
         let mut chain = Vec::with_capacity(ca.chain_der().len() + 1);
@@ -393,30 +405,17 @@ impl Authority {
             .and_then(|sct| match log.public_key() {
                 None => Ok(sct),
                 Some(key) => {
-                    let tbs = crate::ca::tbs_of(precert)
-                        .ok()
-                        .and_then(|t| {
-                            crate::model::der::tbs_without_extension(
-                                &t,
-                                &crate::model::oid::CT_POISON.tlv(),
-                            )
-                            .ok()
-                            .flatten()
-                        })
-                        .ok_or_else(|| {
-                            CtError::InvalidSct("precertificate has no poison".into())
-                        })?;
                     let ikh = ct::sha256(ca.issuer_spki());
                     let entry = Entry::Precert {
                         issuer_key_hash: &ikh,
-                        tbs: &tbs,
+                        tbs: unpoisoned_tbs,
                     };
                     if key.verify_sct(&sct, &entry) {
                         Ok(sct)
                     } else {
-                        Err(CtError::InvalidSct(
-                            "SCT signature does not verify with the log's public key".into(),
-                        ))
+                        Err(CtError::BadSignature {
+                            log: log.label().to_string(),
+                        })
                     }
                 }
             });

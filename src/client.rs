@@ -6,11 +6,46 @@ use crate::ct::embedded_scts;
 use crate::model::extensions::{Field, parse_der_string};
 use crate::model::signer::{LocalSigner, Signer, SigningAlgorithm};
 use crate::model::{oid, pem};
-use crate::trust::{TrustView, verify_chain};
+use crate::trust::{ChainError, TrustView, verify_chain};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
+use thiserror::Error;
 use x509_parser::prelude::*;
+
+/// Why a certificate request did not give a certificate.
+#[derive(Debug, Error)]
+pub enum RequestError {
+    #[error("the token is not a usable JWT ({0:?})")]
+    Token(crate::oidc::token::ParseError),
+    #[error("the token has neither email nor sub")]
+    NoChallenge,
+    #[error("signing the challenge")]
+    Sign(#[source] crate::model::signer::SignerError),
+    #[error("building the CSR")]
+    Csr(#[source] rcgen::Error),
+    #[error("the HTTP client")]
+    Client(#[source] reqwest::Error),
+    #[error("{endpoint}")]
+    Transport {
+        endpoint: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{endpoint}: HTTP {status}: {message}")]
+    Refused {
+        endpoint: String,
+        status: u16,
+        message: String,
+    },
+    #[error("the response holds no certificate chain")]
+    NoChain,
+}
+
+/// A certificate that cannot be inspected at all.
+#[derive(Debug, Error)]
+#[error("the certificate does not parse: {0}")]
+pub struct InspectError(String);
 
 /// How to prove possession.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,9 +58,9 @@ pub enum KeyPath {
 
 /// The challenge a client signs: the token's email when it has one, else `sub` (what
 /// sigstore-js and cosign do).
-pub fn challenge_of(token: &str) -> Result<String, String> {
+pub fn challenge_of(token: &str) -> Result<String, RequestError> {
     let claims = crate::oidc::token::UnverifiedToken::parse(token)
-        .map_err(|e| format!("the token is not a usable JWT ({e:?})"))?
+        .map_err(RequestError::Token)?
         .claims;
     if let Some(e) = claims.get("email").and_then(Value::as_str) {
         return Ok(e.to_string());
@@ -34,7 +69,7 @@ pub fn challenge_of(token: &str) -> Result<String, String> {
         .get("sub")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .ok_or_else(|| "the token has neither email nor sub".into())
+        .ok_or(RequestError::NoChallenge)
 }
 
 /// Requests a certificate from `url`; returns the PEM chain (leaf first).
@@ -43,11 +78,11 @@ pub async fn request(
     token: &str,
     key: &LocalSigner,
     path: KeyPath,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, RequestError> {
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(RequestError::Client)?;
     let endpoint = format!("{}/api/v2/signingCert", url.trim_end_matches('/'));
     let mut req = http
         .post(&endpoint)
@@ -55,7 +90,7 @@ pub async fn request(
     let body = match path {
         KeyPath::PublicKey => {
             let challenge = challenge_of(token)?;
-            let proof = key.sign(challenge.as_bytes()).map_err(|e| e.to_string())?;
+            let proof = key.sign(challenge.as_bytes()).map_err(RequestError::Sign)?;
             json!({
                 "credentials": {"oidcIdentityToken": token},
                 "publicKeyRequest": {
@@ -71,40 +106,40 @@ pub async fn request(
             let csr = params
                 .serialize_request(key)
                 .and_then(|c| c.pem())
-                .map_err(|e| format!("building the CSR: {e}"))?;
+                .map_err(RequestError::Csr)?;
             json!({"certificateSigningRequest": STANDARD.encode(csr)})
         }
     };
-    let resp = req
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(|e| format!("{endpoint}: {e}"))?;
+    let transport = |source| RequestError::Transport {
+        endpoint: endpoint.clone(),
+        source,
+    };
+    let resp = req.body(body.to_string()).send().await.map_err(transport)?;
     let status = resp.status();
-    let text = resp.text().await.map_err(|e| e.to_string())?;
-    let v: Value =
-        serde_json::from_str(&text).map_err(|_| format!("{endpoint}: HTTP {status}: {text}"))?;
-    if !status.is_success() {
-        return Err(format!(
-            "{endpoint}: HTTP {status}: {}",
-            v["message"].as_str().unwrap_or(&text)
-        ));
+    let text = resp.text().await.map_err(transport)?;
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if !status.is_success() || v.is_null() {
+        return Err(RequestError::Refused {
+            endpoint,
+            status: status.as_u16(),
+            message: v["message"].as_str().unwrap_or(&text).to_string(),
+        });
     }
     let shape = v
         .get("signedCertificateEmbeddedSct")
         .or_else(|| v.get("signedCertificateDetachedSct"))
-        .ok_or("the response holds no certificate chain")?;
+        .ok_or(RequestError::NoChain)?;
     Ok(shape["chain"]["certificates"]
         .as_array()
-        .ok_or("the response holds no certificate chain")?
+        .ok_or(RequestError::NoChain)?
         .iter()
         .filter_map(|c| c.as_str().map(str::to_string))
         .collect())
 }
 
 /// A new ECDSA P-256 key for `cert request`.
-pub fn new_key() -> Result<LocalSigner, String> {
-    LocalSigner::generate(SigningAlgorithm::EcdsaP256Sha256).map_err(|e| e.to_string())
+pub fn new_key() -> Result<LocalSigner, crate::model::signer::SignerError> {
+    LocalSigner::generate(SigningAlgorithm::EcdsaP256Sha256)
 }
 
 /// One SCT's verification status.
@@ -125,7 +160,8 @@ pub struct Report {
     pub sans: Vec<String>,
     pub issuer: Option<String>,
     pub extensions: Vec<(String, String)>,
-    pub chain: Result<Vec<String>, String>,
+    /// The verified path's subjects above the leaf, or why it does not verify.
+    pub chain: Result<Vec<String>, ChainError>,
     pub scts: Vec<SctStatus>,
     pub key_usage_ok: bool,
 }
@@ -146,7 +182,7 @@ impl Report {
             "san": self.sans,
             "issuer": self.issuer,
             "extensions": self.extensions.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
-            "chain": match &self.chain { Ok(p) => json!({"verified": true, "path": p}), Err(e) => json!({"verified": false, "error": e}) },
+            "chain": match &self.chain { Ok(p) => json!({"verified": true, "path": p}), Err(e) => json!({"verified": false, "error": e.to_string()}) },
             "key_usage_ok": self.key_usage_ok,
             "scts": self.scts.iter().map(|s| json!({"log": s.log, "timestamp_ms": s.timestamp_ms, "leaf_index": s.leaf_index, "verified": s.verified})).collect::<Vec<_>>(),
             "ok": self.ok(),
@@ -167,8 +203,8 @@ fn sigstore_name(arc: u8) -> String {
 
 /// Inspects `leaf` (DER) against a trusted root, at the certificate's notBefore (when it
 /// was used), as sigstore-rs does.
-pub fn inspect(leaf: &[u8], trust: &TrustView) -> Result<Report, String> {
-    let (_, cert) = parse_x509_certificate(leaf).map_err(|e| format!("certificate: {e}"))?;
+pub fn inspect(leaf: &[u8], trust: &TrustView) -> Result<Report, InspectError> {
+    let (_, cert) = parse_x509_certificate(leaf).map_err(|e| InspectError(e.to_string()))?;
     let mut sans = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for n in &san.value.general_names {

@@ -3,14 +3,22 @@
 use std::path::Path;
 use thiserror::Error;
 
+/// A file could not be written.
 #[derive(Debug, Error)]
-#[error("{0}")]
-pub struct FileError(pub String);
+#[error("cannot write {path}")]
+pub struct FileError {
+    pub path: std::path::PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
 
 /// Writes via a temporary file and rename, so a crash never leaves half a file.
 pub fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), FileError> {
     use std::io::Write;
-    let err = |e: std::io::Error| FileError(format!("cannot write {}: {e}", path.display()));
+    let err = |source: std::io::Error| FileError {
+        path: path.to_path_buf(),
+        source,
+    };
     let tmp = path.with_extension("tmp");
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);

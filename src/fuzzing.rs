@@ -8,7 +8,7 @@ use crate::api::json;
 use crate::authority::ParsedCsr;
 use crate::config::IdentityConfig;
 use crate::ct::checkpoint::{GetSth, SignedTreeHead};
-use crate::ct::log::{Kind, Root, TileHashes, TreeState, Validator};
+use crate::ct::log::{Kind, Origin, Root, TileHashes, TreeState, Validator};
 use crate::ct::merkle::{self, Hash, InMemory};
 use crate::ct::{LogPublicKey, entry, tiles};
 use crate::identity::Identities;
@@ -191,8 +191,8 @@ pub fn ctlog_submission(data: &[u8]) {
     // 2026-01-01: inside the seeds' validity.
     let now = 1_767_225_600;
     for kind in [Kind::X509, Kind::Precert] {
-        if let Ok(sub) = VALIDATOR.validate(&chain, kind, now, true) {
-            assert_eq!(sub.kind, kind);
+        if let Ok(sub) = VALIDATOR.validate(&chain, kind, now, Origin::Network) {
+            assert_eq!(sub.kind(), kind);
             assert_eq!(sub.dedup, crate::ct::sha256(&chain[0]));
             assert!(!sub.issuers.is_empty());
         }
@@ -432,7 +432,7 @@ pub fn der_differential(data: &[u8]) {
         Ok(([], cert)) => cert,
         Ok(_) => {
             // Trailing bytes: x509-parser hands them back, brevis's reader refuses them.
-            assert!(crate::ca::tbs_of(data).is_err());
+            assert!(crate::model::x509::tbs_of(data).is_err());
             return;
         }
         Err(_) => {
@@ -441,7 +441,7 @@ pub fn der_differential(data: &[u8]) {
             return;
         }
     };
-    let tbs = crate::ca::tbs_of(data).expect("x509-parser accepted it");
+    let tbs = crate::model::x509::tbs_of(data).expect("x509-parser accepted it");
     assert_eq!(tbs, cert.tbs_certificate.as_ref());
     for ext in cert.extensions() {
         let oid_tlv = der::tlv(der::TAG_OID, ext.oid.as_bytes());
@@ -451,7 +451,7 @@ pub fn der_differential(data: &[u8]) {
             .filter(|e| e.oid == ext.oid)
             .count()
             == 1;
-        let Ok(Some(without)) = der::tbs_without_extension(&tbs, &oid_tlv) else {
+        let Ok(Some(without)) = der::tbs_without_extension(tbs, &oid_tlv) else {
             continue;
         };
         if !unique {

@@ -14,6 +14,7 @@ pub mod ca;
 pub mod client;
 pub mod config;
 pub mod ct;
+pub mod errors;
 pub mod files;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -23,6 +24,6 @@ pub mod model;
 pub mod oidc;
 pub mod ratelimit;
 pub mod reload;
-pub mod serve;
+pub mod server;
 pub mod tls;
 pub mod trust;

@@ -231,6 +231,14 @@ pub static CTLOG_SUBMISSIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+pub static CTLOG_REJECTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "brevis_ctlog_rejections_total",
+        "Submissions the embedded log refused, by entry type and reason",
+        &["entry_type", "reason"],
+    )
+});
+
 pub static CTLOG_HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "brevis_ctlog_http_requests_total",
@@ -346,6 +354,7 @@ pub fn init() {
     LazyLock::force(&CTLOG_COMMIT_FAILURES);
     LazyLock::force(&CTLOG_SUBMISSIONS);
     LazyLock::force(&CTLOG_HTTP_REQUESTS);
+    LazyLock::force(&CTLOG_REJECTIONS);
     LazyLock::force(&CTLOG_UNINDEXED);
     LazyLock::force(&CTLOG_LOOKUP_WRITE_FAILURES);
     for component in ["identity_config", "ca", "tls"] {

@@ -18,6 +18,14 @@ use std::time::{Duration, Instant};
 
 const SHARDS: usize = 16;
 
+/// A rate that cannot be used.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("rate {spec:?}: {problem}")]
+pub struct RateError {
+    pub spec: String,
+    pub problem: &'static str,
+}
+
 /// A refill rate and a bucket size.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {
@@ -27,25 +35,29 @@ pub struct Rate {
 
 impl Rate {
     /// Parses `N/s`, `N/m` or `N/h` (N may be fractional) with a burst size.
-    pub fn parse(spec: &str, burst: u32) -> Result<Rate, String> {
+    pub fn parse(spec: &str, burst: u32) -> Result<Rate, RateError> {
+        let bad = |problem| RateError {
+            spec: spec.to_string(),
+            problem,
+        };
         let (n, unit) = spec
             .split_once('/')
-            .ok_or_else(|| format!("rate {spec:?}: expected N/s, N/m or N/h"))?;
+            .ok_or_else(|| bad("expected N/s, N/m or N/h"))?;
         let n: f64 = n
             .trim()
             .parse()
-            .map_err(|_| format!("rate {spec:?}: {n:?} is not a number"))?;
+            .map_err(|_| bad("the count is not a number"))?;
         let secs = match unit.trim() {
             "s" | "sec" | "second" => 1.0,
             "m" | "min" | "minute" => 60.0,
             "h" | "hour" => 3600.0,
-            u => return Err(format!("rate {spec:?}: unknown unit {u:?} (s, m or h)")),
+            _ => return Err(bad("unknown unit (s, m or h)")),
         };
         if !(n.is_finite() && n > 0.0) {
-            return Err(format!("rate {spec:?}: must be greater than zero"));
+            return Err(bad("must be greater than zero"));
         }
         if burst == 0 {
-            return Err(format!("rate {spec:?}: burst must be at least 1"));
+            return Err(bad("burst must be at least 1"));
         }
         Ok(Rate {
             per_second: n / secs,

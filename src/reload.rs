@@ -8,15 +8,19 @@
 //! `brevis_config_reloads_total{component,outcome="failure"}`, and the next change of the
 //! file is tried again.
 
-use crate::authority::{Authority, IdentityState};
-use crate::ca::CertificateAuthority;
+use crate::authority::{Authority, IdentityState, IdentityStateError};
+use crate::ca::CaError;
+use crate::ca::provision::{self, ProvisionError};
+use crate::config::LoadError;
+use crate::errors::Chain;
 use crate::metrics;
 use crate::model::Clock;
 use crate::oidc::VerifierOptions;
-use crate::tls::{self, TlsFiles};
+use crate::tls::{self, TlsError, TlsFiles};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use thiserror::Error;
 
 /// What can be reloaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,6 +31,9 @@ pub enum Component {
 }
 
 impl Component {
+    /// Every component, in reload order.
+    pub const ALL: [Component; 3] = [Component::Identity, Component::Ca, Component::Tls];
+
     pub fn name(self) -> &'static str {
         match self {
             Component::Identity => "identity_config",
@@ -34,6 +41,33 @@ impl Component {
             Component::Tls => "tls",
         }
     }
+}
+
+/// Why a reload was refused (the running component stays in effect).
+#[derive(Debug, Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    IdentityFile(#[from] LoadError),
+    #[error("identity config {path}")]
+    Identity {
+        path: PathBuf,
+        #[source]
+        source: IdentityStateError,
+    },
+    #[error(transparent)]
+    CaFiles(#[from] ProvisionError),
+    #[error("fileca {path}: the CA signer fails its self-test")]
+    CaSelfTest {
+        path: PathBuf,
+        #[source]
+        source: CaError,
+    },
+    #[error(
+        "fileca {0}: the new chain's root is not one the embedded CT log accepts; a new root needs a restart (the log's roots are fixed while it runs)"
+    )]
+    ForeignRoot(PathBuf),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Where the identity config comes from.
@@ -94,7 +128,7 @@ impl Reloader {
             seen: Mutex::new(HashMap::new()),
         };
         // What is running now was loaded from these contents.
-        for c in [Component::Identity, Component::Ca, Component::Tls] {
+        for c in Component::ALL {
             r.changed(c);
         }
         r
@@ -140,14 +174,12 @@ impl Reloader {
 
     /// Whether anything is watched at all.
     pub fn watches_anything(&self) -> bool {
-        [Component::Identity, Component::Ca, Component::Tls]
-            .into_iter()
-            .any(|c| self.watched(c))
+        Component::ALL.into_iter().any(|c| self.watched(c))
     }
 
     /// SIGHUP: reload every configured component.
-    pub fn reload_all(&self) -> Vec<(Component, Result<(), String>)> {
-        [Component::Identity, Component::Ca, Component::Tls]
+    pub fn reload_all(&self) -> Vec<(Component, Result<(), ReloadError>)> {
+        Component::ALL
             .into_iter()
             .filter(|&c| !self.files(c).is_empty())
             .map(|c| {
@@ -158,15 +190,15 @@ impl Reloader {
     }
 
     /// File watch: reload the watched components whose files changed.
-    pub fn reload_changed(&self) -> Vec<(Component, Result<(), String>)> {
-        [Component::Identity, Component::Ca, Component::Tls]
+    pub fn reload_changed(&self) -> Vec<(Component, Result<(), ReloadError>)> {
+        Component::ALL
             .into_iter()
             .filter(|&c| self.watched(c) && self.changed(c))
             .map(|c| (c, self.reload(c)))
             .collect()
     }
 
-    fn reload(&self, c: Component) -> Result<(), String> {
+    fn reload(&self, c: Component) -> Result<(), ReloadError> {
         let result = match c {
             Component::Identity => self.reload_identity(),
             Component::Ca => self.reload_ca(),
@@ -185,57 +217,67 @@ impl Reloader {
             }
             Err(e) => tracing::error!(
                 component = c.name(),
-                error = %e,
+                error = %Chain(e),
                 "reload failed; the running configuration stays in effect"
             ),
         }
         result
     }
 
-    fn reload_identity(&self) -> Result<(), String> {
+    fn reload_identity(&self) -> Result<(), ReloadError> {
         let Some(src) = &self.identity else {
             return Ok(());
         };
-        let cfg = crate::serve::load_identity_config(Some(&src.path), src.insecure_http_issuers)
-            .map_err(|e| e.0)?;
-        let state = IdentityState::new(cfg, self.clock.clone(), src.oidc)
-            .map_err(|e| format!("identity config {}: {e}", src.path.display()))?;
+        let cfg = crate::config::load_identity_config(Some(&src.path), src.insecure_http_issuers)?;
+        let state = IdentityState::new(cfg, self.clock.clone(), src.oidc).map_err(|source| {
+            ReloadError::Identity {
+                path: src.path.clone(),
+                source,
+            }
+        })?;
         self.authority.replace_identity(state);
         Ok(())
     }
 
-    fn reload_ca(&self) -> Result<(), String> {
+    fn reload_ca(&self) -> Result<(), ReloadError> {
         let Some(src) = &self.ca else {
             return Ok(());
         };
-        let ca = CertificateAuthority::from_files(
+        let ca = provision::load_files(
             &src.cert,
             &src.key,
             src.password.as_deref(),
             self.clock.now(),
-        )
-        .map_err(|e| format!("fileca {}: {e}", src.cert.display()))?;
-        ca.self_test()
-            .map_err(|e| format!("fileca {}: {e}", src.key.display()))?;
+        )?;
+        ca.self_test().map_err(|source| ReloadError::CaSelfTest {
+            path: src.key.clone(),
+            source,
+        })?;
         if let Some(roots) = &src.accepted_roots
             && !roots.iter().any(|r| r.as_slice() == ca.root_der())
         {
-            return Err(format!(
-                "fileca {}: the new chain's root is not one the embedded CT log accepts; \
-                 a new root needs a restart (the log's roots are fixed while it runs)",
-                src.cert.display()
-            ));
+            return Err(ReloadError::ForeignRoot(src.cert.clone()));
         }
         self.authority.replace_ca(ca);
         Ok(())
     }
 
-    fn reload_tls(&self) -> Result<(), String> {
+    fn reload_tls(&self) -> Result<(), ReloadError> {
         let Some(src) = &self.tls else {
             return Ok(());
         };
         let key = tls::load(&src.files)?;
+        publish_tls_expiry(&key);
         src.resolver.replace(key);
         Ok(())
+    }
+}
+
+/// `brevis_expiry_timestamp_seconds{object="tls_certificate"}` for the served certificate.
+pub fn publish_tls_expiry(key: &rustls::sign::CertifiedKey) {
+    if let Some(t) = tls::not_after(key) {
+        metrics::EXPIRY
+            .with_label_values(&["tls_certificate"])
+            .set(t as f64);
     }
 }

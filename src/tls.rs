@@ -16,22 +16,78 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// Why the listener's certificate or key could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a PEM certificate chain")]
+    Chain {
+        path: PathBuf,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("{0}: no certificate found")]
+    NoCertificate(PathBuf),
+    #[error("{path}: no usable private key")]
+    Key {
+        path: PathBuf,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("{cert} and {key} do not belong together")]
+    Mismatch {
+        cert: PathBuf,
+        key: PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("the TLS configuration")]
+    Config(#[source] rustls::Error),
+}
+
 /// Loads a PEM certificate chain (leaf first) and a PEM private key (PKCS#8, SEC1 or
 /// PKCS#1), and checks that they belong together.
-pub fn load(files: &TlsFiles) -> Result<CertifiedKey, String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+pub fn load(files: &TlsFiles) -> Result<CertifiedKey, TlsError> {
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|source| TlsError::Read {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
     let cert_pem = read(&files.cert)?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", files.cert.display()))?;
+        .map_err(|source| TlsError::Chain {
+            path: files.cert.clone(),
+            source,
+        })?;
     if certs.is_empty() {
-        return Err(format!("{}: no certificate found", files.cert.display()));
+        return Err(TlsError::NoCertificate(files.cert.clone()));
     }
-    let key = PrivateKeyDer::from_pem_slice(&read(&files.key)?)
-        .map_err(|e| format!("{}: no usable private key ({e})", files.key.display()))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(&read(&files.key)?).map_err(|source| TlsError::Key {
+            path: files.key.clone(),
+            source,
+        })?;
     let provider = rustls::crypto::aws_lc_rs::default_provider();
-    CertifiedKey::from_der(certs, key, &provider)
-        .map_err(|e| format!("{} and {}: {e}", files.cert.display(), files.key.display()))
+    CertifiedKey::from_der(certs, key, &provider).map_err(|source| TlsError::Mismatch {
+        cert: files.cert.clone(),
+        key: files.key.clone(),
+        source,
+    })
+}
+
+/// When the served certificate (the leaf) expires, in Unix seconds.
+pub fn not_after(key: &CertifiedKey) -> Option<i64> {
+    let leaf = key.cert.first()?;
+    x509_parser::parse_x509_certificate(leaf)
+        .ok()
+        .map(|(_, c)| c.validity().not_after.timestamp())
 }
 
 /// Serves whatever certificate it currently holds.
@@ -64,12 +120,12 @@ impl ResolvesServerCert for Resolver {
 }
 
 /// A server configuration (TLS 1.2 and 1.3, HTTP/1.1) served by `resolver`.
-pub fn server_config(resolver: Arc<Resolver>) -> Result<rustls::ServerConfig, String> {
+pub fn server_config(resolver: Arc<Resolver>) -> Result<rustls::ServerConfig, TlsError> {
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
+    .map_err(TlsError::Config)?
     .with_no_client_auth()
     .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];

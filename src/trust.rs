@@ -7,7 +7,43 @@ use ::time::format_description::well_known::Rfc3339;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
+use thiserror::Error;
 use x509_parser::prelude::*;
+
+/// A key that cannot be described in a TrustedRoot.
+#[derive(Debug, Error)]
+#[error("a trust-root key")]
+pub struct KeyDetailsError(#[source] crate::model::KeyError);
+
+/// A TrustedRoot (or ClientTrustConfig) that cannot be used.
+#[derive(Debug, Error)]
+pub enum TrustRootError {
+    #[error("not JSON")]
+    Json(#[source] serde_json::Error),
+    #[error("unsupported trusted root media type {0}")]
+    MediaType(String),
+    #[error("{what} rawBytes is not base64")]
+    Base64 { what: &'static str },
+    #[error("the trusted root has no certificate authorities")]
+    NoAuthorities,
+}
+
+/// Why a certificate does not chain to the trusted root.
+#[derive(Debug, Error, Clone)]
+pub enum ChainError {
+    #[error("a trusted root certificate does not parse: {0}")]
+    TrustedUnparsable(String),
+    #[error("the certificate does not parse: {0}")]
+    Unparsable(String),
+    #[error("the certificate is not valid at the verification time")]
+    NotValidThen,
+    #[error("no trusted CA certificate issued this certificate")]
+    NoIssuer,
+    #[error("CA certificate {0} is not a valid CA at that time")]
+    BadCa(String),
+    #[error("certificate path too long")]
+    TooLong,
+}
 
 pub const TRUSTED_ROOT_MEDIA_TYPE: &str =
     "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
@@ -70,7 +106,7 @@ pub fn trusted_root(
     cas: &[CaEntry],
     logs: &[CtLogEntry],
     tlogs: Vec<Value>,
-) -> Result<Value, String> {
+) -> Result<Value, KeyDetailsError> {
     let authorities: Vec<Value> = cas
         .iter()
         .map(|ca| {
@@ -109,9 +145,9 @@ pub struct TlogEntry {
 }
 
 /// The `keyDetails` name of a public key, from its SPKI.
-pub fn key_details(spki: &[u8]) -> Result<&'static str, String> {
+pub fn key_details(spki: &[u8]) -> Result<&'static str, KeyDetailsError> {
     use crate::model::{KeyKind, PublicKey};
-    let k = PublicKey::from_spki_der(spki).map_err(|e| e.to_string())?;
+    let k = PublicKey::from_spki_der(spki).map_err(KeyDetailsError)?;
     Ok(match k.kind() {
         KeyKind::EcdsaP256 => "PKIX_ECDSA_P256_SHA_256",
         KeyKind::EcdsaP384 => "PKIX_ECDSA_P384_SHA_384",
@@ -123,12 +159,12 @@ pub fn key_details(spki: &[u8]) -> Result<&'static str, String> {
     })
 }
 
-pub fn tlog_json(t: &TlogEntry) -> Result<Value, String> {
+pub fn tlog_json(t: &TlogEntry) -> Result<Value, KeyDetailsError> {
     log_json(&t.base_url, &t.spki, t.start_ms)
 }
 
 /// One transparency log (CT or Rekor) of a TrustedRoot: log id = SHA-256 of its SPKI.
-fn log_json(base_url: &str, spki: &[u8], start_ms: u64) -> Result<Value, String> {
+fn log_json(base_url: &str, spki: &[u8], start_ms: u64) -> Result<Value, KeyDetailsError> {
     Ok(json!({
         "baseUrl": base_url,
         "hashAlgorithm": "SHA2_256",
@@ -185,18 +221,15 @@ pub struct TrustView {
 }
 
 /// Reads a TrustedRoot (or a ClientTrustConfig wrapping one).
-pub fn parse_trust_root(text: &str) -> Result<TrustView, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+pub fn parse_trust_root(text: &str) -> Result<TrustView, TrustRootError> {
+    let v: Value = serde_json::from_str(text).map_err(TrustRootError::Json)?;
     let root = if v.get("trustedRoot").is_some() {
         &v["trustedRoot"]
     } else {
         &v
     };
     if root["mediaType"] != TRUSTED_ROOT_MEDIA_TYPE {
-        return Err(format!(
-            "unsupported trusted root media type {}",
-            root["mediaType"]
-        ));
+        return Err(TrustRootError::MediaType(root["mediaType"].to_string()));
     }
     let mut ca_certs = Vec::new();
     for ca in root["certificateAuthorities"]
@@ -211,7 +244,9 @@ pub fn parse_trust_root(text: &str) -> Result<TrustView, String> {
         {
             let der = STANDARD
                 .decode(c["rawBytes"].as_str().unwrap_or(""))
-                .map_err(|e| format!("certificate rawBytes: {e}"))?;
+                .map_err(|_| TrustRootError::Base64 {
+                    what: "certificate",
+                })?;
             ca_certs.push(der);
         }
     }
@@ -219,34 +254,39 @@ pub fn parse_trust_root(text: &str) -> Result<TrustView, String> {
     for l in root["ctlogs"].as_array().into_iter().flatten() {
         let spki = STANDARD
             .decode(l["publicKey"]["rawBytes"].as_str().unwrap_or(""))
-            .map_err(|e| format!("ctlog rawBytes: {e}"))?;
+            .map_err(|_| TrustRootError::Base64 { what: "ctlog" })?;
         if let Ok(k) = crate::ct::LogPublicKey::from_spki_der(&spki) {
             ctlogs.push((k, l["baseUrl"].as_str().unwrap_or("").to_string()));
         }
     }
     if ca_certs.is_empty() {
-        return Err("the trusted root has no certificate authorities".into());
+        return Err(TrustRootError::NoAuthorities);
     }
     Ok(TrustView { ca_certs, ctlogs })
 }
 
 /// Builds and verifies the path from `leaf` to a self-signed root among `trust.ca_certs`,
 /// every certificate valid at `at_secs`; returns the path (leaf first).
-pub fn verify_chain(leaf: &[u8], trust: &TrustView, at_secs: i64) -> Result<Vec<Vec<u8>>, String> {
+pub fn verify_chain(
+    leaf: &[u8],
+    trust: &TrustView,
+    at_secs: i64,
+) -> Result<Vec<Vec<u8>>, ChainError> {
     use crate::model::x509 as xx;
     let parsed: Vec<X509Certificate<'_>> = trust
         .ca_certs
         .iter()
         .map(|d| parse_x509_certificate(d).map(|(_, c)| c))
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("trusted root certificate: {e}"))?;
-    let (_, mut current) = parse_x509_certificate(leaf).map_err(|e| format!("certificate: {e}"))?;
+        .map_err(|e| ChainError::TrustedUnparsable(e.to_string()))?;
+    let (_, mut current) =
+        parse_x509_certificate(leaf).map_err(|e| ChainError::Unparsable(e.to_string()))?;
     let valid_at = |c: &X509Certificate<'_>| {
         c.validity().not_before.timestamp() <= at_secs
             && at_secs <= c.validity().not_after.timestamp()
     };
     if !valid_at(&current) {
-        return Err("the certificate is not valid at the verification time".into());
+        return Err(ChainError::NotValidThen);
     }
     let mut path = vec![leaf.to_vec()];
     for _ in 0..8 {
@@ -254,13 +294,10 @@ pub fn verify_chain(leaf: &[u8], trust: &TrustView, at_secs: i64) -> Result<Vec<
             c.subject().as_raw() == current.issuer().as_raw() && xx::is_signed_by(&current, c)
         });
         let Some((i, issuer)) = issuer else {
-            return Err("no trusted CA certificate issued this certificate".into());
+            return Err(ChainError::NoIssuer);
         };
         if !xx::is_ca(issuer) || !valid_at(issuer) {
-            return Err(format!(
-                "CA certificate {} is not a valid CA at that time",
-                issuer.subject()
-            ));
+            return Err(ChainError::BadCa(issuer.subject().to_string()));
         }
         path.push(trust.ca_certs[i].clone());
         if issuer.subject().as_raw() == issuer.issuer().as_raw() {
@@ -268,5 +305,5 @@ pub fn verify_chain(leaf: &[u8], trust: &TrustView, at_secs: i64) -> Result<Vec<
         }
         current = issuer.clone();
     }
-    Err("certificate path too long".into())
+    Err(ChainError::TooLong)
 }

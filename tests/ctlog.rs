@@ -530,13 +530,7 @@ async fn sigkill_during_a_burst_loses_no_entry_that_got_an_sct() {
         brevis::ct::sha256(root.public_key().raw)
     };
     for (i, sct_) in &received {
-        let (_, pre) = x509_parser::parse_x509_certificate(&precerts[*i]).unwrap();
-        let tbs = brevis::model::der::tbs_without_extension(
-            pre.tbs_certificate.as_ref(),
-            &brevis::model::oid::CT_POISON.tlv(),
-        )
-        .unwrap()
-        .unwrap();
+        let tbs = brevis::model::x509::precert_tbs(&precerts[*i]).unwrap();
         let entry = sct::Entry::Precert {
             issuer_key_hash: &root_key_hash,
             tbs: &tbs,

@@ -6,7 +6,8 @@
 mod common;
 
 use brevis::ca::{LocalSigner, SigningAlgorithm};
-use brevis::ct::log::storage::{FaultSwitch, FaultyStore, SqliteStore, Step};
+use brevis::ct::log::store::faulty::{FaultSwitch, FaultyWriter, Step};
+use brevis::ct::log::store::sqlite;
 use brevis::ct::log::{BatchConfig, Kind, Log, LogError, LogOptions, db_path};
 use brevis::ct::merkle;
 use brevis::model::sct::{self, Sct};
@@ -17,13 +18,7 @@ use std::time::Duration;
 fn leaf_hash(ca: &TestCa, precert: &[u8], s: &Sct) -> [u8; 32] {
     let (_, root) = x509_parser::parse_x509_certificate(&ca.root_der).unwrap();
     let ikh = brevis::ct::sha256(root.public_key().raw);
-    let (_, pre) = x509_parser::parse_x509_certificate(precert).unwrap();
-    let tbs = brevis::model::der::tbs_without_extension(
-        pre.tbs_certificate.as_ref(),
-        &brevis::model::oid::CT_POISON.tlv(),
-    )
-    .unwrap()
-    .unwrap();
+    let tbs = brevis::model::x509::precert_tbs(precert).unwrap();
     let entry = sct::Entry::Precert {
         issuer_key_hash: &ikh,
         tbs: &tbs,
@@ -39,7 +34,8 @@ fn leaf_hash(ca: &TestCa, precert: &[u8], s: &Sct) -> [u8; 32] {
 async fn a_failure_at_any_commit_step_issues_no_sct_and_the_log_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("fault root");
-    let (store, switch) = FaultyStore::new(SqliteStore::open(&db_path(dir.path())).unwrap());
+    let (writer, reader) = sqlite::open(&db_path(dir.path()), 4096).unwrap();
+    let (store, switch) = FaultyWriter::new(writer);
     let signer = Arc::new(LocalSigner::generate(SigningAlgorithm::EcdsaP256Sha256).unwrap());
     let options = LogOptions {
         roots: vec![ca.root_der.clone()],
@@ -53,7 +49,7 @@ async fn a_failure_at_any_commit_step_issues_no_sct_and_the_log_recovers() {
         ..LogOptions::default()
     };
     let log =
-        Arc::new(Log::with_store(&db_path(dir.path()), Box::new(store), signer, options).unwrap());
+        Arc::new(Log::with_store(Box::new(store), Arc::new(reader), signer, options).unwrap());
     let key = log.public_key().clone();
     let mut serial = 1000;
     let mut next = || {
@@ -75,7 +71,7 @@ async fn a_failure_at_any_commit_step_issues_no_sct_and_the_log_recovers() {
             .submit(std::slice::from_ref(&failed), Kind::Precert)
             .await;
         assert!(
-            matches!(r, Err(LogError::Unavailable(_))),
+            matches!(r, Err(LogError::Storage(_) | LogError::Recovering)),
             "{step:?}: {r:?}"
         );
         assert!(!switch.armed(), "{step:?} was reached");
@@ -125,21 +121,13 @@ async fn a_failure_at_any_commit_step_issues_no_sct_and_the_log_recovers() {
                             .public_key()
                             .raw
                     ),
-                    tbs: &brevis::model::der::tbs_without_extension(
-                        x509_parser::parse_x509_certificate(pre)
-                            .unwrap()
-                            .1
-                            .tbs_certificate
-                            .as_ref(),
-                        &brevis::model::oid::CT_POISON.tlv()
-                    )
-                    .unwrap()
-                    .unwrap(),
+                    tbs: &brevis::model::x509::precert_tbs(pre).unwrap(),
                 }
             )
         );
         let (index, proof) = log
             .proof_by_hash(&leaf_hash(&ca, pre, s), last.tree_size)
+            .await
             .unwrap();
         assert_eq!(Some(index), sct::parse_leaf_index(&s.extensions));
         let proof: Vec<Vec<u8>> = proof.iter().map(|h| h.to_vec()).collect();
@@ -157,6 +145,7 @@ async fn a_failure_at_any_commit_step_issues_no_sct_and_the_log_recovers() {
         if h.tree_size > 0 {
             let proof: Vec<Vec<u8>> = log
                 .consistency(h.tree_size, last.tree_size)
+                .await
                 .unwrap()
                 .iter()
                 .map(|x| x.to_vec())
@@ -186,6 +175,7 @@ async fn a_failure_at_any_commit_step_issues_no_sct_and_the_log_recovers() {
         if let Ok(s) = r {
             let (index, _) = log
                 .proof_by_hash(&leaf_hash(&ca, p, s), stored_after)
+                .await
                 .expect("every SCT handed out is stored");
             assert_eq!(Some(index), sct::parse_leaf_index(&s.extensions));
         }
@@ -208,14 +198,15 @@ async fn concurrently(log: &Arc<Log>, batch: &[Vec<u8>]) -> Vec<Result<Sct, LogE
 }
 
 fn open_log(dir: &std::path::Path, ca: &TestCa, index_every: u64) -> (Arc<Log>, FaultSwitch) {
-    let (store, switch) = FaultyStore::new(SqliteStore::open(&db_path(dir)).unwrap());
+    let (writer, reader) = sqlite::open(&db_path(dir), index_every).unwrap();
+    let (store, switch) = FaultyWriter::new(writer);
     let key = brevis::ct::log::load_or_create_key(dir).unwrap();
     let options = LogOptions {
         roots: vec![ca.root_der.clone()],
         index_every,
         ..LogOptions::default()
     };
-    let log = Log::with_store(&db_path(dir), Box::new(store), Arc::new(key), options).unwrap();
+    let log = Log::with_store(Box::new(store), Arc::new(reader), Arc::new(key), options).unwrap();
     (Arc::new(log), switch)
 }
 
@@ -229,7 +220,7 @@ async fn lookups_by_hash_find_every_entry_across_flushes_faults_and_restarts() {
     let mut logged = submit_new(&log, &ca, 5000..5010).await;
     // The next lookup write fails: submissions go on, nothing is lost from view.
     let failures_before = brevis::metrics::CTLOG_LOOKUP_WRITE_FAILURES.get();
-    switch.arm(Step::PutLookup, 1);
+    switch.arm(Step::AfterCommit, 1);
     logged.extend(submit_new(&log, &ca, 5010..5016).await);
     assert!(!switch.armed(), "a lookup write was attempted and failed");
     // The failure is counted for operators (other tests may add their own failures).
@@ -288,12 +279,12 @@ async fn check_lookups(log: &Log, ca: &TestCa, logged: &[(Vec<u8>, Sct)]) {
             "a resubmission gets the original SCT"
         );
         assert_eq!(again.extensions, s.extensions);
-        let (index, _) = log.proof_by_hash(&leaf_hash(ca, p, s), size).unwrap();
+        let (index, _) = log.proof_by_hash(&leaf_hash(ca, p, s), size).await.unwrap();
         assert_eq!(Some(index), sct::parse_leaf_index(&s.extensions));
     }
     assert_eq!(log.sth().tree_size, size, "resubmissions add nothing");
     assert!(matches!(
-        log.proof_by_hash(&[7u8; 32], size),
+        log.proof_by_hash(&[7u8; 32], size).await,
         Err(LogError::NotFound(_))
     ));
 }
@@ -368,11 +359,14 @@ async fn a_broken_log_refuses_submissions_retries_recovery_and_becomes_ready_aga
 
     // The commit fails, then the reload fails too: broken.
     switch.arm(Step::Commit, 1);
-    switch.arm(Step::LoadCheckpoint, u32::MAX);
+    switch.arm(Step::Begin, u32::MAX);
     let r = log
         .submit(&[ca.issue(Leaf::precert(7001))], Kind::Precert)
         .await;
-    assert!(matches!(r, Err(LogError::Unavailable(_))), "{r:?}");
+    assert!(
+        matches!(r, Err(LogError::Storage(_) | LogError::Recovering)),
+        "{r:?}"
+    );
     assert!(
         log.health().is_err(),
         "a log that cannot reload is not ready"
@@ -383,7 +377,7 @@ async fn a_broken_log_refuses_submissions_retries_recovery_and_becomes_ready_aga
             .submit(&[ca.issue(Leaf::precert(serial))], Kind::Precert)
             .await;
         assert!(
-            matches!(r, Err(LogError::Unavailable(_))),
+            matches!(r, Err(LogError::Storage(_) | LogError::Recovering)),
             "a broken log refuses submissions: {r:?}"
         );
     }

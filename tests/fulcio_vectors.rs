@@ -2,7 +2,6 @@
 //! equivalence, the shipped public-good config, domain rules, file-CA key and chain
 //! loading.
 
-use brevis::ca::CertificateAuthority;
 use brevis::config::identity::{allowed_domain, uri_subject_allowed};
 use brevis::config::{IdentityConfig, IssuerType};
 use serde_json::Value;
@@ -198,7 +197,7 @@ fn file_ca_material_loads_or_fails_as_fulcio_does() {
     for c in v["cases"].as_array().unwrap() {
         let cert = vectors("fileca").join(c["cert_file"].as_str().unwrap());
         let key = vectors("fileca").join(c["key_file"].as_str().unwrap());
-        let r = CertificateAuthority::from_files(&cert, &key, Some(password), now);
+        let r = brevis::ca::provision::load_files(&cert, &key, Some(password), now);
         assert_eq!(
             r.is_ok(),
             c["expect_load"] == true,
@@ -214,22 +213,24 @@ fn file_ca_material_loads_or_fails_as_fulcio_does() {
         }
     }
     // A wrong password is an error that says so.
-    let err = CertificateAuthority::from_files(
+    let err = brevis::ca::provision::load_files(
         &vectors("fileca/ecdsa-cert.pem"),
         &vectors("fileca/ecdsa-key.pem"),
         Some("wrong"),
         now,
     )
     .unwrap_err();
-    assert!(err.to_string().contains("decrypt"), "{err}");
-    let err = CertificateAuthority::from_files(
+    let err = brevis::errors::Chain(&err).to_string();
+    assert!(err.contains("decrypt"), "{err}");
+    let err = brevis::ca::provision::load_files(
         &vectors("fileca/ecdsa-cert.pem"),
         &vectors("fileca/ecdsa-key.pem"),
         None,
         now,
     )
     .unwrap_err();
-    assert!(err.to_string().contains("--fileca-key-passwd"), "{err}");
+    let err = brevis::errors::Chain(&err).to_string();
+    assert!(err.contains("--fileca-key-passwd"), "{err}");
 }
 
 mod ci_templates {

@@ -75,19 +75,28 @@ pub async fn observe(
     Ok(res)
 }
 
+/// The one map from a log error to HTTP: client mistakes get their reason, server-side
+/// failures a fixed text (the cause goes to the log).
 fn error(e: LogError) -> HttpResponse {
     let status = match &e {
-        LogError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        LogError::Rejected(_) | LogError::Query(_) => StatusCode::BAD_REQUEST,
         LogError::NotFound(_) => StatusCode::NOT_FOUND,
-        LogError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        LogError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        LogError::Overloaded
+        | LogError::ShuttingDown
+        | LogError::Recovering
+        | LogError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        LogError::Signing(_) | LogError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
+    text_error(status, &e)
+}
+
+fn text_error(status: StatusCode, e: &dyn std::error::Error) -> HttpResponse {
     let mut r = HttpResponse::build(status);
     if status == StatusCode::SERVICE_UNAVAILABLE {
         r.insert_header(("Retry-After", "1"));
     }
     let body = if status.is_server_error() {
-        tracing::error!(error = %e, "CT log request failed");
+        tracing::error!(error = %crate::errors::Chain(e), "CT log request failed");
         status.canonical_reason().unwrap_or("error").to_string()
     } else {
         e.to_string()
@@ -95,8 +104,34 @@ fn error(e: LogError) -> HttpResponse {
     r.content_type("text/plain; charset=utf-8").body(body)
 }
 
-fn bad(msg: impl Into<String>) -> HttpResponse {
-    error(LogError::BadRequest(msg.into()))
+/// A request the log cannot even read (body, JSON, parameters).
+#[derive(Debug, thiserror::Error)]
+enum BadRequest {
+    #[error("could not read the request body")]
+    Unreadable,
+    #[error("request body exceeds {MAX_SUBMISSION_BYTES} bytes")]
+    TooLarge,
+    #[error(transparent)]
+    Body(#[from] ChainRequestError),
+    #[error("missing query parameter {0}")]
+    Missing(&'static str),
+    #[error("query parameter {0} must be a non-negative integer")]
+    NotANumber(&'static str),
+    #[error("hash must be a base64 SHA-256 leaf hash")]
+    Hash,
+}
+
+fn bad(e: BadRequest) -> HttpResponse {
+    text_error(StatusCode::BAD_REQUEST, &e)
+}
+
+/// Why an `add-chain` body does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainRequestError {
+    #[error("invalid JSON body")]
+    Json(#[source] serde_json::Error),
+    #[error("chain[{0}] is not valid base64")]
+    Base64(usize),
 }
 
 #[derive(Deserialize)]
@@ -105,17 +140,12 @@ struct ChainRequest {
 }
 
 /// An `add-chain` / `add-pre-chain` body: `{"chain": [base64 DER, ...]}`.
-pub fn parse_chain_request(body: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let req: ChainRequest =
-        serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+pub fn parse_chain_request(body: &[u8]) -> Result<Vec<Vec<u8>>, ChainRequestError> {
+    let req: ChainRequest = serde_json::from_slice(body).map_err(ChainRequestError::Json)?;
     req.chain
         .iter()
         .enumerate()
-        .map(|(i, c)| {
-            STANDARD
-                .decode(c)
-                .map_err(|_| format!("chain[{i}] is not valid base64"))
-        })
+        .map(|(i, c)| STANDARD.decode(c).map_err(|_| ChainRequestError::Base64(i)))
         .collect()
 }
 
@@ -128,8 +158,8 @@ pub fn parse_tile_level(text: &str) -> Option<u8> {
 async fn submit(state: web::Data<CtLogState>, payload: web::Payload, kind: Kind) -> HttpResponse {
     let body = match payload.to_bytes_limited(MAX_SUBMISSION_BYTES).await {
         Ok(Ok(b)) => b,
-        Ok(Err(_)) => return bad("could not read the request body"),
-        Err(_) => return bad(format!("request body exceeds {MAX_SUBMISSION_BYTES} bytes")),
+        Ok(Err(_)) => return bad(BadRequest::Unreadable),
+        Err(_) => return bad(BadRequest::TooLarge),
     };
     let chain = match parse_chain_request(&body) {
         Ok(c) => c,
@@ -137,13 +167,13 @@ async fn submit(state: web::Data<CtLogState>, payload: web::Payload, kind: Kind)
             metrics::CTLOG_SUBMISSIONS
                 .with_label_values(&[kind.label(), "rejected"])
                 .inc();
-            return bad(e);
+            return bad(e.into());
         }
     };
     match state.log.submit(&chain, kind).await {
         Ok(sct) => HttpResponse::Ok().json(sct.to_json()),
         Err(e) => {
-            if matches!(e, LogError::BadRequest(_)) {
+            if matches!(e, LogError::Rejected(_)) {
                 metrics::CTLOG_SUBMISSIONS
                     .with_label_values(&[kind.label(), "rejected"])
                     .inc();
@@ -179,18 +209,14 @@ async fn get_sth(state: web::Data<CtLogState>) -> HttpResponse {
 
 type Query = web::Query<HashMap<String, String>>;
 
-fn number(q: &Query, name: &str) -> Result<u64, LogError> {
+fn number(q: &Query, name: &'static str) -> Result<u64, BadRequest> {
     q.get(name)
-        .ok_or_else(|| LogError::BadRequest(format!("missing query parameter {name}")))?
+        .ok_or(BadRequest::Missing(name))?
         .parse::<u64>()
-        .map_err(|_| {
-            LogError::BadRequest(format!(
-                "query parameter {name} must be a non-negative integer"
-            ))
-        })
+        .map_err(|_| BadRequest::NotANumber(name))
 }
 
-fn two(q: &Query, a: &str, b: &str) -> Result<(u64, u64), LogError> {
+fn two(q: &Query, a: &'static str, b: &'static str) -> Result<(u64, u64), BadRequest> {
     Ok((number(q, a)?, number(q, b)?))
 }
 
@@ -201,9 +227,9 @@ fn b64_list(hashes: &[[u8; 32]]) -> Vec<String> {
 async fn get_sth_consistency(state: web::Data<CtLogState>, q: Query) -> HttpResponse {
     let (first, second) = match two(&q, "first", "second") {
         Ok(v) => v,
-        Err(e) => return error(e),
+        Err(e) => return bad(e),
     };
-    match state.log.consistency(first, second) {
+    match state.log.consistency(first, second).await {
         Ok(p) => HttpResponse::Ok().json(json!({ "consistency": b64_list(&p) })),
         Err(e) => error(e),
     }
@@ -212,7 +238,7 @@ async fn get_sth_consistency(state: web::Data<CtLogState>, q: Query) -> HttpResp
 async fn get_proof_by_hash(state: web::Data<CtLogState>, q: Query) -> HttpResponse {
     let tree_size = match number(&q, "tree_size") {
         Ok(n) => n,
-        Err(e) => return error(e),
+        Err(e) => return bad(e),
     };
     let hash: [u8; 32] = match q
         .get("hash")
@@ -220,9 +246,9 @@ async fn get_proof_by_hash(state: web::Data<CtLogState>, q: Query) -> HttpRespon
         .and_then(|h| h.try_into().ok())
     {
         Some(h) => h,
-        None => return bad("hash must be a base64 SHA-256 leaf hash"),
+        None => return bad(BadRequest::Hash),
     };
-    match state.log.proof_by_hash(&hash, tree_size) {
+    match state.log.proof_by_hash(&hash, tree_size).await {
         Ok((index, p)) => {
             HttpResponse::Ok().json(json!({ "leaf_index": index, "audit_path": b64_list(&p) }))
         }
@@ -233,9 +259,9 @@ async fn get_proof_by_hash(state: web::Data<CtLogState>, q: Query) -> HttpRespon
 async fn get_entries(state: web::Data<CtLogState>, q: Query) -> HttpResponse {
     let (start, end) = match two(&q, "start", "end") {
         Ok(v) => v,
-        Err(e) => return error(e),
+        Err(e) => return bad(e),
     };
-    match state.log.entries(start, end) {
+    match state.log.entries(start, end).await {
         Ok(entries) => {
             let list: Vec<_> = entries
                 .iter()
@@ -250,13 +276,13 @@ async fn get_entries(state: web::Data<CtLogState>, q: Query) -> HttpResponse {
 async fn get_entry_and_proof(state: web::Data<CtLogState>, q: Query) -> HttpResponse {
     let (index, tree_size) = match two(&q, "leaf_index", "tree_size") {
         Ok(v) => v,
-        Err(e) => return error(e),
+        Err(e) => return bad(e),
     };
-    let proof = match state.log.proof_by_index(index, tree_size) {
+    let proof = match state.log.proof_by_index(index, tree_size).await {
         Ok(p) => p,
         Err(e) => return error(e),
     };
-    match state.log.entries(index, index) {
+    match state.log.entries(index, index).await {
         Ok(mut e) if !e.is_empty() => {
             let e = e.remove(0);
             HttpResponse::Ok().json(json!({
@@ -265,7 +291,7 @@ async fn get_entry_and_proof(state: web::Data<CtLogState>, q: Query) -> HttpResp
                 "audit_path": b64_list(&proof),
             }))
         }
-        Ok(_) => error(LogError::NotFound("no such entry".into())),
+        Ok(_) => error(LogError::NotFound("no such entry")),
         Err(e) => error(e),
     }
 }
@@ -300,23 +326,23 @@ async fn hash_tile(
 ) -> HttpResponse {
     let (level, rest) = path.into_inner();
     let Some(level) = parse_tile_level(&level) else {
-        return error(LogError::NotFound("no such tile".into()));
+        return error(LogError::NotFound("no such tile"));
     };
     let Some((index, width)) = tiles::decode_path(&rest) else {
-        return error(LogError::NotFound("malformed tile path".into()));
+        return error(LogError::NotFound("malformed tile path"));
     };
     tile_response(
-        state.log.tile(level, index, width),
+        state.log.tile(level, index, width).await,
         width == tiles::TILE_WIDTH,
     )
 }
 
 async fn data_tile(state: web::Data<CtLogState>, path: web::Path<String>) -> HttpResponse {
     let Some((index, width)) = tiles::decode_path(&path.into_inner()) else {
-        return error(LogError::NotFound("malformed tile path".into()));
+        return error(LogError::NotFound("malformed tile path"));
     };
     tile_response(
-        state.log.data_tile(index, width),
+        state.log.data_tile(index, width).await,
         width == tiles::TILE_WIDTH,
     )
 }
@@ -327,11 +353,11 @@ async fn issuer(state: web::Data<CtLogState>, path: web::Path<String>) -> HttpRe
         Some(f) if hex_fp.chars().all(|c| !c.is_ascii_uppercase()) => f,
         _ => {
             return error(LogError::NotFound(
-                "issuer fingerprints are 64 lowercase hex digits".into(),
+                "issuer fingerprints are 64 lowercase hex digits",
             ));
         }
     };
-    match state.log.issuer(&fp) {
+    match state.log.issuer(&fp).await {
         Ok(der) => HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, "application/pkix-cert"))
             .insert_header((CACHE_CONTROL, "public, max-age=31536000, immutable"))
@@ -345,7 +371,7 @@ async fn log_info(state: web::Data<CtLogState>) -> HttpResponse {
     let log = &state.log;
     HttpResponse::Ok().json(json!({
         "description": format!("brevis embedded CT log {}", log.origin()),
-        "log_id": STANDARD.encode(log.public_key().log_id()),
+        "log_id": log.public_key().log_id_base64(),
         "key": STANDARD.encode(log.public_key().spki_der()),
         "mmd": 0,
         "origin": log.origin(),

@@ -180,7 +180,7 @@ impl From<&IssueError> for ApiError {
                 KeyProblem::CsrUnparsable(_) => ApiError::bad_request(reason, MSG_CSR_UNPARSABLE),
                 KeyProblem::CsrAlgorithm(_) => ApiError::bad_request(reason, k.to_string()),
             },
-            IssueError::Ca(CaError::Template(m)) => ApiError::bad_request(reason, m),
+            IssueError::Ca(CaError::Template(m)) => ApiError::bad_request(reason, m.to_string()),
             IssueError::Ca(CaError::ChainExpired { .. } | CaError::ChainNotYetValid { .. }) => {
                 ApiError::unavailable(reason, MSG_CA_CHAIN)
             }

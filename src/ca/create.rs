@@ -1,8 +1,8 @@
 //! Generating CA material with rcgen: the data directory's default root + intermediate,
 //! `brevis ca create`, and the ephemeral CA.
 
-use super::CaError;
 use super::signer::{LocalSigner, Signer, SigningAlgorithm};
+use super::{CaError, ChainError};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyIdMethod, KeyUsagePurpose, SerialNumber,
@@ -43,7 +43,7 @@ impl Default for PairSpec {
 
 fn serial() -> Result<SerialNumber, CaError> {
     let mut s = [0u8; 20];
-    aws_lc_rs::rand::fill(&mut s).map_err(|_| CaError::Backend("no randomness".into()))?;
+    aws_lc_rs::rand::fill(&mut s).map_err(|_| CaError::Randomness)?;
     s[0] &= 0x7f;
     s[0] |= 0x01; // keep it 20 bytes long and non-zero
     Ok(SerialNumber::from_slice(&s))
@@ -53,17 +53,12 @@ fn whole_second(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(0).unwrap_or(t)
 }
 
-fn rc(e: rcgen::Error) -> CaError {
-    CaError::Backend(format!("certificate generation failed: {e}"))
-}
-
 /// A self-signed root: CN + O, KU certSign|cRLSign, basicConstraints CA:TRUE, SKI, no EKU.
 pub fn root(
     spec: &PairSpec,
     now: OffsetDateTime,
 ) -> Result<(Generated, CertificateParams), CaError> {
-    let signer =
-        LocalSigner::generate(spec.root_algorithm).map_err(|e| CaError::Backend(e.to_string()))?;
+    let signer = LocalSigner::generate(spec.root_algorithm)?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(
@@ -78,7 +73,7 @@ pub fn root(
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.key_identifier_method = KeyIdMethod::Sha256;
-    let cert = params.self_signed(&signer).map_err(rc)?;
+    let cert = params.self_signed(&signer)?;
     Ok((
         Generated {
             der: cert.der().to_vec(),
@@ -108,16 +103,17 @@ pub fn intermediate_under(
     root_signer: &LocalSigner,
     now: OffsetDateTime,
 ) -> Result<Generated, CaError> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(root_der)
-        .map_err(|e| CaError::Load(format!("root certificate: {e}")))?;
+    let (_, parsed) =
+        x509_parser::parse_x509_certificate(root_der).map_err(|e| ChainError::Unparsable {
+            index: 0,
+            reason: e.to_string(),
+        })?;
     if root_signer.public_key_spki() != parsed.public_key().raw {
-        return Err(CaError::Load(
-            "the root key does not belong to the root certificate".into(),
-        ));
+        return Err(CaError::RootKeyMismatch);
     }
     let not_after = parsed.validity().not_after.to_datetime();
     let der = rustls::pki_types::CertificateDer::from(root_der.to_vec());
-    let issuer = Issuer::from_ca_cert_der(&der, root_signer).map_err(rc)?;
+    let issuer = Issuer::from_ca_cert_der(&der, root_signer)?;
     intermediate_signed_by(spec, &issuer, not_after, now)
 }
 
@@ -127,8 +123,7 @@ fn intermediate_signed_by(
     root_not_after: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<Generated, CaError> {
-    let signer = LocalSigner::generate(spec.intermediate_algorithm)
-        .map_err(|e| CaError::Backend(e.to_string()))?;
+    let signer = LocalSigner::generate(spec.intermediate_algorithm)?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(
@@ -146,7 +141,7 @@ fn intermediate_signed_by(
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
     params.use_authority_key_identifier_extension = true;
     params.key_identifier_method = KeyIdMethod::Sha256;
-    let cert = params.signed_by(&signer, issuer).map_err(rc)?;
+    let cert = params.signed_by(&signer, issuer)?;
     Ok(Generated {
         der: cert.der().to_vec(),
         signer,
@@ -157,8 +152,7 @@ fn intermediate_signed_by(
 /// (`O=sigstore, C=USA, ST=WA, L=Kirkland, street=767 6th St S, postalCode=98033`),
 /// ten years, KU certSign|cRLSign, CA:TRUE pathlen 1.
 pub fn ephemeral_root(now: OffsetDateTime) -> Result<Generated, CaError> {
-    let signer = LocalSigner::generate(SigningAlgorithm::EcdsaP256Sha256)
-        .map_err(|e| CaError::Backend(e.to_string()))?;
+    let signer = LocalSigner::generate(SigningAlgorithm::EcdsaP256Sha256)?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, "sigstore");
@@ -174,7 +168,7 @@ pub fn ephemeral_root(now: OffsetDateTime) -> Result<Generated, CaError> {
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.key_identifier_method = KeyIdMethod::Sha256;
-    let cert = params.self_signed(&signer).map_err(rc)?;
+    let cert = params.self_signed(&signer)?;
     debug_assert_eq!(signer.algorithm(), SigningAlgorithm::EcdsaP256Sha256);
     Ok(Generated {
         der: cert.der().to_vec(),

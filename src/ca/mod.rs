@@ -1,45 +1,57 @@
 //! The certificate authority: its key, its chain, and leaf issuance (precertificate, final
 //! certificate with embedded SCTs, or a plain certificate when CT is off).
 //!
-//! Invariant: this module never does network IO and never sees HTTP types. Files are read
-//! only when a CA is loaded.
+//! Invariant: this module never does network IO and never sees HTTP types. The domain
+//! (`CertificateAuthority`, `profile`, `chain`) reads no files; `provision` is where CA
+//! material is read from and written to disk, and `create` generates it.
 
 pub mod chain;
 pub mod create;
 pub mod keyfile;
 pub mod profile;
+pub mod provision;
 
-pub use crate::files::write_file;
 use crate::model::der;
 use crate::model::extensions::Extension;
 use crate::model::oid;
-pub use crate::model::signer::{self, LocalSigner, Signer, SigningAlgorithm};
+pub use crate::model::signer::{self, LocalSigner, Signer, SignerError, SigningAlgorithm};
 use crate::model::{Principal, PublicKey, pem, x509};
 pub use chain::ChainError;
 pub use keyfile::KeyFileError;
 pub use profile::PreparedLeaf;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 use thiserror::Error;
 use x509_parser::prelude::*;
 
+/// Why the CA could not load, prepare or sign.
 #[derive(Debug, Error)]
 pub enum CaError {
-    #[error("{0}")]
-    Load(String),
     #[error(transparent)]
     Chain(#[from] ChainError),
     #[error(transparent)]
     KeyFile(#[from] KeyFileError),
-    #[error(transparent)]
-    File(#[from] crate::files::FileError),
     /// The principal could not fill the certificate (client-side problem).
-    #[error("{0}")]
-    Template(String),
-    /// Signing or encoding failed inside the CA.
-    #[error("CA backend failure: {0}")]
-    Backend(String),
+    #[error(transparent)]
+    Template(#[from] crate::model::extensions::ExtensionError),
+    /// The signer failed.
+    #[error("CA signer failure")]
+    Signer(#[from] SignerError),
+    /// A signature by the CA key does not verify with the issuing certificate's key.
+    #[error("a signature by the CA key does not verify with the issuing certificate")]
+    SelfTest,
+    /// Generating CA certificates failed.
+    #[error("certificate generation failed")]
+    Generation(#[from] rcgen::Error),
+    /// The system's random number generator failed.
+    #[error("no randomness available")]
+    Randomness,
+    /// `ca intermediate` was given a root key that is not the root certificate's.
+    #[error("the root key does not belong to the root certificate")]
+    RootKeyMismatch,
+    /// A time that cannot be encoded in a certificate.
+    #[error("time {0} (Unix seconds) cannot be encoded")]
+    TimeOutOfRange(i64),
     /// The final certificate does not correspond to the logged precertificate.
     #[error("final certificate TBS does not match the precertificate TBS")]
     PrecertMismatch,
@@ -108,8 +120,11 @@ impl CertificateAuthority {
         now: SystemTime,
     ) -> Result<CertificateAuthority, CaError> {
         chain::validate(&chain, signer.public_key_spki(), now)?;
-        let (_, issuing) = parse_x509_certificate(&chain[0])
-            .map_err(|e| CaError::Load(format!("issuing certificate: {e}")))?;
+        let (_, issuing) =
+            parse_x509_certificate(&chain[0]).map_err(|e| ChainError::Unparsable {
+                index: 0,
+                reason: e.to_string(),
+            })?;
         let issuer_subject = issuing.subject().as_raw().to_vec();
         let issuer_key_id = x509::subject_key_id(&issuing);
         let issuer_spki = issuing.public_key().raw.to_vec();
@@ -139,17 +154,16 @@ impl CertificateAuthority {
         )
     }
 
-    /// Fulcio's `fileca`: a PEM chain file (issuing certificate first) and a PEM key file.
-    pub fn from_files(
-        cert_path: &Path,
-        key_path: &Path,
+    /// Fulcio's `fileca` from file contents: a PEM chain (issuing certificate first, root
+    /// last) and a PEM private key (encrypted when `password` is given).
+    pub fn from_pem(
+        chain_pem: &str,
+        key_pem: &str,
         password: Option<&str>,
         now: SystemTime,
     ) -> Result<CertificateAuthority, CaError> {
-        let chain_text = read(cert_path)?;
-        let key_text = read(key_path)?;
-        let chain = chain::parse_pem_chain(&chain_text)?;
-        let signer = keyfile::load(&key_text, password)?;
+        let chain = chain::parse_pem_chain(chain_pem)?;
+        let signer = keyfile::load(key_pem, password)?;
         CertificateAuthority::new(Arc::new(signer), chain, Backend::File, now)
     }
 
@@ -234,14 +248,12 @@ impl CertificateAuthority {
     ) -> Result<Vec<u8>, CaError> {
         let ext = Extension::new(&oid::CT_SCT_LIST, false, der::octet_string(sct_list));
         let final_der = profile::assemble(&leaf.tbs(Some(&ext)), self.signer.as_ref())?;
-        let final_tbs = tbs_of(&final_der)?;
-        let pre_tbs = tbs_of(&precert.der)?;
-        let a = der::tbs_without_extension(&final_tbs, &oid::CT_SCT_LIST.tlv())
+        let final_tbs = x509::tbs_of(&final_der)
+            .and_then(|tbs| x509::tbs_without(tbs, &oid::CT_SCT_LIST))
             .map_err(|_| CaError::PrecertMismatch)?;
-        let b = der::tbs_without_extension(&pre_tbs, &oid::CT_POISON.tlv())
-            .map_err(|_| CaError::PrecertMismatch)?;
-        match (a, b) {
-            (Some(a), Some(b)) if a == b => Ok(final_der),
+        let pre_tbs = x509::precert_tbs(&precert.der).map_err(|_| CaError::PrecertMismatch)?;
+        match final_tbs {
+            Some(a) if a == pre_tbs => Ok(final_der),
             _ => Err(CaError::PrecertMismatch),
         }
     }
@@ -250,18 +262,15 @@ impl CertificateAuthority {
     /// certificate's public key: the signer works and matches the chain (readiness, reload).
     pub fn self_test(&self) -> Result<(), CaError> {
         const MESSAGE: &[u8] = b"brevis CA signer self-test";
-        let signature = self
-            .signer
-            .sign(MESSAGE)
-            .map_err(|e| CaError::Backend(e.to_string()))?;
-        let key = crate::model::keys::PublicKey::from_spki_der(&self.issuer_spki)
-            .map_err(|e| CaError::Backend(format!("issuing certificate key: {e}")))?;
-        if key.verify_proof(MESSAGE, &signature) {
+        let signature = self.signer.sign(MESSAGE)?;
+        // `new` validated the issuing certificate's key; a key that no longer parses is as
+        // bad as a signature that does not verify.
+        let verifies = crate::model::keys::PublicKey::from_spki_der(&self.issuer_spki)
+            .is_ok_and(|key| key.verify_proof(MESSAGE, &signature));
+        if verifies {
             Ok(())
         } else {
-            Err(CaError::Backend(
-                "a signature by the CA key does not verify with the issuing certificate".into(),
-            ))
+            Err(CaError::SelfTest)
         }
     }
 
@@ -269,178 +278,4 @@ impl CertificateAuthority {
     pub fn sign_without_ct(&self, leaf: &PreparedLeaf) -> Result<Vec<u8>, CaError> {
         profile::assemble(&leaf.tbs(None), self.signer.as_ref())
     }
-}
-
-/// The TBSCertificate bytes of a DER certificate.
-pub fn tbs_of(cert: &[u8]) -> Result<Vec<u8>, CaError> {
-    let bad = |_| CaError::Backend("malformed certificate".into());
-    let outer = der::read_single(cert, der::TAG_SEQUENCE).map_err(bad)?;
-    let (tbs, _) = der::read_tlv(outer.content).map_err(bad)?;
-    Ok(tbs.raw.to_vec())
-}
-
-fn read(path: &Path) -> Result<String, CaError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| CaError::Load(format!("cannot read {}: {e}", path.display())))
-}
-
-/// Where the default CA lives: chain, issuing key and root certificate inside the data
-/// directory; the root's private key beside it, in `<data-dir>-offline/`, because the
-/// running server never needs it (it only issues the next intermediate) and it belongs
-/// on a machine that is not online.
-pub struct DataDirFiles {
-    pub chain: PathBuf,
-    pub key: PathBuf,
-    pub root: PathBuf,
-    pub root_key: PathBuf,
-}
-
-impl DataDirFiles {
-    pub fn new(data_dir: &Path) -> DataDirFiles {
-        let dir = data_dir.join("ca");
-        DataDirFiles {
-            chain: dir.join("chain.pem"),
-            key: dir.join("intermediate-key.pem"),
-            root: dir.join("root.pem"),
-            root_key: offline_dir(data_dir).join("root-key.pem"),
-        }
-    }
-
-    /// Where releases before this layout wrote the root key: inside the serving directory.
-    pub fn legacy_root_key(data_dir: &Path) -> PathBuf {
-        data_dir.join("ca").join("root-key.pem")
-    }
-}
-
-/// The directory beside `data_dir` for material that must not stay on the server:
-/// `brevis-data` -> `brevis-data-offline`.
-pub fn offline_dir(data_dir: &Path) -> PathBuf {
-    let text = data_dir.to_string_lossy();
-    let trimmed = text.trim_end_matches('/');
-    let base = if trimmed.is_empty() || trimmed == "." {
-        "brevis-data"
-    } else {
-        trimmed
-    };
-    PathBuf::from(format!("{base}-offline"))
-}
-
-/// Files written by [`write_pair`].
-#[derive(Debug, Clone)]
-pub struct WrittenPair {
-    pub chain: PathBuf,
-    pub key: PathBuf,
-    pub root: PathBuf,
-    pub root_key: PathBuf,
-}
-
-/// Refuses to go on when any of `paths` exists: CA material is never overwritten.
-fn refuse_existing(paths: &[&Path]) -> Result<(), CaError> {
-    match paths.iter().find(|p| p.exists()) {
-        Some(p) => Err(CaError::Load(format!(
-            "{} already exists; refusing to overwrite CA material",
-            p.display()
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// A private key as PEM PKCS#8, encrypted when a password is given.
-fn key_pem(signer: &LocalSigner, password: Option<&str>) -> Result<String, CaError> {
-    let pkcs8 = signer
-        .to_pkcs8()
-        .map_err(|e| CaError::Backend(e.to_string()))?;
-    Ok(match password {
-        Some(p) => pem::encode("ENCRYPTED PRIVATE KEY", &keyfile::pkcs8_encrypt(&pkcs8, p)?),
-        None => pem::encode("PRIVATE KEY", &pkcs8),
-    })
-}
-
-/// Writes an intermediate's key (0600) and its chain file (intermediate, then root),
-/// creating the chain's directory.
-fn write_intermediate_files(
-    chain: &Path,
-    key: &Path,
-    inter: &create::Generated,
-    root_der: &[u8],
-    password: Option<&str>,
-) -> Result<(), CaError> {
-    if let Some(dir) = chain.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CaError::Load(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    write_file(key, &key_pem(&inter.signer, password)?, true)?;
-    let text = format!(
-        "{}{}",
-        pem::certificate(&inter.der),
-        pem::certificate(root_der)
-    );
-    write_file(chain, &text, false)?;
-    Ok(())
-}
-
-/// Issues a new intermediate under the root in `root_cert` (PEM) signed with `root_key`,
-/// and writes `chain` (new intermediate, then root) and `key` (0600, PKCS#8, encrypted
-/// when a password is given). Refuses to overwrite existing files.
-#[allow(clippy::too_many_arguments)]
-pub fn write_intermediate(
-    root_cert: &Path,
-    root_key: &Path,
-    root_password: Option<&str>,
-    chain: &Path,
-    key: &Path,
-    spec: &create::PairSpec,
-    password: Option<&str>,
-    now: SystemTime,
-) -> Result<(), CaError> {
-    refuse_existing(&[chain, key])?;
-    let roots = chain::parse_pem_chain(&read(root_cert)?)?;
-    let root_der = match roots.as_slice() {
-        [one] => one,
-        _ => {
-            return Err(CaError::Load(format!(
-                "{}: expected exactly one certificate (the root)",
-                root_cert.display()
-            )));
-        }
-    };
-    let root_signer = keyfile::load(&read(root_key)?, root_password)?;
-    let inter = create::intermediate_under(
-        spec,
-        root_der,
-        &root_signer,
-        ::time::OffsetDateTime::from(now),
-    )?;
-    // The pair must pass the same validation a running CA applies.
-    let pair = vec![inter.der.clone(), root_der.clone()];
-    chain::validate(&pair, inter.signer.public_key_spki(), now)?;
-    write_intermediate_files(chain, key, &inter, root_der, password)
-}
-
-/// Generates a root + intermediate and writes `root.pem`, `root-key.pem`, `chain.pem`
-/// (intermediate then root) and `intermediate-key.pem` into `dir`. Keys are written 0600,
-/// PKCS#8, encrypted when a password is given. Refuses to overwrite existing files.
-pub fn write_pair(
-    files: &DataDirFiles,
-    spec: &create::PairSpec,
-    password: Option<&str>,
-    now: SystemTime,
-) -> Result<WrittenPair, CaError> {
-    refuse_existing(&[&files.chain, &files.key, &files.root, &files.root_key])?;
-    let now_t = ::time::OffsetDateTime::from(now);
-    let (root, root_params) = create::root(spec, now_t)?;
-    let inter = create::intermediate(spec, &root_params, &root.signer, now_t)?;
-    write_intermediate_files(&files.chain, &files.key, &inter, &root.der, password)?;
-    if let Some(dir) = files.root_key.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CaError::Load(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    write_file(&files.root_key, &key_pem(&root.signer, password)?, true)?;
-    write_file(&files.root, &pem::certificate(&root.der), false)?;
-    Ok(WrittenPair {
-        chain: files.chain.clone(),
-        key: files.key.clone(),
-        root: files.root.clone(),
-        root_key: files.root_key.clone(),
-    })
 }

@@ -96,11 +96,7 @@ pub fn prepare(
         ));
     }
     push(principal.san.extension());
-    for e in principal
-        .extensions
-        .render()
-        .map_err(|e| CaError::Template(e.to_string()))?
-    {
+    for e in principal.extensions.render()? {
         push(e);
     }
     Ok(PreparedLeaf {
@@ -116,7 +112,7 @@ pub fn prepare(
 fn random_serial() -> Result<Vec<u8>, CaError> {
     loop {
         let mut s = vec![0u8; 20];
-        aws_lc_rs::rand::fill(&mut s).map_err(|_| CaError::Backend("no randomness".into()))?;
+        aws_lc_rs::rand::fill(&mut s).map_err(|_| CaError::Randomness)?;
         s[0] &= 0x7f;
         if s.iter().any(|b| *b != 0) {
             return Ok(s);
@@ -126,8 +122,7 @@ fn random_serial() -> Result<Vec<u8>, CaError> {
 
 /// UTCTime before 2050, GeneralizedTime after, whole seconds, `Z`.
 fn time(unix: i64) -> Result<Vec<u8>, CaError> {
-    let t = OffsetDateTime::from_unix_timestamp(unix)
-        .map_err(|_| CaError::Backend("time out of range".into()))?;
+    let t = OffsetDateTime::from_unix_timestamp(unix).map_err(|_| CaError::TimeOutOfRange(unix))?;
     let (tag, text) = if t.year() < 2050 {
         (
             der::TAG_UTC_TIME,
@@ -160,9 +155,7 @@ fn time(unix: i64) -> Result<Vec<u8>, CaError> {
 
 /// `Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }`.
 pub fn assemble(tbs: &[u8], signer: &dyn Signer) -> Result<Vec<u8>, CaError> {
-    let signature = signer
-        .sign(tbs)
-        .map_err(|e| CaError::Backend(e.to_string()))?;
+    let signature = signer.sign(tbs)?;
     Ok(der::sequence(&[
         tbs,
         &signer.algorithm().algorithm_identifier(),

@@ -2,6 +2,16 @@
 
 use crate::model::{HashAlg, KeyKind};
 use std::fmt;
+use thiserror::Error;
+
+/// An allow-list that cannot be used.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum AlgorithmError {
+    #[error("unknown signing algorithm {name:?}; known: {known}")]
+    Unknown { name: String, known: String },
+    #[error("the allow-list must name at least one algorithm")]
+    Empty,
+}
 
 /// One allow-list entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,23 +113,25 @@ impl Default for AlgorithmRegistry {
 
 impl AlgorithmRegistry {
     /// Parses flag values; an unknown name is an error naming it.
-    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, AlgorithmError> {
         let mut entries = Vec::new();
         for name in names {
             let name = name.trim();
             if name.is_empty() {
                 continue;
             }
-            let e = KNOWN.iter().find(|e| e.name == name).ok_or_else(|| {
-                format!(
-                    "unknown signing algorithm {name:?}; known: {}",
-                    KNOWN.iter().map(|e| e.name).collect::<Vec<_>>().join(", ")
-                )
-            })?;
+            let e =
+                KNOWN
+                    .iter()
+                    .find(|e| e.name == name)
+                    .ok_or_else(|| AlgorithmError::Unknown {
+                        name: name.to_string(),
+                        known: KNOWN.iter().map(|e| e.name).collect::<Vec<_>>().join(", "),
+                    })?;
             entries.push(*e);
         }
         if entries.is_empty() {
-            return Err("--client-signing-algorithms must name at least one algorithm".into());
+            return Err(AlgorithmError::Empty);
         }
         Ok(AlgorithmRegistry { entries })
     }
@@ -154,6 +166,7 @@ mod tests {
         assert!(
             AlgorithmRegistry::parse(["nope"])
                 .unwrap_err()
+                .to_string()
                 .contains("nope")
         );
     }

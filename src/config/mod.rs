@@ -3,9 +3,11 @@
 
 pub mod algorithms;
 pub mod identity;
+pub mod load;
 
 pub use algorithms::AlgorithmRegistry;
 pub use identity::{ConfigError, IdentityConfig, IssuerConfig, IssuerType};
+pub use load::{LoadError, load_identity_config};
 
 /// The identity configuration Fulcio falls back to when no file exists: the public
 /// Sigstore OAuth proxy, Google and GitHub Actions.

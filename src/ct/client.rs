@@ -3,10 +3,12 @@
 //! `Retry-After`), and an overall deadline after which the request fails.
 
 use super::{BoxFuture, CtError, LogPublicKey, Submitter};
+use crate::model::sct::SctError;
 use crate::model::sct::{AddChainResponse, Sct};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use std::time::{Duration, Instant};
+use thiserror::Error;
 
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -34,6 +36,95 @@ impl Default for ClientOptions {
     }
 }
 
+/// Why a client for a remote log could not be built.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("{url:?} is not a URL")]
+    Url {
+        url: String,
+        #[source]
+        source: url::ParseError,
+    },
+    #[error("{0:?}: must be http or https")]
+    Scheme(String),
+    #[error("the log's TLS CA certificates")]
+    TlsCa(#[source] reqwest::Error),
+    #[error("the HTTP client")]
+    Http(#[source] reqwest::Error),
+}
+
+/// Why a submission to a remote log gave no SCT.
+#[derive(Debug, Error)]
+pub enum SubmitError {
+    #[error("{url}: no answer after {attempts} attempts")]
+    Transport {
+        url: String,
+        attempts: u32,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{url}: HTTP {status} after {attempts} attempts")]
+    Unavailable {
+        url: String,
+        status: u16,
+        attempts: u32,
+    },
+    #[error("{url}: the log refused the submission with HTTP {status}: {body}")]
+    Rejected {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("{url}: the answer could not be read")]
+    Body {
+        url: String,
+        #[source]
+        source: BodyError,
+    },
+    #[error("{url}: the answer is not an add-chain response")]
+    NotJson {
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{url}: the answer holds no valid SCT")]
+    Sct {
+        url: String,
+        #[source]
+        source: SctError,
+    },
+}
+
+/// Why a response body was not read.
+#[derive(Debug, Error)]
+pub enum BodyError {
+    #[error("larger than {0} bytes")]
+    TooLarge(usize),
+    #[error(transparent)]
+    Transport(#[from] reqwest::Error),
+}
+
+/// Why a readiness probe failed.
+#[derive(Debug, Error)]
+pub enum ProbeError {
+    #[error("{url}")]
+    Transport {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url}")]
+    Body {
+        url: String,
+        #[source]
+        source: BodyError,
+    },
+    #[error("{url}: not a tree head")]
+    NotTreeHead { url: String },
+}
+
 pub struct RemoteLog {
     base: String,
     http: reqwest::Client,
@@ -46,58 +137,71 @@ impl RemoteLog {
         base_url: &str,
         key: Option<LogPublicKey>,
         options: ClientOptions,
-    ) -> Result<RemoteLog, String> {
-        let url =
-            url::Url::parse(base_url).map_err(|e| format!("--ct-log-url {base_url:?}: {e}"))?;
+    ) -> Result<RemoteLog, ClientError> {
+        let url = url::Url::parse(base_url).map_err(|source| ClientError::Url {
+            url: base_url.to_string(),
+            source,
+        })?;
         if url.scheme() != "http" && url.scheme() != "https" {
-            return Err(format!("--ct-log-url {base_url:?}: must be http or https"));
+            return Err(ClientError::Scheme(base_url.to_string()));
         }
         let mut builder = reqwest::Client::builder()
             .timeout(options.attempt_timeout)
             .connect_timeout(options.attempt_timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("brevis/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &options.tls_ca {
-            let certs =
-                reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| e.to_string())?;
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(ClientError::TlsCa)?;
             builder = builder.tls_certs_merge(certs);
         }
         Ok(RemoteLog {
             base: base_url.trim_end_matches('/').to_string(),
-            http: builder.build().map_err(|e| e.to_string())?,
+            http: builder.build().map_err(ClientError::Http)?,
             key,
             options,
         })
     }
 
     /// Whether the log answers: `get-sth` returns 200 with a tree head (readiness).
-    pub async fn probe(&self) -> Result<(), String> {
+    pub async fn probe(&self) -> Result<(), ProbeError> {
         let url = format!("{}/ct/v1/get-sth", self.base);
         let mut req = self.http.get(&url).timeout(PROBE_TIMEOUT);
         if let Some(h) = &self.options.host {
             req = req.header(reqwest::header::HOST, h);
         }
-        let resp = req.send().await.map_err(|e| format!("{url}: {e}"))?;
+        let resp = req.send().await.map_err(|source| ProbeError::Transport {
+            url: url.clone(),
+            source,
+        })?;
         let status = resp.status();
         if !status.is_success() {
-            return Err(format!("{url}: HTTP {status}"));
+            return Err(ProbeError::Status {
+                url,
+                status: status.as_u16(),
+            });
         }
         let bytes = read_capped(resp, MAX_RESPONSE_BYTES)
             .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        let body: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| format!("{url}: not a tree head: {e}"))?;
-        if body.get("tree_size").and_then(|v| v.as_u64()).is_none() {
-            return Err(format!("{url}: not a tree head"));
+            .map_err(|source| ProbeError::Body {
+                url: url.clone(),
+                source,
+            })?;
+        let tree_size = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|body| body.get("tree_size").and_then(|v| v.as_u64()));
+        match tree_size {
+            Some(_) => Ok(()),
+            None => Err(ProbeError::NotTreeHead { url }),
         }
-        Ok(())
     }
 
-    async fn post_chain(&self, endpoint: &str, chain: &[Vec<u8>]) -> Result<Sct, CtError> {
+    async fn post_chain(&self, endpoint: &str, chain: &[Vec<u8>]) -> Result<Sct, SubmitError> {
         let url = format!("{}/ct/v1/{endpoint}", self.base);
-        let body = serde_json::to_vec(&serde_json::json!({
+        let body = serde_json::json!({
             "chain": chain.iter().map(|c| STANDARD.encode(c)).collect::<Vec<_>>()
-        }))
-        .map_err(|e| CtError::Unavailable(e.to_string()))?;
+        })
+        .to_string()
+        .into_bytes();
         // Every wait below (an attempt, a back-off, a Retry-After) is bounded by what is
         // left of the deadline, so no answer of the log can hold the request longer.
         let deadline = Instant::now() + self.options.deadline;
@@ -115,17 +219,28 @@ impl RemoteLog {
             if let Some(h) = &self.options.host {
                 req = req.header(reqwest::header::HOST, h);
             }
-            let (retry_after, error) = match req.send().await {
+            let (retry_after, failure) = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
                     if status.is_success() {
-                        let bytes = read_capped(resp, MAX_RESPONSE_BYTES)
-                            .await
-                            .map_err(|e| CtError::Unavailable(format!("{url}: {e}")))?;
-                        let parsed: AddChainResponse = serde_json::from_slice(&bytes)
-                            .map_err(|e| CtError::InvalidSct(format!("{url}: {e}")))?;
-                        return Sct::from_json(&parsed)
-                            .map_err(|e| CtError::InvalidSct(e.to_string()));
+                        let bytes =
+                            read_capped(resp, MAX_RESPONSE_BYTES)
+                                .await
+                                .map_err(|source| SubmitError::Body {
+                                    url: url.clone(),
+                                    source,
+                                })?;
+                        let parsed: AddChainResponse =
+                            serde_json::from_slice(&bytes).map_err(|source| {
+                                SubmitError::NotJson {
+                                    url: url.clone(),
+                                    source,
+                                }
+                            })?;
+                        return Sct::from_json(&parsed).map_err(|source| SubmitError::Sct {
+                            url: url.clone(),
+                            source,
+                        });
                     }
                     let retry_after = resp
                         .headers()
@@ -141,27 +256,46 @@ impl RemoteLog {
                         || status.as_u16() == 429
                         || status.is_server_error();
                     if !retryable {
-                        return Err(CtError::Rejected(format!("{url}: HTTP {status}: {text}")));
+                        return Err(SubmitError::Rejected {
+                            url,
+                            status: status.as_u16(),
+                            body: text,
+                        });
                     }
                     tracing::warn!(%url, %status, body = %text, attempt, "CT log answered with a retryable error");
-                    (retry_after, format!("HTTP {status}"))
+                    (retry_after, Failure::Status(status.as_u16()))
                 }
                 Err(e) => {
                     tracing::warn!(%url, error = %e, attempt, "CT log request failed");
-                    (None, e.to_string())
+                    (None, Failure::Transport(e))
                 }
             };
             let wait = retry_after.unwrap_or(backoff);
             let left = deadline.saturating_duration_since(Instant::now());
             if attempt >= self.options.max_attempts || wait >= left {
-                return Err(CtError::Unavailable(format!(
-                    "{url}: {error} (after {attempt} attempts)"
-                )));
+                return Err(match failure {
+                    Failure::Status(status) => SubmitError::Unavailable {
+                        url,
+                        status,
+                        attempts: attempt,
+                    },
+                    Failure::Transport(source) => SubmitError::Transport {
+                        url,
+                        attempts: attempt,
+                        source,
+                    },
+                });
             }
             tokio::time::sleep(wait).await;
             backoff = backoff.saturating_mul(2).min(MAX_BACKOFF);
         }
     }
+}
+
+/// What went wrong with one attempt.
+enum Failure {
+    Status(u16),
+    Transport(reqwest::Error),
 }
 
 /// Time a readiness probe of the log may take.
@@ -176,14 +310,14 @@ const MAX_ERROR_TEXT_BYTES: usize = 4 * 1024;
 
 /// Reads a response body, refusing it once it exceeds `cap` bytes (whatever its
 /// `Content-Length` claims).
-pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
     if resp.content_length().is_some_and(|n| n > cap as u64) {
-        return Err(format!("response larger than {cap} bytes"));
+        return Err(BodyError::TooLarge(cap));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+    while let Some(chunk) = resp.chunk().await? {
         if body.len() + chunk.len() > cap {
-            return Err(format!("response larger than {cap} bytes"));
+            return Err(BodyError::TooLarge(cap));
         }
         body.extend_from_slice(&chunk);
     }
@@ -200,6 +334,6 @@ impl Submitter for RemoteLog {
     }
 
     fn add_pre_chain<'a>(&'a self, chain: &'a [Vec<u8>]) -> BoxFuture<'a, Result<Sct, CtError>> {
-        Box::pin(self.post_chain("add-pre-chain", chain))
+        Box::pin(async move { Ok(self.post_chain("add-pre-chain", chain).await?) })
     }
 }

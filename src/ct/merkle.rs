@@ -149,7 +149,11 @@ pub trait SubtreeHashes {
 }
 
 /// MTH of leaves `[start, start + size)`, using complete subtrees where possible.
-pub fn range_hash<S: SubtreeHashes>(s: &S, start: u64, size: u64) -> Result<Hash, S::Error> {
+pub fn range_hash<S: SubtreeHashes + ?Sized>(
+    s: &S,
+    start: u64,
+    size: u64,
+) -> Result<Hash, S::Error> {
     if size == 0 {
         return Ok(empty_root());
     }
@@ -163,7 +167,7 @@ pub fn range_hash<S: SubtreeHashes>(s: &S, start: u64, size: u64) -> Result<Hash
 }
 
 /// RFC 6962 PATH(index, D[size]): the audit path of leaf `index` in the tree of `size`.
-pub fn inclusion_proof<S: SubtreeHashes>(
+pub fn inclusion_proof<S: SubtreeHashes + ?Sized>(
     s: &S,
     index: u64,
     size: u64,
@@ -173,7 +177,7 @@ pub fn inclusion_proof<S: SubtreeHashes>(
     Ok(out)
 }
 
-fn path<S: SubtreeHashes>(
+fn path<S: SubtreeHashes + ?Sized>(
     s: &S,
     m: u64,
     start: u64,
@@ -195,7 +199,7 @@ fn path<S: SubtreeHashes>(
 }
 
 /// RFC 6962 PROOF(first, D[second]).
-pub fn consistency_proof<S: SubtreeHashes>(
+pub fn consistency_proof<S: SubtreeHashes + ?Sized>(
     s: &S,
     first: u64,
     second: u64,
@@ -208,7 +212,7 @@ pub fn consistency_proof<S: SubtreeHashes>(
     Ok(out)
 }
 
-fn subproof<S: SubtreeHashes>(
+fn subproof<S: SubtreeHashes + ?Sized>(
     s: &S,
     m: u64,
     start: u64,

@@ -9,17 +9,46 @@ use std::future::Future;
 use std::pin::Pin;
 use thiserror::Error;
 
-#[derive(Debug, Error, Clone)]
+/// Why a precertificate did not come back with a valid SCT; the request fails either way.
+#[derive(Debug, Error)]
 pub enum CtError {
-    /// The log could not be reached or answered with an error; the request must fail.
-    #[error("CT log unavailable: {0}")]
-    Unavailable(String),
-    /// The log refused the submission (bad chain, ...).
-    #[error("CT log rejected the submission: {0}")]
-    Rejected(String),
-    /// The log answered with something that is not a valid SCT for this entry.
-    #[error("invalid SCT from the CT log: {0}")]
-    InvalidSct(String),
+    /// The embedded log refused or could not take the submission.
+    #[error("the embedded CT log")]
+    Embedded(#[from] log::LogError),
+    /// A remote log could not be reached, refused, or answered something that is not an
+    /// SCT.
+    #[error(transparent)]
+    Remote(#[from] client::SubmitError),
+    /// The SCT's signature does not verify with the log's public key.
+    #[error("the SCT from {log} does not verify with the log's public key")]
+    BadSignature { log: String },
+    /// The precertificate lost its poison on the way (a bug).
+    #[error("the precertificate has no poison extension")]
+    NoPoison,
+}
+
+/// Why a public key is not a usable CT log key.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum LogKeyError {
+    #[error("not a DER SubjectPublicKeyInfo")]
+    NotSpki(#[source] der::DerError),
+    #[error("CT log keys must be ECDSA P-256 or RSA")]
+    Unsupported,
+    #[error("no PUBLIC KEY block")]
+    NoPublicKey,
+}
+
+/// Why the SCTs of a certificate could not be extracted.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum EmbeddedSctError {
+    #[error("the {which} certificate does not parse: {reason}")]
+    Unparsable { which: &'static str, reason: String },
+    #[error("the certificate has no embedded SCT list")]
+    NoSctList,
+    #[error("the SCT list extension is malformed")]
+    Der(#[source] der::DerError),
+    #[error("the SCT list is malformed")]
+    Sct(#[source] crate::model::sct::SctError),
 }
 
 /// A CT log's public key, identified by its RFC 6962 log ID (SHA-256 of the SPKI).
@@ -40,24 +69,28 @@ impl std::fmt::Debug for LogPublicKey {
 
 impl LogPublicKey {
     /// From a DER SubjectPublicKeyInfo: ECDSA P-256 or RSA (both with SHA-256), per RFC 6962.
-    pub fn from_spki_der(spki: &[u8]) -> Result<LogPublicKey, String> {
+    pub fn from_spki_der(spki: &[u8]) -> Result<LogPublicKey, LogKeyError> {
         use crate::model::oid;
-        let outer = der::read_single(spki, der::TAG_SEQUENCE).map_err(|e| e.to_string())?;
-        let fields = der::children(outer.content).map_err(|e| e.to_string())?;
+        let outer = der::read_single(spki, der::TAG_SEQUENCE).map_err(LogKeyError::NotSpki)?;
+        let fields = der::children(outer.content).map_err(LogKeyError::NotSpki)?;
         let (Some(alg), Some(bits)) = (fields.first(), fields.get(1)) else {
-            return Err("not a SubjectPublicKeyInfo".into());
+            return Err(LogKeyError::NotSpki(der::DerError("two fields")));
         };
-        let alg_fields = der::children(alg.content).map_err(|e| e.to_string())?;
+        let alg_fields = der::children(alg.content).map_err(LogKeyError::NotSpki)?;
         let key_oid = alg_fields.first().map(|t| t.content).unwrap_or_default();
         let param = alg_fields.get(1).map(|t| t.content).unwrap_or_default();
-        let key_bits = bits.content.get(1..).ok_or("empty public key")?.to_vec();
+        let key_bits = bits
+            .content
+            .get(1..)
+            .ok_or(LogKeyError::NotSpki(der::DerError("empty public key")))?
+            .to_vec();
         let (alg, signature_algorithm): (&'static dyn VerificationAlgorithm, u8) =
             if key_oid == oid::EC_PUBLIC_KEY.content && param == oid::CURVE_P256.content {
                 (&sig::ECDSA_P256_SHA256_ASN1, sct::SIG_ECDSA)
             } else if key_oid == oid::RSA_ENCRYPTION.content {
                 (&sig::RSA_PKCS1_2048_8192_SHA256, sct::SIG_RSA)
             } else {
-                return Err("CT log keys must be ECDSA P-256 or RSA".into());
+                return Err(LogKeyError::Unsupported);
             };
         let d = digest::digest(&digest::SHA256, spki);
         let mut log_id = [0u8; 32];
@@ -72,17 +105,21 @@ impl LogPublicKey {
     }
 
     /// From a PEM `PUBLIC KEY` block.
-    pub fn from_pem(text: &str) -> Result<LogPublicKey, String> {
+    pub fn from_pem(text: &str) -> Result<LogPublicKey, LogKeyError> {
         let block = crate::model::pem::parse_all(text)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .find(|b| b.label == "PUBLIC KEY")
-            .ok_or("no PUBLIC KEY block")?;
+            .ok()
+            .and_then(|blocks| blocks.into_iter().find(|b| b.label == "PUBLIC KEY"))
+            .ok_or(LogKeyError::NoPublicKey)?;
         LogPublicKey::from_spki_der(&block.der)
     }
 
     pub fn log_id(&self) -> &[u8; 32] {
         &self.log_id
+    }
+
+    /// The log ID as standard base64, as log lists and trust roots write it.
+    pub fn log_id_base64(&self) -> String {
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, self.log_id)
     }
 
     pub fn spki_der(&self) -> &[u8] {
@@ -149,15 +186,7 @@ impl Submitter for EmbeddedLog {
     }
 
     fn add_pre_chain<'a>(&'a self, chain: &'a [Vec<u8>]) -> BoxFuture<'a, Result<Sct, CtError>> {
-        Box::pin(async move {
-            self.0
-                .submit_own_precertificate(chain)
-                .await
-                .map_err(|e| match e {
-                    log::LogError::BadRequest(m) => CtError::Rejected(m),
-                    other => CtError::Unavailable(other.to_string()),
-                })
-        })
+        Box::pin(async move { Ok(self.0.submit_own_precertificate(chain).await?) })
     }
 }
 
@@ -191,23 +220,30 @@ impl EmbeddedSct {
 
 /// Extracts the SCTs embedded in `leaf` (DER), issued by `issuer` (DER), the way a
 /// verifier does: TBS minus the SCT-list extension, SHA-256 of the issuer's key.
-pub fn embedded_scts(leaf: &[u8], issuer: &[u8]) -> Result<Vec<EmbeddedSct>, String> {
+pub fn embedded_scts(leaf: &[u8], issuer: &[u8]) -> Result<Vec<EmbeddedSct>, EmbeddedSctError> {
     use x509_parser::prelude::*;
-    let (_, cert) = parse_x509_certificate(leaf).map_err(|e| format!("leaf: {e}"))?;
-    let (_, iss) = parse_x509_certificate(issuer).map_err(|e| format!("issuer: {e}"))?;
+    let unparsable = |which| {
+        move |e: x509_parser::nom::Err<X509Error>| EmbeddedSctError::Unparsable {
+            which,
+            reason: e.to_string(),
+        }
+    };
+    let (_, cert) = parse_x509_certificate(leaf).map_err(unparsable("leaf"))?;
+    let (_, iss) = parse_x509_certificate(issuer).map_err(unparsable("issuer"))?;
     let ext = cert
         .extensions()
         .iter()
         .find(|e| e.oid.as_bytes() == crate::model::oid::CT_SCT_LIST.content)
-        .ok_or("the certificate has no embedded SCT list")?;
-    let inner = der::read_single(ext.value, der::TAG_OCTET_STRING).map_err(|e| e.to_string())?;
-    let scts = crate::model::sct::parse_sct_list(inner.content).map_err(|e| e.to_string())?;
-    let tbs = der::tbs_without_extension(
+        .ok_or(EmbeddedSctError::NoSctList)?;
+    let inner =
+        der::read_single(ext.value, der::TAG_OCTET_STRING).map_err(EmbeddedSctError::Der)?;
+    let scts = crate::model::sct::parse_sct_list(inner.content).map_err(EmbeddedSctError::Sct)?;
+    let tbs = crate::model::x509::tbs_without(
         cert.tbs_certificate.as_ref(),
-        &crate::model::oid::CT_SCT_LIST.tlv(),
+        &crate::model::oid::CT_SCT_LIST,
     )
-    .map_err(|e| e.to_string())?
-    .ok_or("the certificate has no embedded SCT list")?;
+    .map_err(EmbeddedSctError::Der)?
+    .ok_or(EmbeddedSctError::NoSctList)?;
     let ikh = sha256(iss.public_key().raw);
     Ok(scts
         .into_iter()

@@ -165,7 +165,7 @@ pub fn oid_to_string(content: &[u8]) -> String {
         .join(".")
 }
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[error("malformed DER: {0}")]
 pub struct DerError(pub &'static str);
 

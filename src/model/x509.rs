@@ -1,7 +1,8 @@
 //! Helpers over `x509-parser` certificates: signature checks with aws-lc-rs (all curves,
 //! P-521 included), and the few extension lookups the CA and the CT log need.
 
-use super::oid;
+use super::der::{self, DerError};
+use super::oid::{self, Oid};
 use aws_lc_rs::signature::{self as sig, UnparsedPublicKey, VerificationAlgorithm};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
@@ -113,4 +114,23 @@ pub fn has_extension(cert: &X509Certificate<'_>, oid_content: &[u8]) -> bool {
     cert.extensions()
         .iter()
         .any(|e| e.oid.as_bytes() == oid_content)
+}
+
+/// The TBSCertificate bytes of a DER certificate (which must be exactly one certificate).
+pub fn tbs_of(cert: &[u8]) -> Result<&[u8], DerError> {
+    let outer = der::read_single(cert, der::TAG_SEQUENCE)?;
+    let (tbs, _) = der::read_tlv(outer.content)?;
+    Ok(tbs.raw)
+}
+
+/// A TBS with the extension `oid` removed; `None` when it carries none.
+pub fn tbs_without(tbs: &[u8], oid: &Oid) -> Result<Option<Vec<u8>>, DerError> {
+    der::tbs_without_extension(tbs, &oid.tlv())
+}
+
+/// What an SCT for a precertificate signs (RFC 6962 3.2): its TBS with the CT poison
+/// removed. An error when `precert` does not parse or carries no poison.
+pub fn precert_tbs(precert: &[u8]) -> Result<Vec<u8>, DerError> {
+    tbs_without(tbs_of(precert)?, &oid::CT_POISON)?
+        .ok_or(DerError("the precertificate has no CT poison extension"))
 }

@@ -91,6 +91,24 @@ impl TokenError {
     }
 }
 
+/// Why the verifier for a configuration could not be built (found at startup or reload,
+/// never at request time).
+#[derive(Debug, Error)]
+pub enum BuildError {
+    #[error("issuer {issuer}: unusable ca-cert")]
+    CaCert {
+        issuer: String,
+        #[source]
+        source: fetch::FetchError,
+    },
+    #[error("meta-issuer {pattern}: the pattern does not compile")]
+    Pattern {
+        pattern: String,
+        #[source]
+        source: regex::Error,
+    },
+}
+
 /// A configured issuer with its key cache.
 pub struct Issuer {
     /// The effective configuration (for meta matches: the concrete URL and copied fields).
@@ -191,11 +209,15 @@ impl Verifier {
         config: &IdentityConfig,
         clock: Arc<dyn Clock>,
         options: VerifierOptions,
-    ) -> Result<Verifier, String> {
+    ) -> Result<Verifier, BuildError> {
         let mut exact = HashMap::new();
         for issuer in &config.issuers {
-            let client = fetch::client(issuer.ca_cert.as_deref(), options.fetch_timeout)
-                .map_err(|e| format!("issuer {}: {e}", issuer.issuer_url))?;
+            let client = fetch::client(issuer.ca_cert.as_deref(), options.fetch_timeout).map_err(
+                |source| BuildError::CaCert {
+                    issuer: issuer.issuer_url.clone(),
+                    source,
+                },
+            )?;
             let entry = Issuer {
                 config: Arc::new(issuer.clone()),
                 label: issuer.key.clone(),
@@ -210,10 +232,18 @@ impl Verifier {
         }
         let mut meta = Vec::new();
         for m in &config.meta_issuers {
-            let regex = meta_regex(&m.key).map_err(|e| format!("meta-issuer {}: {e}", m.key))?;
+            let regex = meta_regex(&m.key).map_err(|source| BuildError::Pattern {
+                pattern: m.key.clone(),
+                source,
+            })?;
             // Fail at startup, not at request time, on an unusable CA certificate.
-            let client = fetch::client(m.ca_cert.as_deref(), options.fetch_timeout)
-                .map_err(|e| format!("meta-issuer {}: {e}", m.key))?;
+            let client =
+                fetch::client(m.ca_cert.as_deref(), options.fetch_timeout).map_err(|source| {
+                    BuildError::CaCert {
+                        issuer: m.key.clone(),
+                        source,
+                    }
+                })?;
             meta.push(MetaPattern {
                 regex,
                 config: Arc::new(m.clone()),

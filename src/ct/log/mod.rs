@@ -4,54 +4,147 @@
 //! Submissions are validated, then pooled by the [`sequencer`]; an SCT is returned only
 //! after its entry is durably committed (merge delay zero), with the static-ct
 //! `leaf_index` extension. A resubmitted certificate gets its original SCT back.
+//! Storage sits behind the traits of [`store`]; this module is the log logic above it.
 
-pub mod index;
 mod sequencer;
-pub mod storage;
+pub mod store;
 pub mod validate;
 
 use super::checkpoint::SignedTreeHead;
 use super::merkle::{self, Frontier, HASH_LEN, Hash, SubtreeHashes};
 use super::tiles::{TILE_HEIGHT, TILE_WIDTH};
-use super::{LogPublicKey, sha256};
+use super::{LogKeyError, LogPublicKey};
 use crate::model::pem;
 use crate::model::sct::Sct;
-use crate::model::signer::{LocalSigner, Signer, SigningAlgorithm};
-pub use sequencer::BatchConfig;
-pub use sequencer::TreeState;
-use sequencer::{Msg, Pending, Sequencer, Shared};
+use crate::model::signer::{LocalSigner, Signer, SignerError, SigningAlgorithm};
+use crate::model::{Clock, SystemClock};
+pub use sequencer::{BatchConfig, TreeState};
+use sequencer::{Health, Msg, Pending, Sequencer, Shared};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
-use storage::{LogStore, Reader, SqliteStore, StoredEntry};
+use store::{LogReader, LogWriter, LookupKind, StoreError, StoredCheckpoint, StoredEntry};
 use thiserror::Error;
 use tokio::sync::oneshot;
-pub use validate::{Kind, Root, Validator};
+pub use validate::{Kind, Origin, Rejection, Root, Validator};
 
 /// Entries returned by one `get-entries` call at most (RFC 6962 lets a log truncate).
 pub const MAX_GET_ENTRIES: u64 = 256;
 
+/// Why the log refused or could not answer, by cause. Which HTTP status each cause gets
+/// is decided in `api::ctlog`, nowhere else.
 #[derive(Debug, Error, Clone)]
 pub enum LogError {
-    /// The submission or query is invalid (HTTP 400).
+    /// The submission is not acceptable.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// A read named a tree, index or range that does not fit the log.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// Nothing at that address.
     #[error("{0}")]
-    BadRequest(String),
-    /// Nothing at that address (HTTP 404).
-    #[error("{0}")]
-    NotFound(String),
-    /// The log cannot take submissions now (HTTP 503); retry later.
-    #[error("log unavailable: {0}")]
-    Unavailable(String),
-    /// A bug or a broken invariant (HTTP 500).
+    NotFound(&'static str),
+    /// The submission queue is full.
+    #[error("too many pending submissions")]
+    Overloaded,
+    #[error("the log is shutting down")]
+    ShuttingDown,
+    /// The log's storage failed and its state could not be reloaded yet.
+    #[error("the log is recovering from a storage failure")]
+    Recovering,
+    #[error("storage")]
+    Storage(#[source] StoreError),
+    #[error("signing")]
+    Signing(#[source] Arc<SignerError>),
+    /// A broken invariant (a bug).
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(&'static str),
+}
+
+/// A read request that does not fit the log.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum QueryError {
+    #[error("tree_size {requested} is larger than the current tree ({current})")]
+    TreeTooLarge { requested: u64, current: u64 },
+    #[error("first must not exceed second")]
+    FirstAfterSecond,
+    #[error("leaf_index must be below tree_size")]
+    IndexBeyondTree,
+    #[error("start must not exceed end")]
+    StartAfterEnd,
+    #[error("start {start} is beyond the tree ({size} entries)")]
+    StartBeyondTree { start: u64, size: u64 },
+}
+
+/// Why the log could not be opened.
+#[derive(Debug, Error)]
+pub enum OpenError {
+    #[error("cannot create {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    #[error("the log's public key")]
+    PublicKey(#[source] LogKeyError),
+    #[error("storage")]
+    Store(#[from] StoreError),
+    #[error("this log was created with origin {stored:?}; it cannot change to {wanted:?}")]
+    Origin { stored: String, wanted: String },
+    #[error("the log key does not match the key this log was created with")]
+    KeyMismatch,
+    #[error("the CT log needs at least one accepted root")]
+    NoRoots,
+    #[error("an accepted root")]
+    Root(#[source] Rejection),
+    #[error("signing the empty tree head")]
+    Sign(#[source] SignerError),
+    #[error("cannot start the sequencer thread")]
+    Thread(#[source] std::io::Error),
+}
+
+/// Why a log key file could not be used.
+#[derive(Debug, Error)]
+pub enum KeyFileError {
+    #[error("cannot read the CT log key {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a PEM private key")]
+    Pem {
+        path: PathBuf,
+        #[source]
+        source: crate::model::pem::PemError,
+    },
+    #[error("{path}: unusable private key")]
+    Key {
+        path: PathBuf,
+        #[source]
+        source: SignerError,
+    },
+    #[error("{0}: the CT log key must be ECDSA P-256")]
+    NotP256(PathBuf),
+    #[error("cannot create {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("generating the CT log key")]
+    Generate(#[source] SignerError),
+    #[error(transparent)]
+    Write(#[from] crate::files::FileError),
 }
 
 /// How the embedded log runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LogOptions {
     /// The checkpoint origin (static-ct-api submission prefix without scheme).
     pub origin: String,
@@ -66,8 +159,21 @@ pub struct LogOptions {
     /// directory (a Kubernetes Secret, say); default `<dir>/log-key.pem`, created on first
     /// start.
     pub key_file: Option<PathBuf>,
-    /// Entries held in memory before their lookup rows are written ([`index`]).
+    /// Entries held in memory before their lookup rows are written (SQLite backend).
     pub index_every: u64,
+    /// The time: SCT timestamps, checkpoints, validity checks of submissions.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for LogOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogOptions")
+            .field("origin", &self.origin)
+            .field("roots", &self.roots.len())
+            .field("batch", &self.batch)
+            .field("max_pending", &self.max_pending)
+            .finish()
+    }
 }
 
 impl Default for LogOptions {
@@ -79,7 +185,8 @@ impl Default for LogOptions {
             batch: BatchConfig::default(),
             max_pending: 65_536,
             key_file: None,
-            index_every: index::DEFAULT_INDEX_EVERY,
+            index_every: store::lookup::DEFAULT_INDEX_EVERY,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -91,15 +198,22 @@ pub struct RawEntry {
     pub extra_data: Vec<u8>,
 }
 
+/// A running log: the validator in front, the sequencer thread behind a bounded queue,
+/// and reads straight from storage.
 pub struct Log {
     origin: String,
     public_key: LogPublicKey,
     validator: Validator,
+    clock: Arc<dyn Clock>,
+    /// The sequencer's queue. `None` once shutdown began: new submissions are refused.
     sender: Mutex<Option<SyncSender<Msg>>>,
+    /// The sequencer thread; taken (and joined) by `shutdown`.
     thread: Mutex<Option<JoinHandle<()>>>,
-    reader: Reader,
+    reader: Arc<dyn LogReader>,
+    /// Written only by the sequencer: the latest tree head and the log's health.
     shared: Arc<Shared>,
     created_ms: u64,
+    /// Issuer certificates by fingerprint (immutable once logged).
     issuer_cache: RwLock<HashMap<Hash, Vec<u8>>>,
 }
 
@@ -119,183 +233,128 @@ pub fn db_path(dir: &Path) -> PathBuf {
 }
 
 /// Loads the log's ECDSA P-256 key from `dir`, creating it on first use.
-pub fn load_or_create_key(dir: &Path) -> Result<LocalSigner, String> {
+pub fn load_or_create_key(dir: &Path) -> Result<LocalSigner, KeyFileError> {
     let path = key_path(dir);
     if path.exists() {
         return load_key(&path);
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|source| KeyFileError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let signer =
-        LocalSigner::generate(SigningAlgorithm::EcdsaP256Sha256).map_err(|e| e.to_string())?;
-    let pkcs8 = signer.to_pkcs8().map_err(|e| e.to_string())?;
-    crate::files::write_file(&path, &pem::encode("PRIVATE KEY", &pkcs8), true)
-        .map_err(|e| e.to_string())?;
-    let public = dir.join("log-public-key.pem");
+        LocalSigner::generate(SigningAlgorithm::EcdsaP256Sha256).map_err(KeyFileError::Generate)?;
+    let pkcs8 = signer.to_pkcs8().map_err(KeyFileError::Generate)?;
+    crate::files::write_file(&path, &pem::encode("PRIVATE KEY", &pkcs8), true)?;
     crate::files::write_file(
-        &public,
+        &dir.join("log-public-key.pem"),
         &pem::encode("PUBLIC KEY", signer.public_key_spki()),
         false,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     Ok(signer)
 }
 
 /// Loads a CT log key: PEM PKCS#8, ECDSA P-256.
-pub fn load_key(path: &Path) -> Result<LocalSigner, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let block = pem::parse_first(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let signer =
-        LocalSigner::from_pkcs8(&block.der).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn load_key(path: &Path) -> Result<LocalSigner, KeyFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let block = pem::parse_first(&text).map_err(|source| KeyFileError::Pem {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let signer = LocalSigner::from_pkcs8(&block.der).map_err(|source| KeyFileError::Key {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if signer.algorithm() != SigningAlgorithm::EcdsaP256Sha256 {
-        return Err(format!(
-            "{}: the CT log key must be ECDSA P-256",
-            path.display()
-        ));
+        return Err(KeyFileError::NotP256(path.to_path_buf()));
     }
     Ok(signer)
 }
 
 /// When the log in `dir` was created (ms since the epoch), read without opening it for
 /// writing.
-pub fn created_millis(dir: &Path) -> Result<u64, String> {
-    let conn = rusqlite::Connection::open_with_flags(
-        db_path(dir),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .map_err(|e| format!("{}: {e}", db_path(dir).display()))?;
-    let b: Vec<u8> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'created_ms'", [], |r| {
-            r.get(0)
-        })
-        .map_err(|e| format!("{}: {e}", db_path(dir).display()))?;
-    Ok(u64::from_be_bytes(
-        b.try_into().map_err(|_| "bad created_ms")?,
-    ))
+pub fn created_millis(dir: &Path) -> Result<Option<u64>, StoreError> {
+    store::sqlite::created_millis(&db_path(dir))
 }
 
 impl Log {
     /// Opens (or creates) the log kept in `dir`: `log-key.pem` and `log.sqlite`.
-    pub fn open(dir: &Path, options: LogOptions) -> Result<Log, String> {
+    pub fn open(dir: &Path, options: LogOptions) -> Result<Log, OpenError> {
         let signer = match &options.key_file {
             Some(path) => load_key(path)?,
             None => load_or_create_key(dir)?,
         };
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let store = SqliteStore::open(&db_path(dir)).map_err(|e| e.to_string())?;
-        Log::with_store(&db_path(dir), Box::new(store), Arc::new(signer), options)
+        std::fs::create_dir_all(dir).map_err(|source| OpenError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let (writer, reader) = store::sqlite::open(&db_path(dir), options.index_every)?;
+        Log::with_store(
+            Box::new(writer),
+            Arc::new(reader),
+            Arc::new(signer),
+            options,
+        )
     }
 
-    /// Opens a log over any [`LogStore`] writing to the SQLite file `db` (tests inject
-    /// faults this way).
+    /// Opens a log over any storage backend (tests inject faults or keep it in memory).
     pub fn with_store(
-        db: &Path,
-        mut store: Box<dyn LogStore>,
+        mut writer: Box<dyn LogWriter>,
+        reader: Arc<dyn LogReader>,
         signer: Arc<dyn Signer>,
         options: LogOptions,
-    ) -> Result<Log, String> {
-        let public_key = LogPublicKey::from_spki_der(signer.public_key_spki())?;
-        let err = |e: storage::StoreError| e.to_string();
-        // The origin is part of every checkpoint; it is fixed when the log is created.
-        match store.meta("origin").map_err(err)? {
-            Some(o) if o != options.origin.as_bytes() => {
-                return Err(format!(
-                    "this log was created with origin {:?}; it cannot change to {:?}",
-                    String::from_utf8_lossy(&o),
-                    options.origin
-                ));
-            }
-            Some(_) => {}
-            None => store
-                .set_meta("origin", options.origin.as_bytes())
-                .map_err(err)?,
-        }
-        match store.meta("log_id").map_err(err)? {
-            Some(id) if id != public_key.log_id() => {
-                return Err("the log key does not match the key this log was created with".into());
-            }
-            Some(_) => {}
-            None => store.set_meta("log_id", public_key.log_id()).map_err(err)?,
-        }
-        let created_ms = match store.meta("created_ms").map_err(err)? {
-            Some(b) => u64::from_be_bytes(b.try_into().map_err(|_| "bad created_ms")?),
-            None => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() as u64)
-                    .unwrap_or(0);
-                store
-                    .set_meta("created_ms", &now.to_be_bytes())
-                    .map_err(err)?;
-                now
-            }
-        };
-        let state = match TreeState::load(store.as_mut()).map_err(err)? {
-            Some(s) => s,
-            None => {
-                // A new log: commit the signed empty tree head.
-                let sth = sequencer::sign_tree_head(
-                    signer.as_ref(),
-                    0,
-                    created_ms,
-                    merkle::empty_root(),
-                )?;
-                let cp = storage::StoredCheckpoint {
-                    tree_size: 0,
-                    timestamp: created_ms,
-                    root: sth.root,
-                    signature: sth.signature.to_tls(),
-                    frontier: Frontier::default().to_bytes(),
-                };
-                store.begin().map_err(err)?;
-                store.put_checkpoint(&cp).map_err(err)?;
-                store.commit().map_err(err)?;
-                TreeState::load(store.as_mut())
-                    .map_err(err)?
-                    .ok_or("the new checkpoint did not persist")?
-            }
-        };
+    ) -> Result<Log, OpenError> {
+        let public_key =
+            LogPublicKey::from_spki_der(signer.public_key_spki()).map_err(OpenError::PublicKey)?;
         let roots = options
             .roots
             .iter()
             .map(|d| Root::new(d.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(OpenError::Root)?;
         if roots.is_empty() {
-            return Err("the CT log needs at least one accepted root".into());
+            return Err(OpenError::NoRoots);
         }
+        let (created_ms, state) = initialize(
+            writer.as_mut(),
+            signer.as_ref(),
+            &public_key,
+            &options.origin,
+            options.clock.as_ref(),
+        )?;
         crate::metrics::CTLOG_TREE_SIZE.set(state.sth.tree_size as i64);
         crate::metrics::CTLOG_CHECKPOINT_TIMESTAMP.set(state.sth.timestamp as f64 / 1000.0);
-        let recent =
-            sequencer::load_recent(store.as_mut(), state.sth.tree_size, options.index_every)
-                .map_err(err)?;
-        crate::metrics::CTLOG_UNINDEXED.set(recent.len() as i64);
         let shared = Arc::new(Shared {
             latest: RwLock::new(Arc::new(state.sth.clone())),
             unhealthy: RwLock::new(None),
-            recent: RwLock::new(recent),
         });
         let (tx, rx) = std::sync::mpsc::sync_channel(options.max_pending);
         let seq = Sequencer {
-            store,
+            writer,
             signer,
             log_id: *public_key.log_id(),
+            clock: options.clock.clone(),
             state,
             shared: shared.clone(),
             config: options.batch,
-            index_every: options.index_every.max(1),
-            health: sequencer::Health::Healthy,
+            health: Health::Healthy,
             recovery_backoff: options.batch.recovery_backoff,
         };
         let thread = std::thread::Builder::new()
             .name("ctlog-sequencer".into())
             .spawn(move || seq.run(rx))
-            .map_err(|e| e.to_string())?;
+            .map_err(OpenError::Thread)?;
         Ok(Log {
             origin: options.origin,
             public_key,
             validator: Validator::new(roots, options.require_code_signing),
+            clock: options.clock,
             sender: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
-            reader: Reader::new(db),
+            reader,
             shared,
             created_ms,
             issuer_cache: RwLock::new(HashMap::new()),
@@ -340,20 +399,25 @@ impl Log {
     pub async fn submit(&self, chain: &[Vec<u8>], kind: Kind) -> Result<Sct, LogError> {
         let sub = self
             .validator
-            .validate(chain, kind, now_secs(), true)
-            .map_err(LogError::BadRequest)?;
+            .validate(chain, kind, self.clock.unix_seconds(), Origin::Network)
+            .inspect_err(|r| {
+                crate::metrics::CTLOG_REJECTIONS
+                    .with_label_values(&[kind.label(), r.label()])
+                    .inc();
+            })?;
         self.enqueue(sub).await
     }
 
     /// A precertificate handed over in-process by the CA that signed it a moment ago: the
     /// same checks, except the leaf's signature (the CA is the one that made it).
-    /// Nor is it looked up as a possible resubmission (see `Submission::check_duplicates`).
+    /// Nor is it looked up as a possible resubmission ([`validate::Origin::OwnCa`]).
     pub async fn submit_own_precertificate(&self, chain: &[Vec<u8>]) -> Result<Sct, LogError> {
-        let mut sub = self
-            .validator
-            .validate(chain, Kind::Precert, now_secs(), false)
-            .map_err(LogError::BadRequest)?;
-        sub.check_duplicates = false;
+        let sub = self.validator.validate(
+            chain,
+            Kind::Precert,
+            self.clock.unix_seconds(),
+            Origin::OwnCa,
+        )?;
         self.enqueue(sub).await
     }
 
@@ -364,19 +428,14 @@ impl Log {
             .lock()
             .ok()
             .and_then(|s| s.clone())
-            .ok_or_else(|| LogError::Unavailable("the log is shutting down".into()))?;
+            .ok_or(LogError::ShuttingDown)?;
         match sender.try_send(Msg::Submit(Pending { submission, reply })) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                return Err(LogError::Unavailable("too many pending submissions".into()));
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(LogError::Unavailable("the log is shutting down".into()));
-            }
+            Err(TrySendError::Full(_)) => return Err(LogError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => return Err(LogError::ShuttingDown),
         }
         let _pending = PendingGauge::new();
-        rx.await
-            .map_err(|_| LogError::Unavailable("the sequencer stopped".into()))?
+        rx.await.map_err(|_| LogError::ShuttingDown)?
     }
 
     /// Shutdown has begun: commit queued submissions at once instead of waiting for the
@@ -415,86 +474,107 @@ impl Log {
             .to_checkpoint(&self.origin, self.public_key.log_id())
     }
 
-    fn hashes(&self) -> TileHashes<'_, Reader> {
-        TileHashes::new(&self.reader)
-    }
-
     fn check_size(&self, tree_size: u64) -> Result<(), LogError> {
         let current = self.sth().tree_size;
         if tree_size > current {
-            return Err(LogError::BadRequest(format!(
-                "tree_size {tree_size} is larger than the current tree ({current})"
-            )));
+            return Err(QueryError::TreeTooLarge {
+                requested: tree_size,
+                current,
+            }
+            .into());
         }
         Ok(())
     }
 
+    /// Runs a proof over the stored tiles: the tiles a proof needs depend only on the
+    /// indexes and sizes, so a first pass records them, they are read, and a second pass
+    /// computes the proof from memory.
+    async fn prove(
+        &self,
+        proof: impl Fn(&dyn SubtreeHashes<Error = String>) -> Result<Vec<Hash>, String>,
+    ) -> Result<Vec<Hash>, LogError> {
+        let wanted = TileRecorder::default();
+        let _ = proof(&wanted);
+        let mut tiles = HashMap::new();
+        for (level, index) in wanted.tiles.into_inner() {
+            let t = self
+                .reader
+                .tile(level, index)
+                .await
+                .map_err(LogError::Storage)?
+                .ok_or(LogError::Storage(StoreError::Corrupt(
+                    "a tile of the current tree is missing",
+                )))?;
+            tiles.insert((level, index), t);
+        }
+        proof(&TileHashes::new(&tiles))
+            .map_err(|_| LogError::Storage(StoreError::Corrupt("a stored tile is too short")))
+    }
+
     /// `get-sth-consistency`.
-    pub fn consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, LogError> {
+    pub async fn consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, LogError> {
         self.check_size(second)?;
         if first > second {
-            return Err(LogError::BadRequest("first must not exceed second".into()));
+            return Err(QueryError::FirstAfterSecond.into());
         }
-        merkle::consistency_proof(&self.hashes(), first, second).map_err(LogError::Internal)
+        self.prove(|h| merkle::consistency_proof(h, first, second))
+            .await
     }
 
     /// `get-proof-by-hash`: (leaf index, audit path).
-    pub fn proof_by_hash(
+    pub async fn proof_by_hash(
         &self,
         leaf_hash: &Hash,
         tree_size: u64,
     ) -> Result<(u64, Vec<Hash>), LogError> {
         self.check_size(tree_size)?;
-        let index = match self
-            .shared
-            .recent_index(index::LookupKind::LeafHash, leaf_hash)
-        {
-            Some(i) => Some(i),
-            None => self
-                .reader
-                .index_by_leaf_hash(leaf_hash, tree_size)
-                .map_err(|e| LogError::Unavailable(e.to_string()))?,
-        }
-        .filter(|i| *i < tree_size)
-        .ok_or_else(|| {
-            LogError::NotFound("no entry with that leaf hash in a tree of that size".into())
-        })?;
-        let proof = merkle::inclusion_proof(&self.hashes(), index, tree_size)
-            .map_err(LogError::Internal)?;
+        let index = self
+            .reader
+            .find(LookupKind::LeafHash, leaf_hash, tree_size)
+            .await
+            .map_err(LogError::Storage)?
+            .ok_or(LogError::NotFound(
+                "no entry with that leaf hash in a tree of that size",
+            ))?;
+        let proof = self
+            .prove(|h| merkle::inclusion_proof(h, index, tree_size))
+            .await?;
         Ok((index, proof))
     }
 
     /// An inclusion proof for a known index.
-    pub fn proof_by_index(&self, index: u64, tree_size: u64) -> Result<Vec<Hash>, LogError> {
+    pub async fn proof_by_index(&self, index: u64, tree_size: u64) -> Result<Vec<Hash>, LogError> {
         self.check_size(tree_size)?;
         if index >= tree_size {
-            return Err(LogError::BadRequest(
-                "leaf_index must be below tree_size".into(),
-            ));
+            return Err(QueryError::IndexBeyondTree.into());
         }
-        merkle::inclusion_proof(&self.hashes(), index, tree_size).map_err(LogError::Internal)
+        self.prove(|h| merkle::inclusion_proof(h, index, tree_size))
+            .await
     }
 
     /// `get-entries`, truncated to [`MAX_GET_ENTRIES`] and to the current tree.
-    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<RawEntry>, LogError> {
+    pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<RawEntry>, LogError> {
         if start > end {
-            return Err(LogError::BadRequest("start must not exceed end".into()));
+            return Err(QueryError::StartAfterEnd.into());
         }
         let size = self.sth().tree_size;
         if start >= size {
-            return Err(LogError::BadRequest(format!(
-                "start {start} is beyond the tree ({size} entries)"
-            )));
+            return Err(QueryError::StartBeyondTree { start, size }.into());
         }
         let end = end.min(size - 1).min(start + MAX_GET_ENTRIES - 1);
         let stored = self
             .reader
             .entries(start, end)
-            .map_err(|e| LogError::Unavailable(e.to_string()))?;
-        stored.iter().map(|e| self.raw_entry(e)).collect()
+            .await
+            .map_err(LogError::Storage)?;
+        let mut out = Vec::with_capacity(stored.len());
+        for e in &stored {
+            out.push(self.raw_entry(e).await?);
+        }
+        Ok(out)
     }
 
-    fn issuer_der(&self, fp: &Hash) -> Result<Vec<u8>, LogError> {
+    async fn issuer_der(&self, fp: &Hash) -> Result<Vec<u8>, LogError> {
         if let Some(d) = self
             .issuer_cache
             .read()
@@ -506,20 +586,21 @@ impl Log {
         let d = self
             .reader
             .issuer(fp)
-            .map_err(|e| LogError::Unavailable(e.to_string()))?
-            .ok_or_else(|| LogError::NotFound("unknown issuer".into()))?;
+            .await
+            .map_err(LogError::Storage)?
+            .ok_or(LogError::NotFound("unknown issuer"))?;
         if let Ok(mut c) = self.issuer_cache.write() {
             c.insert(*fp, d.clone());
         }
         Ok(d)
     }
 
-    fn raw_entry(&self, e: &StoredEntry) -> Result<RawEntry, LogError> {
+    async fn raw_entry(&self, e: &StoredEntry) -> Result<RawEntry, LogError> {
         let mut leaf_input = vec![0u8, 0u8];
         leaf_input.extend_from_slice(&e.timestamped_entry);
         let mut chain = Vec::new();
         for fp in &e.chain {
-            u24(&mut chain, &self.issuer_der(fp)?);
+            u24(&mut chain, &self.issuer_der(fp).await?);
         }
         let mut extra_data = Vec::new();
         if let Some(pre) = &e.precert {
@@ -533,31 +614,32 @@ impl Log {
     }
 
     /// `tile/<level>/<index>[.p/<width>]`: the first `width` hashes of that tile.
-    pub fn tile(&self, level: u8, index: u64, width: u64) -> Result<Vec<u8>, LogError> {
+    pub async fn tile(&self, level: u8, index: u64, width: u64) -> Result<Vec<u8>, LogError> {
         if usize::from(level) >= sequencer::LEVELS {
-            return Err(LogError::NotFound("no such tile level".into()));
+            return Err(LogError::NotFound("no such tile level"));
         }
         let available = self.sth().tree_size >> (u32::from(TILE_HEIGHT) * u32::from(level));
         if !tile_within(index, width, available) {
             return Err(LogError::NotFound(
-                "tile not available at the current tree size".into(),
+                "tile not available at the current tree size",
             ));
         }
         let bytes = self
             .reader
             .tile(level, index)
-            .map_err(|e| LogError::Unavailable(e.to_string()))?
+            .await
+            .map_err(LogError::Storage)?
             .filter(|b| b.len() as u64 >= width * HASH_LEN as u64)
-            .ok_or_else(|| LogError::NotFound("tile not found".into()))?;
+            .ok_or(LogError::NotFound("tile not found"))?;
         Ok(bytes[..width as usize * HASH_LEN].to_vec())
     }
 
     /// `tile/data/<index>[.p/<width>]`: the entries of a level-0 tile as `TileLeaf`s.
-    pub fn data_tile(&self, index: u64, width: u64) -> Result<Vec<u8>, LogError> {
+    pub async fn data_tile(&self, index: u64, width: u64) -> Result<Vec<u8>, LogError> {
         let size = self.sth().tree_size;
         if !tile_within(index, width, size) {
             return Err(LogError::NotFound(
-                "tile not available at the current tree size".into(),
+                "tile not available at the current tree size",
             ));
         }
         // Cannot overflow: `tile_within` checked index * 256 + width <= size.
@@ -565,7 +647,8 @@ impl Log {
         let entries = self
             .reader
             .entries(first, first + width - 1)
-            .map_err(|e| LogError::Unavailable(e.to_string()))?;
+            .await
+            .map_err(LogError::Storage)?;
         let mut out = Vec::with_capacity(entries.len() * 1600);
         for e in &entries {
             out.extend_from_slice(&e.timestamped_entry);
@@ -581,13 +664,8 @@ impl Log {
     }
 
     /// `issuer/<hex sha256>`.
-    pub fn issuer(&self, fingerprint: &Hash) -> Result<Vec<u8>, LogError> {
-        self.issuer_der(fingerprint)
-    }
-
-    /// The SHA-256 of a root certificate, as logged issuers are addressed.
-    pub fn fingerprint(der: &[u8]) -> Hash {
-        sha256(der)
+    pub async fn issuer(&self, fingerprint: &Hash) -> Result<Vec<u8>, LogError> {
+        self.issuer_der(fingerprint).await
     }
 }
 
@@ -597,11 +675,72 @@ impl Drop for Log {
     }
 }
 
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+/// Checks a log's identity (origin, key) against what it was created with, or records it
+/// for a new log and commits the signed empty tree head; returns when it was created and
+/// its tree state.
+fn initialize(
+    writer: &mut dyn LogWriter,
+    signer: &dyn Signer,
+    public_key: &LogPublicKey,
+    origin: &str,
+    clock: &dyn Clock,
+) -> Result<(u64, TreeState), OpenError> {
+    // The origin is part of every checkpoint; it is fixed when the log is created.
+    match writer.meta("origin")? {
+        Some(o) if o != origin.as_bytes() => {
+            return Err(OpenError::Origin {
+                stored: String::from_utf8_lossy(&o).into_owned(),
+                wanted: origin.to_string(),
+            });
+        }
+        Some(_) => {}
+        None => writer.set_meta("origin", origin.as_bytes())?,
+    }
+    match writer.meta("log_id")? {
+        Some(id) if id != public_key.log_id() => return Err(OpenError::KeyMismatch),
+        Some(_) => {}
+        None => writer.set_meta("log_id", public_key.log_id())?,
+    }
+    let created_ms = match writer.meta("created_ms")? {
+        Some(b) => u64::from_be_bytes(
+            b.try_into()
+                .map_err(|_| StoreError::Corrupt("created_ms is not 8 bytes"))?,
+        ),
+        None => {
+            let now = clock.unix_millis();
+            writer.set_meta("created_ms", &now.to_be_bytes())?;
+            now
+        }
+    };
+    let checkpoint = writer.begin()?;
+    let state = match checkpoint {
+        Some(cp) => {
+            let state = TreeState::load(writer, &cp);
+            writer.rollback();
+            state?
+        }
+        None => {
+            // A new log: commit the signed empty tree head.
+            let sth = sequencer::sign_tree_head(signer, 0, created_ms, merkle::empty_root())
+                .map_err(|e| {
+                    writer.rollback();
+                    OpenError::Sign(e)
+                })?;
+            let cp = StoredCheckpoint {
+                tree_size: 0,
+                timestamp: created_ms,
+                root: sth.root,
+                signature: sth.signature.to_tls(),
+                frontier: Frontier::default().to_bytes(),
+            };
+            if let Err(e) = writer.put_checkpoint(&cp).and_then(|()| writer.commit()) {
+                writer.rollback();
+                return Err(e.into());
+            }
+            TreeState::empty(sth)
+        }
+    };
+    Ok((created_ms, state))
 }
 
 /// Whether the first `width` hashes of tile `index` exist among `available` hashes at its
@@ -623,16 +762,23 @@ pub trait TileSource {
     fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, String>;
 }
 
-impl TileSource for Reader {
-    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, String> {
-        Reader::tile(self, level, index).map_err(|e| e.to_string())
-    }
-}
-
 impl TileSource for HashMap<(u8, u64), Vec<u8>> {
     fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, String> {
         Ok(self.get(&(level, index)).cloned())
     }
+}
+
+/// Which tile holds the complete-subtree hash (level, index), and where in it.
+fn tile_of(level: u8, index: u64) -> ((u8, u64), usize, usize) {
+    let tile_level = level / TILE_HEIGHT;
+    let within = level % TILE_HEIGHT;
+    let first = index << within;
+    let count = 1usize << within;
+    (
+        (tile_level, first / TILE_WIDTH),
+        (first % TILE_WIDTH) as usize,
+        count,
+    )
 }
 
 /// Complete-subtree hashes read from stored tiles (tiles memoised per proof).
@@ -654,29 +800,38 @@ impl<S: TileSource> SubtreeHashes for TileHashes<'_, S> {
     type Error = String;
 
     fn hash(&self, level: u8, index: u64) -> Result<Hash, String> {
-        let tile_level = level / TILE_HEIGHT;
-        let within = level % TILE_HEIGHT;
-        let first = index << within;
-        let count = 1usize << within;
-        let tile_index = first / TILE_WIDTH;
-        let offset = (first % TILE_WIDTH) as usize;
-        let key = (tile_level, tile_index);
+        let (key, offset, count) = tile_of(level, index);
         if !self.cache.borrow().contains_key(&key) {
             let t = self
                 .source
-                .tile(tile_level, tile_index)?
-                .ok_or_else(|| format!("tile {tile_level}/{tile_index} missing"))?;
+                .tile(key.0, key.1)?
+                .ok_or_else(|| format!("tile {}/{} missing", key.0, key.1))?;
             self.cache.borrow_mut().insert(key, t);
         }
         let cache = self.cache.borrow();
         let tile = &cache[&key];
         let end = (offset + count) * HASH_LEN;
         if tile.len() < end {
-            return Err(format!("tile {tile_level}/{tile_index} too short"));
+            return Err(format!("tile {}/{} too short", key.0, key.1));
         }
         Ok(merkle::root_of(&merkle::hashes_from(
             &tile[offset * HASH_LEN..end],
         )?))
+    }
+}
+
+/// A dry run of a proof: records which tiles it reads.
+#[derive(Default)]
+struct TileRecorder {
+    tiles: RefCell<HashSet<(u8, u64)>>,
+}
+
+impl SubtreeHashes for TileRecorder {
+    type Error = String;
+
+    fn hash(&self, level: u8, index: u64) -> Result<Hash, String> {
+        self.tiles.borrow_mut().insert(tile_of(level, index).0);
+        Ok([0; HASH_LEN])
     }
 }
 

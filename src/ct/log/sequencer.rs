@@ -1,23 +1,27 @@
 //! The sequencer: one thread that pools submissions and commits them in batches. A batch
 //! starts as soon as the previous commit finishes (group commit), optionally waiting up to
-//! `max_wait` to fill; every entry in it gets an index, the batch one timestamp, the tree
-//! new tiles and one signed checkpoint, and all of it commits in one durable transaction.
-//! Only then are the SCTs released.
+//! `max_wait` to fill. Inside one storage batch ([`LogWriter::begin`] .. `commit`) it
+//! finds resubmissions, gives every new entry an index, the batch one timestamp, the tree
+//! new tiles and one signed checkpoint. Only once the commit returned are the SCTs
+//! released.
+//!
+//! Ownership: the sequencer alone owns the writer and the tree state; the rest of the log
+//! sees the latest signed tree head and the health through [`Shared`].
 
 use super::LogError;
-use super::index::{self, LookupKind, Recent};
-use super::storage::{LogStore, StoreError, StoredCheckpoint, StoredEntry};
-use super::validate::{Kind, Submission};
+use super::store::{LogWriter, LookupKind, StoreError, StoredCheckpoint, StoredEntry, TileWrite};
+use super::validate::{Logged, Origin, Submission};
 use crate::ct::checkpoint::SignedTreeHead;
-use crate::ct::merkle::{self, Frontier, Hash};
+use crate::ct::merkle::{self, Frontier, HASH_LEN, Hash, hashes_from};
 use crate::ct::tiles::{TILE_HEIGHT, TILE_WIDTH};
 use crate::metrics;
-use crate::model::sct::{self, DigitallySigned, Entry, Sct};
-use crate::model::signer::Signer;
-use std::collections::{HashMap, HashSet};
+use crate::model::Clock;
+use crate::model::sct::{self, DigitallySigned, Sct};
+use crate::model::signer::{Signer, SignerError};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Tile levels kept (6 levels of 8 tree levels: 2^48 entries).
@@ -40,7 +44,7 @@ pub enum Msg {
 pub struct BatchConfig {
     pub max_size: usize,
     pub max_wait: Duration,
-    /// First pause before a broken log retries reloading its state (doubling up to 30 s).
+    /// First pause before a failing log retries (doubling up to 30 s).
     pub recovery_backoff: Duration,
 }
 
@@ -64,42 +68,37 @@ pub struct TreeState {
 }
 
 impl TreeState {
-    /// Rebuilds the state from what is durably stored.
-    pub fn load(store: &mut dyn LogStore) -> Result<Option<TreeState>, StoreError> {
-        let Some(cp) = store.load_checkpoint()? else {
-            return Ok(None);
-        };
+    /// Rebuilds the state for a stored checkpoint: its frontier and the rightmost tile of
+    /// every level.
+    pub fn load(store: &mut dyn LogWriter, cp: &StoredCheckpoint) -> Result<TreeState, StoreError> {
         let frontier = Frontier::from_bytes(&cp.frontier)
             .filter(|f| f.size() == cp.tree_size)
-            .ok_or_else(|| StoreError("stored frontier does not match the checkpoint".into()))?;
+            .ok_or(StoreError::Corrupt(
+                "the stored frontier does not match the checkpoint",
+            ))?;
         let mut partial = Vec::with_capacity(LEVELS);
         for level in 0..LEVELS {
             // Hashes at this tile level: one per complete subtree of 256^level leaves.
-            let count = cp.tree_size >> (TILE_HEIGHT as usize * level);
-            let in_tile = count % TILE_WIDTH;
+            let count = cp.tree_size >> (usize::from(TILE_HEIGHT) * level);
+            let in_tile = (count % TILE_WIDTH) as usize;
             let mut hashes = Vec::new();
             if in_tile > 0 {
-                let tile = store
-                    .tile(level as u8, count / TILE_WIDTH)?
-                    .ok_or_else(|| {
-                        StoreError(format!("tile {level}/{} is missing", count / TILE_WIDTH))
-                    })?;
-                if (tile.len() as u64) < in_tile * 32 {
-                    return Err(StoreError(format!(
-                        "tile {level}/{} is short",
-                        count / TILE_WIDTH
-                    )));
-                }
-                hashes = tile[..(in_tile * 32) as usize]
-                    .chunks_exact(32)
-                    .map(|c| c.try_into().unwrap_or([0u8; 32]))
-                    .collect();
+                let tile =
+                    store
+                        .tile(level as u8, count / TILE_WIDTH)?
+                        .ok_or(StoreError::Corrupt(
+                            "the rightmost tile of a level is missing",
+                        ))?;
+                let bytes = tile.get(..in_tile * HASH_LEN).ok_or(StoreError::Corrupt(
+                    "the rightmost tile of a level is short",
+                ))?;
+                hashes = hashes_from(bytes).map_err(|_| StoreError::Corrupt("tile length"))?;
             }
             partial.push(hashes);
         }
         let signature = DigitallySigned::from_tls(&cp.signature)
-            .map_err(|e| StoreError(format!("stored checkpoint signature: {e}")))?;
-        Ok(Some(TreeState {
+            .map_err(|_| StoreError::Corrupt("the stored checkpoint signature"))?;
+        Ok(TreeState {
             frontier,
             partial,
             sth: SignedTreeHead {
@@ -108,7 +107,7 @@ impl TreeState {
                 root: cp.root,
                 signature,
             },
-        }))
+        })
     }
 
     /// A tree with no leaves (tiles and frontier empty) whose last head is `sth`.
@@ -123,129 +122,37 @@ impl TreeState {
     /// Appends `leaves` (leaf hashes, in order) and returns the bytes of every tile they
     /// changed, as a batch stores them: full tiles once, the rightmost partial tile of
     /// each level as it now stands.
-    pub fn append_leaves(&mut self, leaves: &[Hash]) -> Vec<(u8, u64, Vec<u8>)> {
-        let mut tiles = TileChanges::default();
+    pub fn append_leaves(&mut self, leaves: &[Hash]) -> Vec<TileWrite> {
+        // Tiles changed by this batch, and the final bytes of those that filled up.
+        let mut touched: BTreeMap<(u8, u64), Option<Vec<u8>>> = BTreeMap::new();
         for &leaf in leaves {
-            self.append(leaf, &mut tiles);
-        }
-        self.changed_tiles(&tiles)
-    }
-
-    /// Appends one leaf hash. Every tile it changes is recorded: tiles that became full
-    /// in `completed` (with their final bytes), all of them in `touched`.
-    fn append(&mut self, leaf: Hash, tiles: &mut TileChanges) {
-        let mut count = self.frontier.size(); // hashes at level 0 before the append
-        self.frontier.push(leaf);
-        let mut h = leaf;
-        for level in 0..LEVELS {
-            let index = count / TILE_WIDTH;
-            self.partial[level].push(h);
-            tiles.touched.insert((level as u8, index));
-            if self.partial[level].len() < TILE_WIDTH as usize || level + 1 == LEVELS {
-                break;
+            let mut count = self.frontier.size(); // hashes at level 0 before the append
+            self.frontier.push(leaf);
+            let mut h = leaf;
+            for level in 0..LEVELS {
+                let index = count / TILE_WIDTH;
+                self.partial[level].push(h);
+                let full = self.partial[level].len() == TILE_WIDTH as usize;
+                if !full || level + 1 == LEVELS {
+                    touched.entry((level as u8, index)).or_insert(None);
+                    break;
+                }
+                // The tile is full: keep its bytes; its root is the next level's new hash.
+                touched.insert((level as u8, index), Some(self.partial[level].concat()));
+                h = merkle::root_of(&self.partial[level]);
+                self.partial[level].clear();
+                count /= TILE_WIDTH;
             }
-            // The tile is full: keep its bytes, and its root is the next level's new hash.
-            tiles
-                .completed
-                .insert((level as u8, index), self.partial[level].concat());
-            h = merkle::root_of(&self.partial[level]);
-            self.partial[level].clear();
-            count /= TILE_WIDTH;
         }
-    }
-
-    /// The bytes to store for every tile a batch changed.
-    fn changed_tiles(&self, tiles: &TileChanges) -> Vec<(u8, u64, Vec<u8>)> {
-        tiles
-            .touched
-            .iter()
-            .map(|&(level, index)| {
-                let bytes = match tiles.completed.get(&(level, index)) {
-                    Some(full) => full.clone(),
-                    // A touched tile that did not fill is the rightmost one at its level.
-                    None => self.partial[level as usize].concat(),
-                };
+        touched
+            .into_iter()
+            .map(|((level, index), full)| {
+                // A touched tile that did not fill is the rightmost one at its level.
+                let bytes = full.unwrap_or_else(|| self.partial[level as usize].concat());
                 (level, index, bytes)
             })
             .collect()
     }
-}
-
-/// Tiles changed by one batch.
-#[derive(Default)]
-struct TileChanges {
-    touched: HashSet<(u8, u64)>,
-    completed: HashMap<(u8, u64), Vec<u8>>,
-}
-
-pub struct Shared {
-    pub latest: RwLock<Arc<SignedTreeHead>>,
-    /// Why the log is not ready (its [`Health`] is not `Healthy`), if it is not.
-    pub unhealthy: RwLock<Option<String>>,
-    /// Committed entries not yet in the lookup table, for lookups by hash.
-    pub recent: RwLock<Recent>,
-}
-
-impl Shared {
-    /// The index of a committed entry by its hash of `kind`, if it is not yet in the
-    /// lookup table.
-    pub fn recent_index(&self, kind: LookupKind, h: &Hash) -> Option<u64> {
-        self.recent.read().ok().and_then(|r| r.get(kind, h))
-    }
-}
-
-/// Rows read per transaction when a backlog of entries is indexed at start-up.
-const BACKLOG_CHUNK: usize = 65_536;
-
-/// Brings the lookup table up to date at start-up (entries from before a crash, or a log
-/// migrated from the old schema) and returns the entries left for memory: fewer than
-/// `index_every`.
-pub fn load_recent(
-    store: &mut dyn LogStore,
-    tree_size: u64,
-    index_every: u64,
-) -> Result<Recent, StoreError> {
-    let mut upto = match store.meta("indexed_upto")? {
-        Some(b) => u64::from_be_bytes(
-            b.try_into()
-                .map_err(|_| StoreError("bad indexed_upto".into()))?,
-        ),
-        None => 0,
-    }
-    .min(tree_size);
-    while tree_size - upto >= index_every.max(1) {
-        let chunk = store.hashes(upto, tree_size, BACKLOG_CHUNK)?;
-        let Some(last) = chunk.last().map(|e| e.0 + 1) else {
-            break;
-        };
-        store.put_lookup(&index::rows_for(&chunk), last)?;
-        tracing::info!(
-            indexed_upto = last,
-            tree_size,
-            "CT log lookup table caught up"
-        );
-        upto = last;
-    }
-    let mut recent = Recent::new(upto);
-    for (i, d, l) in store.hashes(upto, tree_size, usize::MAX >> 1)? {
-        recent.insert(i, d, l);
-    }
-    Ok(recent)
-}
-
-pub struct Sequencer {
-    pub store: Box<dyn LogStore>,
-    pub signer: Arc<dyn Signer>,
-    pub log_id: [u8; 32],
-    pub state: TreeState,
-    pub shared: Arc<Shared>,
-    pub config: BatchConfig,
-    /// Entries held in memory before they are written to the lookup table.
-    pub index_every: u64,
-    /// Whether writes succeed; see [`Health`].
-    pub health: Health,
-    /// The pause after the next failed reload or write probe.
-    pub recovery_backoff: Duration,
 }
 
 /// The sequencer's view of its storage.
@@ -271,21 +178,40 @@ impl Health {
     }
 }
 
-fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+/// What the sequencer publishes to the rest of the log.
+///
+/// Lock order: each lock is taken alone, never while holding another.
+pub struct Shared {
+    /// The latest committed signed tree head (replaced, never mutated).
+    pub latest: RwLock<Arc<SignedTreeHead>>,
+    /// Why the log is not ready (its [`Health`] is not `Healthy`), if it is not.
+    pub unhealthy: RwLock<Option<String>>,
 }
 
+pub struct Sequencer {
+    pub writer: Box<dyn LogWriter>,
+    pub signer: Arc<dyn Signer>,
+    pub log_id: [u8; 32],
+    pub clock: Arc<dyn Clock>,
+    /// The tree as of the last checkpoint this sequencer committed or loaded.
+    pub state: TreeState,
+    pub shared: Arc<Shared>,
+    pub config: BatchConfig,
+    /// Whether writes succeed; see [`Health`].
+    pub health: Health,
+    /// The pause after the next failed reload or write probe.
+    pub recovery_backoff: Duration,
+}
+
+/// Signs a tree head (RFC 6962 3.5) with the log's key.
 pub fn sign_tree_head(
     signer: &dyn Signer,
     tree_size: u64,
     timestamp: u64,
     root: Hash,
-) -> Result<SignedTreeHead, String> {
+) -> Result<SignedTreeHead, SignerError> {
     let input = sct::tree_head_signature_input(timestamp, tree_size, &root);
-    let sig = signer.sign(&input).map_err(|e| e.to_string())?;
+    let sig = signer.sign(&input)?;
     Ok(SignedTreeHead {
         tree_size,
         timestamp,
@@ -298,10 +224,12 @@ pub fn sign_tree_head(
     })
 }
 
+/// What became of one submission of a batch.
 enum Outcome {
+    /// Logged before: its stored SCT.
     Stored(Sct),
+    /// New: the i-th new entry of the batch (or the same certificate twice in a batch).
     New(usize),
-    DuplicateOf(usize),
     Failed(LogError),
 }
 
@@ -383,16 +311,16 @@ impl Sequencer {
             Health::Broken { .. } => self.recover(),
             Health::Failing { .. } => {
                 let probe = (|| {
-                    self.store.begin()?;
-                    self.store
-                        .set_meta("write_probe_ms", &now_millis().to_be_bytes())?;
-                    self.store.commit()
+                    self.writer.begin()?;
+                    let now = self.clock.unix_millis();
+                    self.writer.set_meta("write_probe_ms", &now.to_be_bytes())?;
+                    self.writer.commit()
                 })();
                 match probe {
                     Ok(()) => self.set_health(Health::Healthy),
                     Err(e) => {
-                        self.store.rollback();
-                        tracing::warn!(error = %e, "CT log storage still refuses writes");
+                        self.writer.rollback();
+                        tracing::warn!(error = %crate::errors::Chain(&e), "CT log storage still refuses writes");
                         let retry_at = self.next_retry();
                         self.set_health(Health::Failing { retry_at });
                     }
@@ -431,131 +359,149 @@ impl Sequencer {
         }
     }
 
-    fn entry_sct(&self, index: u64, timestamp: u64, signature: Vec<u8>) -> Result<Sct, LogError> {
+    fn entry_sct(&self, e: &StoredEntry) -> Result<Sct, LogError> {
         Ok(Sct {
             log_id: self.log_id,
-            timestamp,
-            extensions: sct::leaf_index_extension(index),
-            signature: DigitallySigned::from_tls(&signature)
-                .map_err(|e| LogError::Internal(e.to_string()))?,
+            timestamp: e.timestamp,
+            extensions: sct::leaf_index_extension(e.index),
+            signature: DigitallySigned::from_tls(&e.signature)
+                .map_err(|_| LogError::Storage(StoreError::Corrupt("a stored SCT signature")))?,
         })
     }
 
     fn commit_batch(&mut self, batch: Vec<Pending>) {
         let start = Instant::now();
-        // 1. Deduplicate against the log and within the batch.
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let mut new: Vec<&Submission> = Vec::new();
-        let mut in_batch: HashMap<Hash, usize> = HashMap::new();
-        for p in &batch {
-            let s = &p.submission;
-            if !s.check_duplicates {
-                outcomes.push(Outcome::New(new.len()));
-                new.push(s);
-                continue;
+        let (outcomes, committed) = match self.writer.begin() {
+            Err(e) => {
+                self.writer.rollback();
+                self.recover();
+                (Vec::new(), Err(LogError::Storage(e)))
             }
-            if let Some(&i) = in_batch.get(&s.dedup) {
-                outcomes.push(Outcome::DuplicateOf(i));
-                continue;
-            }
-            match self.find_duplicate(&s.dedup) {
-                Ok(Some(e)) => {
-                    outcomes.push(match self.entry_sct(e.index, e.timestamp, e.signature) {
-                        Ok(sct) => Outcome::Stored(sct),
-                        Err(err) => Outcome::Failed(err),
-                    })
+            Ok(checkpoint) => match self.sync(checkpoint) {
+                Err(e) => {
+                    self.writer.rollback();
+                    self.recover();
+                    (Vec::new(), Err(e))
                 }
-                Ok(None) => {
-                    in_batch.insert(s.dedup, new.len());
-                    outcomes.push(Outcome::New(new.len()));
-                    new.push(s);
+                Ok(()) => {
+                    let (outcomes, new) = self.deduplicate(&batch);
+                    let committed = if new.is_empty() {
+                        self.writer.rollback();
+                        Ok(Vec::new())
+                    } else {
+                        self.sequence(&new)
+                    };
+                    if let Err(e) = &committed {
+                        metrics::CTLOG_COMMIT_FAILURES.inc();
+                        tracing::error!(error = %crate::errors::Chain(e), entries = new.len(), "CT log batch failed; no SCT issued for it");
+                    } else if !new.is_empty() {
+                        metrics::CTLOG_BATCH_SIZE.observe(new.len() as f64);
+                        metrics::CTLOG_COMMIT_DURATION.observe(start.elapsed().as_secs_f64());
+                    }
+                    (outcomes, committed)
                 }
-                Err(e) => outcomes.push(Outcome::Failed(LogError::Unavailable(e.to_string()))),
-            }
-        }
-
-        // 2-4. Sequence, sign, and commit the new entries.
-        let committed: Result<Vec<Sct>, LogError> = if new.is_empty() {
-            Ok(Vec::new())
-        } else {
-            self.sequence(&new)
+            },
         };
-        if let Err(e) = &committed {
-            metrics::CTLOG_COMMIT_FAILURES.inc();
-            tracing::error!(error = %e, entries = new.len(), "CT log batch failed; no SCT issued for it");
-        } else if !new.is_empty() {
-            metrics::CTLOG_BATCH_SIZE.observe(new.len() as f64);
-            metrics::CTLOG_COMMIT_DURATION.observe(start.elapsed().as_secs_f64());
-        }
 
-        // 5. Release replies, only now.
-        for (p, outcome) in batch.into_iter().zip(outcomes) {
-            let kind = p.submission.kind;
-            let result = match outcome {
-                Outcome::Stored(sct) => Ok(sct),
-                Outcome::Failed(e) => Err(e),
-                Outcome::New(i) | Outcome::DuplicateOf(i) => match &committed {
-                    Ok(scts) => Ok(scts[i].clone()),
+        // Release replies, only now.
+        for (i, p) in batch.into_iter().enumerate() {
+            let kind = p.submission.kind();
+            let result = match outcomes.get(i) {
+                Some(Outcome::Stored(sct)) => Ok(sct.clone()),
+                Some(Outcome::Failed(e)) => Err(e.clone()),
+                Some(Outcome::New(n)) => match &committed {
+                    Ok(scts) => Ok(scts[*n].clone()),
                     Err(e) => Err(e.clone()),
                 },
+                None => Err(committed
+                    .as_ref()
+                    .err()
+                    .cloned()
+                    .unwrap_or(LogError::Internal("a submission without an outcome"))),
             };
             metrics::CTLOG_SUBMISSIONS
                 .with_label_values(&[kind.label(), if result.is_ok() { "ok" } else { "error" }])
                 .inc();
             let _ = p.reply.send(result);
         }
-        // 6. Housekeeping, now that nobody waits for this batch.
-        self.maybe_index();
-        self.store.after_commit();
-    }
-
-    /// An earlier entry of the certificate with this SHA-256: in memory if recent, else
-    /// through the lookup table.
-    fn find_duplicate(&mut self, dedup: &Hash) -> Result<Option<StoredEntry>, StoreError> {
-        let index = match self.shared.recent_index(LookupKind::Dedup, dedup) {
-            Some(i) => Some(i),
-            None => self
-                .store
-                .find(LookupKind::Dedup, dedup, self.state.sth.tree_size)?,
-        };
-        match index {
-            Some(i) => self.store.entry(i),
-            None => Ok(None),
+        // Housekeeping, now that nobody waits for this batch.
+        if let Err(e) = self.writer.after_commit() {
+            metrics::CTLOG_LOOKUP_WRITE_FAILURES.inc();
+            tracing::warn!(error = %crate::errors::Chain(&e), "CT log housekeeping after a batch failed; will retry");
         }
     }
 
-    /// Writes the entries held in memory to the lookup table once there are enough of
-    /// them. A failure is logged and retried after the next batch; lookups keep working
-    /// from memory meanwhile.
-    fn maybe_index(&mut self) {
-        let (rows, upto) = match self.shared.recent.read() {
-            Ok(r) if r.len() as u64 >= self.index_every => r.rows(),
-            _ => return,
+    /// Catches up with a checkpoint another writer committed (another replica on shared
+    /// storage): the tree state is reloaded from storage.
+    fn sync(&mut self, checkpoint: Option<StoredCheckpoint>) -> Result<(), LogError> {
+        let Some(cp) = checkpoint else {
+            return Err(LogError::Storage(StoreError::Corrupt(
+                "the log has no checkpoint",
+            )));
         };
-        let start = Instant::now();
-        match self.store.put_lookup(&rows, upto) {
-            Ok(()) => {
-                if let Ok(mut r) = self.shared.recent.write() {
-                    r.flushed(upto);
-                    metrics::CTLOG_UNINDEXED.set(r.len() as i64);
+        if cp.tree_size == self.state.sth.tree_size && cp.root == self.state.sth.root {
+            return Ok(());
+        }
+        if cp.tree_size < self.state.sth.tree_size {
+            return Err(LogError::Storage(StoreError::Conflict));
+        }
+        self.state = TreeState::load(self.writer.as_mut(), &cp).map_err(LogError::Storage)?;
+        self.publish(&self.state.sth.clone());
+        Ok(())
+    }
+
+    /// Finds resubmissions (inside the batch, so no other writer can log the same
+    /// certificate meanwhile) and lists the new submissions.
+    fn deduplicate<'b>(&mut self, batch: &'b [Pending]) -> (Vec<Outcome>, Vec<&'b Submission>) {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut new: Vec<&Submission> = Vec::new();
+        let mut in_batch: HashMap<Hash, usize> = HashMap::new();
+        for p in batch {
+            let s = &p.submission;
+            if s.origin == Origin::OwnCa {
+                outcomes.push(Outcome::New(new.len()));
+                new.push(s);
+                continue;
+            }
+            if let Some(&i) = in_batch.get(&s.dedup) {
+                outcomes.push(Outcome::New(i));
+                continue;
+            }
+            let found = self
+                .writer
+                .find(LookupKind::Dedup, &s.dedup, self.state.sth.tree_size)
+                .and_then(|i| match i {
+                    Some(i) => self.writer.entry(i),
+                    None => Ok(None),
+                });
+            match found {
+                Ok(Some(e)) => outcomes.push(match self.entry_sct(&e) {
+                    Ok(sct) => Outcome::Stored(sct),
+                    Err(err) => Outcome::Failed(err),
+                }),
+                Ok(None) => {
+                    in_batch.insert(s.dedup, new.len());
+                    outcomes.push(Outcome::New(new.len()));
+                    new.push(s);
                 }
-                tracing::debug!(
-                    indexed_upto = upto,
-                    rows = rows.len(),
-                    ms = start.elapsed().as_secs_f64() * 1000.0,
-                    "CT log lookup rows written"
-                );
+                Err(e) => outcomes.push(Outcome::Failed(LogError::Storage(e))),
             }
-            Err(e) => {
-                metrics::CTLOG_LOOKUP_WRITE_FAILURES.inc();
-                tracing::warn!(error = %e, "CT log lookup rows not written; will retry");
-            }
+        }
+        (outcomes, new)
+    }
+
+    fn publish(&self, sth: &SignedTreeHead) {
+        metrics::CTLOG_TREE_SIZE.set(sth.tree_size as i64);
+        metrics::CTLOG_CHECKPOINT_TIMESTAMP.set(sth.timestamp as f64 / 1000.0);
+        if let Ok(mut l) = self.shared.latest.write() {
+            *l = Arc::new(sth.clone());
         }
     }
 
+    /// Sequences, signs and commits the new entries (the batch is open).
     fn sequence(&mut self, new: &[&Submission]) -> Result<Vec<Sct>, LogError> {
         let mut state = self.state.clone();
-        let timestamp = now_millis().max(state.sth.timestamp + 1);
+        let timestamp = self.clock.unix_millis().max(state.sth.timestamp + 1);
         let first_index = state.sth.tree_size;
         let mut entries = Vec::with_capacity(new.len());
         let mut scts = Vec::with_capacity(new.len());
@@ -564,21 +510,20 @@ impl Sequencer {
         for (i, s) in new.iter().enumerate() {
             let index = first_index + i as u64;
             let extensions = sct::leaf_index_extension(index);
-            let entry = match s.kind {
-                Kind::X509 => Entry::X509 {
-                    certificate: &s.leaf,
-                },
-                Kind::Precert => Entry::Precert {
-                    issuer_key_hash: &s.issuer_key_hash,
-                    tbs: &s.tbs,
-                },
-            };
+            let entry = s.signed_entry();
             let te = sct::timestamped_entry(timestamp, &entry, &extensions);
             let leaf_hash = merkle::leaf_hash(&sct::merkle_tree_leaf(&te));
-            let signature = self
-                .signer
-                .sign(&sct::signature_input(timestamp, &entry, &extensions))
-                .map_err(|e| LogError::Internal(format!("signing the SCT: {e}")))?;
+            let signature =
+                match self
+                    .signer
+                    .sign(&sct::signature_input(timestamp, &entry, &extensions))
+                {
+                    Ok(s) => s,
+                    Err(e) => {
+                        self.writer.rollback();
+                        return Err(LogError::Signing(Arc::new(e)));
+                    }
+                };
             let ds = DigitallySigned {
                 hash_algorithm: sct::HASH_SHA256,
                 signature_algorithm: sct::SIG_ECDSA,
@@ -596,7 +541,7 @@ impl Sequencer {
                 timestamp,
                 signature: ds.to_tls(),
                 timestamped_entry: te,
-                precert: (s.kind == Kind::Precert).then(|| s.leaf.clone()),
+                precert: matches!(s.entry, Logged::Precert { .. }).then(|| s.leaf.clone()),
                 chain,
             });
             scts.push(Sct {
@@ -609,8 +554,13 @@ impl Sequencer {
         let tiles = state.append_leaves(&leaf_hashes);
         let tree_size = state.frontier.size();
         let root = state.frontier.root();
-        let sth = sign_tree_head(self.signer.as_ref(), tree_size, timestamp, root)
-            .map_err(LogError::Internal)?;
+        let sth = match sign_tree_head(self.signer.as_ref(), tree_size, timestamp, root) {
+            Ok(sth) => sth,
+            Err(e) => {
+                self.writer.rollback();
+                return Err(LogError::Signing(Arc::new(e)));
+            }
+        };
         state.sth = sth.clone();
         let checkpoint = StoredCheckpoint {
             tree_size,
@@ -621,61 +571,43 @@ impl Sequencer {
         };
         let issuers: Vec<(Hash, Vec<u8>)> = issuers.into_iter().collect();
         let result = (|| {
-            self.store.begin()?;
-            self.store.insert_entries(&entries)?;
-            self.store.insert_issuers(&issuers)?;
-            self.store.put_tiles(&tiles)?;
-            self.store.put_checkpoint(&checkpoint)?;
-            self.store.commit()
+            self.writer.insert_entries(&entries)?;
+            self.writer.insert_issuers(&issuers)?;
+            self.writer.put_tiles(&tiles)?;
+            self.writer.put_checkpoint(&checkpoint)?;
+            self.writer.commit()
         })();
         match result {
             Ok(()) => {
                 self.state = state;
-                if let Ok(mut r) = self.shared.recent.write() {
-                    for e in &entries {
-                        r.insert(e.index, e.dedup, e.leaf_hash);
-                    }
-                    metrics::CTLOG_UNINDEXED.set(r.len() as i64);
-                }
-                metrics::CTLOG_TREE_SIZE.set(tree_size as i64);
-                metrics::CTLOG_CHECKPOINT_TIMESTAMP.set(timestamp as f64 / 1000.0);
-                if let Ok(mut l) = self.shared.latest.write() {
-                    *l = Arc::new(sth);
-                }
+                self.publish(&sth);
                 if self.health != Health::Healthy {
                     self.set_health(Health::Healthy);
                 }
                 Ok(scts)
             }
             Err(e) => {
-                self.store.rollback();
+                self.writer.rollback();
                 self.recover();
-                Err(LogError::Unavailable(e.to_string()))
+                Err(LogError::Storage(e))
             }
         }
     }
 
-    /// After a failed commit: reload the durable state (the failed batch may or may not
+    /// After a failed write: reload the durable state (the failed batch may or may not
     /// be on disk). Success leaves the log `Failing` (not ready until a write succeeds);
     /// failure leaves it `Broken` (submissions refused until a reload succeeds).
     fn recover(&mut self) {
-        let loaded = TreeState::load(self.store.as_mut()).and_then(|s| {
-            let recent = match &s {
-                Some(st) => Some(load_recent(
-                    self.store.as_mut(),
-                    st.sth.tree_size,
-                    self.index_every,
-                )?),
-                None => None,
+        let loaded = self.writer.begin().and_then(|cp| {
+            let state = match &cp {
+                Some(cp) => TreeState::load(self.writer.as_mut(), cp),
+                None => Err(StoreError::Corrupt("the log has no checkpoint")),
             };
-            Ok(s.zip(recent))
+            self.writer.rollback();
+            state
         });
         match loaded {
-            Ok(Some((state, recent))) => {
-                if let Ok(mut r) = self.shared.recent.write() {
-                    *r = recent;
-                    metrics::CTLOG_UNINDEXED.set(r.len() as i64);
-                }
+            Ok(state) => {
                 if state.sth.tree_size != self.state.sth.tree_size {
                     tracing::warn!(
                         before = self.state.sth.tree_size,
@@ -683,19 +615,16 @@ impl Sequencer {
                         "a batch reported as failed was committed; its entries are logged without SCTs"
                     );
                 }
-                if let Ok(mut l) = self.shared.latest.write() {
-                    *l = Arc::new(state.sth.clone());
-                }
+                self.publish(&state.sth);
                 self.state = state;
                 let retry_at = self.next_retry();
                 self.set_health(Health::Failing { retry_at });
             }
-            Ok(None) | Err(_) => {
+            Err(e) => {
                 let retry_at = self.next_retry();
                 tracing::error!(
-                    retry_in_ms = retry_at
-                        .saturating_duration_since(Instant::now())
-                        .as_millis() as u64,
+                    error = %crate::errors::Chain(&e),
+                    retry_in_ms = retry_at.saturating_duration_since(Instant::now()).as_millis() as u64,
                     "the CT log could not reload its state after a failed write; refusing submissions until it can"
                 );
                 self.set_health(Health::Broken { retry_at });
@@ -704,18 +633,16 @@ impl Sequencer {
     }
 }
 
-/// Longest pause between two attempts to reload the state of a broken log.
+/// Longest pause between two retries of a failing or broken log.
 const MAX_RECOVERY_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Answers every submission of a batch with 503: the log is broken and stores nothing.
 fn refuse_batch(batch: Vec<Pending>) {
     for p in batch {
         metrics::CTLOG_SUBMISSIONS
-            .with_label_values(&[p.submission.kind.label(), "error"])
+            .with_label_values(&[p.submission.kind().label(), "error"])
             .inc();
-        let _ = p.reply.send(Err(LogError::Unavailable(
-            "the CT log is recovering from a storage failure".into(),
-        )));
+        let _ = p.reply.send(Err(LogError::Recovering));
     }
 }
 
@@ -742,3 +669,68 @@ fn batch_scheduling() {
 
 #[cfg(not(target_os = "linux"))]
 fn batch_scheduling() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ct::log::store::memory;
+    use crate::ct::merkle::InMemory;
+
+    #[test]
+    fn appended_tiles_hold_every_subtree_of_the_tree() {
+        let sth = SignedTreeHead {
+            tree_size: 0,
+            timestamp: 0,
+            root: merkle::empty_root(),
+            signature: DigitallySigned {
+                hash_algorithm: 4,
+                signature_algorithm: 3,
+                signature: Vec::new(),
+            },
+        };
+        let leaves: Vec<Hash> = (0u32..70_000)
+            .map(|i| merkle::leaf_hash(&i.to_be_bytes()))
+            .collect();
+        let mut state = TreeState::empty(sth);
+        let mut tiles: HashMap<(u8, u64), Vec<u8>> = HashMap::new();
+        for chunk in leaves.chunks(997) {
+            for (l, i, b) in state.append_leaves(chunk) {
+                tiles.insert((l, i), b);
+            }
+        }
+        assert_eq!(state.frontier.root(), merkle::root_of(&leaves));
+        // Every full level-0 and level-1 tile equals the leaves (resp. subtree roots).
+        assert_eq!(tiles[&(0, 0)], leaves[..256].concat());
+        let memory = InMemory(leaves.clone());
+        let h = |level: u8, index: u64| {
+            let Ok(h) = merkle::SubtreeHashes::hash(&memory, level, index);
+            h
+        };
+        let level1: Vec<Hash> = (0..256).map(|i| h(8, i)).collect();
+        assert_eq!(tiles[&(1, 0)], level1.concat());
+        // The rightmost partial tile of level 0 holds the leaves past the last full one.
+        let last_full = (70_000 / 256) * 256;
+        assert_eq!(tiles[&(0, 70_000 / 256)], leaves[last_full..].concat());
+        // A state rebuilt from the stored tiles and checkpoint appends identically.
+        let (mut writer, _) = memory::open();
+        writer.begin().unwrap();
+        let tile_writes: Vec<TileWrite> =
+            tiles.iter().map(|(k, v)| (k.0, k.1, v.clone())).collect();
+        writer.put_tiles(&tile_writes).unwrap();
+        let cp = StoredCheckpoint {
+            tree_size: state.frontier.size(),
+            timestamp: 1,
+            root: state.frontier.root(),
+            signature: state.sth.signature.to_tls(),
+            frontier: state.frontier.to_bytes(),
+        };
+        writer.put_checkpoint(&cp).unwrap();
+        writer.commit().unwrap();
+        let mut loaded = TreeState::load(&mut writer, &cp).unwrap();
+        let more: Vec<Hash> = (70_000u32..70_300)
+            .map(|i| merkle::leaf_hash(&i.to_be_bytes()))
+            .collect();
+        assert_eq!(loaded.append_leaves(&more), state.append_leaves(&more));
+        assert_eq!(loaded.frontier.root(), state.frontier.root());
+    }
+}

@@ -4,10 +4,111 @@
 
 use crate::ct::merkle::Hash;
 use crate::ct::sha256;
-use crate::model::{der, oid, x509};
+use crate::model::{oid, x509};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use thiserror::Error;
 use x509_parser::prelude::*;
+
+/// Why a submission is refused. Each has a fixed label for
+/// `brevis_ctlog_rejections_total{reason}`.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    #[error("chain is empty")]
+    EmptyChain,
+    #[error("chain is longer than {MAX_CHAIN} certificates")]
+    ChainTooLong,
+    #[error("certificate {index} does not parse: {reason}")]
+    Unparsable { index: usize, reason: String },
+    #[error("certificate {0} has trailing data")]
+    TrailingData(usize),
+    #[error(
+        "add-pre-chain needs a precertificate: chain[0] must carry exactly one critical CT poison extension"
+    )]
+    NotPrecertificate,
+    #[error("add-chain got a precertificate (CT poison extension); submit it with add-pre-chain")]
+    UnexpectedPrecertificate,
+    #[error("certificate has expired")]
+    Expired,
+    #[error("certificate is not yet valid")]
+    NotYetValid,
+    #[error("certificate does not carry extended key usage codeSigning")]
+    NoCodeSigning,
+    #[error("chain does not lead to a root this log accepts")]
+    UnknownRoot,
+    #[error("a root certificate cannot be logged as a leaf")]
+    RootAsLeaf,
+    #[error("chain[{0}] is not a CA certificate")]
+    IssuerNotCa(usize),
+    #[error("chain[{0}] is not signed by chain[{next}]", next = .0 + 1)]
+    BrokenChain(usize),
+    #[error("chain[0] is not issued by chain[1]")]
+    WrongIssuer,
+    #[error("precertificate signing certificates are not supported")]
+    PrecertSigningCertificate,
+    #[error("chain[0] signature does not verify with chain[1]'s key")]
+    BadSignature,
+    #[error("precertificate TBS: {0}")]
+    PrecertTbs(#[source] crate::model::der::DerError),
+}
+
+impl Rejection {
+    /// A closed set of metric labels.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Rejection::EmptyChain => "empty_chain",
+            Rejection::ChainTooLong => "chain_too_long",
+            Rejection::Unparsable { .. } => "unparsable",
+            Rejection::TrailingData(_) => "trailing_data",
+            Rejection::NotPrecertificate => "not_precertificate",
+            Rejection::UnexpectedPrecertificate => "unexpected_precertificate",
+            Rejection::Expired => "expired",
+            Rejection::NotYetValid => "not_yet_valid",
+            Rejection::NoCodeSigning => "no_code_signing",
+            Rejection::UnknownRoot => "unknown_root",
+            Rejection::RootAsLeaf => "root_as_leaf",
+            Rejection::IssuerNotCa(_) => "issuer_not_ca",
+            Rejection::BrokenChain(_) => "broken_chain",
+            Rejection::WrongIssuer => "wrong_issuer",
+            Rejection::PrecertSigningCertificate => "precert_signing_certificate",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::PrecertTbs(_) => "precert_tbs",
+        }
+    }
+
+    /// Every label, for initialising the metric.
+    pub const LABELS: [&'static str; 17] = [
+        "empty_chain",
+        "chain_too_long",
+        "unparsable",
+        "trailing_data",
+        "not_precertificate",
+        "unexpected_precertificate",
+        "expired",
+        "not_yet_valid",
+        "no_code_signing",
+        "unknown_root",
+        "root_as_leaf",
+        "issuer_not_ca",
+        "broken_chain",
+        "wrong_issuer",
+        "precert_signing_certificate",
+        "bad_signature",
+        "precert_tbs",
+    ];
+}
+
+/// Parses exactly one certificate (chain position `index`).
+fn parse(index: usize, der: &[u8]) -> Result<X509Certificate<'_>, Rejection> {
+    match parse_x509_certificate(der) {
+        Ok(([], c)) => Ok(c),
+        Ok(_) => Err(Rejection::TrailingData(index)),
+        Err(e) => Err(Rejection::Unparsable {
+            index,
+            reason: e.to_string(),
+        }),
+    }
+}
 
 /// The two submission endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,10 +126,34 @@ impl Kind {
     }
 }
 
+/// Where a submission comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `add-chain` / `add-pre-chain` from the network: every check, and a resubmission
+    /// gets its original SCT.
+    Network,
+    /// A precertificate the in-process CA signed a moment ago: its signature is not
+    /// verified again, and it is not looked up as a resubmission (a fresh random serial
+    /// cannot have been logged before).
+    OwnCa,
+}
+
+/// What a submission is logged as.
+#[derive(Debug, Clone)]
+pub enum Logged {
+    X509,
+    Precert {
+        /// SHA-256 of the issuer's SubjectPublicKeyInfo.
+        issuer_key_hash: Hash,
+        /// The TBS with the poison removed.
+        tbs: Vec<u8>,
+    },
+}
+
 /// A submission that passed every check, ready to be sequenced.
 #[derive(Debug, Clone)]
 pub struct Submission {
-    pub kind: Kind,
+    pub entry: Logged,
     /// `chain[0]` as submitted.
     pub leaf: Vec<u8>,
     /// SHA-256 of `leaf`: resubmissions of the same certificate get the same entry.
@@ -38,14 +163,32 @@ pub struct Submission {
     /// SHA-256 of each of `issuers` (how entries and static-ct-api address them),
     /// computed once per verified chain.
     pub issuer_fingerprints: Arc<[Hash]>,
-    /// Precertificates: SHA-256 of the issuer's SubjectPublicKeyInfo.
-    pub issuer_key_hash: Hash,
-    /// Precertificates: the TBS with the poison removed.
-    pub tbs: Vec<u8>,
-    /// Look for an earlier entry of the same certificate. Off only for precertificates
-    /// the in-process CA signed a moment ago: a fresh random serial cannot have been
-    /// logged before.
-    pub check_duplicates: bool,
+    pub origin: Origin,
+}
+
+impl Submission {
+    pub fn kind(&self) -> Kind {
+        match self.entry {
+            Logged::X509 => Kind::X509,
+            Logged::Precert { .. } => Kind::Precert,
+        }
+    }
+
+    /// The RFC 6962 entry an SCT for this submission signs.
+    pub fn signed_entry(&self) -> crate::model::sct::Entry<'_> {
+        match &self.entry {
+            Logged::X509 => crate::model::sct::Entry::X509 {
+                certificate: &self.leaf,
+            },
+            Logged::Precert {
+                issuer_key_hash,
+                tbs,
+            } => crate::model::sct::Entry::Precert {
+                issuer_key_hash,
+                tbs,
+            },
+        }
+    }
 }
 
 /// Longest chain accepted (leaf included).
@@ -61,13 +204,9 @@ pub struct Root {
 }
 
 impl Root {
-    pub fn new(der: Vec<u8>) -> Result<Root, String> {
-        let (_, c) =
-            parse_x509_certificate(&der).map_err(|e| format!("root does not parse: {e}"))?;
-        Ok(Root {
-            subject: c.subject().as_raw().to_vec(),
-            der,
-        })
+    pub fn new(der: Vec<u8>) -> Result<Root, Rejection> {
+        let subject = parse(0, &der)?.subject().as_raw().to_vec();
+        Ok(Root { subject, der })
     }
 }
 
@@ -75,12 +214,12 @@ impl Root {
 pub struct Validator {
     roots: Vec<Root>,
     require_code_signing: bool,
-    verified_issuer_chains: Mutex<HashMap<Hash, Arc<IssuerInfo>>>,
+    verified_issuer_chains: Mutex<HashMap<Hash, Arc<VerifiedIssuers>>>,
 }
 
 /// What the leaf checks need from a verified issuer chain.
 #[derive(Debug)]
-struct IssuerInfo {
+struct VerifiedIssuers {
     /// Subject of the direct issuer (chain[1]).
     subject: Vec<u8>,
     /// SHA-256 of the direct issuer's SubjectPublicKeyInfo (the precert issuer_key_hash).
@@ -89,10 +228,6 @@ struct IssuerInfo {
     precert_signing: bool,
     /// SHA-256 of each certificate of the chain.
     fingerprints: Arc<[Hash]>,
-}
-
-fn reject(msg: impl Into<String>) -> String {
-    msg.into()
 }
 
 impl Validator {
@@ -115,23 +250,17 @@ impl Validator {
         chain: &[Vec<u8>],
         kind: Kind,
         now_secs: i64,
-        verify_leaf_signature: bool,
-    ) -> Result<Submission, String> {
+        origin: Origin,
+    ) -> Result<Submission, Rejection> {
         if chain.is_empty() {
-            return Err(reject("chain is empty"));
+            return Err(Rejection::EmptyChain);
         }
         if chain.len() > MAX_CHAIN {
-            return Err(reject(format!(
-                "chain is longer than {MAX_CHAIN} certificates"
-            )));
+            return Err(Rejection::ChainTooLong);
         }
         // Only the leaf is parsed per submission; what the checks need from an issuer
         // chain is cached once it verified (the CA sends the same chain every time).
-        let leaf = match parse_x509_certificate(&chain[0]) {
-            Ok(([], c)) => c,
-            Ok(_) => return Err("certificate 0 has trailing data".into()),
-            Err(e) => return Err(format!("certificate 0 does not parse: {e}")),
-        };
+        let leaf = parse(0, &chain[0])?;
         let leaf = &leaf;
 
         // Entry type.
@@ -141,35 +270,24 @@ impl Validator {
             .filter(|e| e.oid.as_bytes() == oid::CT_POISON.content)
             .collect();
         match kind {
-            Kind::Precert => {
-                if poisons.len() != 1 || !poisons[0].critical {
-                    return Err(reject(
-                        "add-pre-chain needs a precertificate: chain[0] must carry exactly one critical CT poison extension",
-                    ));
-                }
+            Kind::Precert if poisons.len() != 1 || !poisons[0].critical => {
+                return Err(Rejection::NotPrecertificate);
             }
-            Kind::X509 => {
-                if !poisons.is_empty() {
-                    return Err(reject(
-                        "add-chain got a precertificate (CT poison extension); submit it with add-pre-chain",
-                    ));
-                }
-            }
+            Kind::X509 if !poisons.is_empty() => return Err(Rejection::UnexpectedPrecertificate),
+            _ => {}
         }
 
         // Validity now.
         let nb = leaf.validity().not_before.timestamp();
         let na = leaf.validity().not_after.timestamp();
         if na < now_secs {
-            return Err(reject("certificate has expired"));
+            return Err(Rejection::Expired);
         }
-        if nb > now_secs + NOT_BEFORE_LEEWAY_SECS {
-            return Err(reject("certificate is not yet valid"));
+        if nb > now_secs.saturating_add(NOT_BEFORE_LEEWAY_SECS) {
+            return Err(Rejection::NotYetValid);
         }
         if self.require_code_signing && !x509::has_code_signing_eku(leaf) {
-            return Err(reject(
-                "certificate does not carry extended key usage codeSigning",
-            ));
+            return Err(Rejection::NoCodeSigning);
         }
 
         // Issuers: complete to an accepted root.
@@ -179,77 +297,56 @@ impl Validator {
             let last_issuer = if chain.len() == 1 {
                 leaf.issuer().as_raw().to_vec()
             } else {
-                match parse_x509_certificate(&chain[chain.len() - 1]) {
-                    Ok(([], c)) => c.issuer().as_raw().to_vec(),
-                    Ok(_) => {
-                        return Err(format!("certificate {} has trailing data", chain.len() - 1));
-                    }
-                    Err(e) => {
-                        return Err(format!(
-                            "certificate {} does not parse: {e}",
-                            chain.len() - 1
-                        ));
-                    }
-                }
+                let last = chain.len() - 1;
+                parse(last, &chain[last])?.issuer().as_raw().to_vec()
             };
             let root = self
                 .roots
                 .iter()
                 .find(|r| r.subject == last_issuer)
-                .ok_or_else(|| reject("chain does not lead to a root this log accepts"))?;
+                .ok_or(Rejection::UnknownRoot)?;
             issuers.push(root.der.clone());
         }
         if issuers.is_empty() {
-            return Err(reject("a root certificate cannot be logged as a leaf"));
+            return Err(Rejection::RootAsLeaf);
         }
         let info = self.verify_issuers(&issuers)?;
         if leaf.issuer().as_raw() != info.subject.as_slice() {
-            return Err(reject("chain[0] is not issued by chain[1]"));
+            return Err(Rejection::WrongIssuer);
         }
         if info.precert_signing {
-            return Err(reject(
-                "precertificate signing certificates are not supported",
-            ));
+            return Err(Rejection::PrecertSigningCertificate);
         }
-        if verify_leaf_signature {
-            let (_, direct_issuer) = parse_x509_certificate(&issuers[0])
-                .map_err(|e| reject(format!("issuer does not parse: {e}")))?;
+        if origin == Origin::Network {
+            let direct_issuer = parse(1, &issuers[0])?;
             if !x509::is_signed_by(leaf, &direct_issuer) {
-                return Err(reject(
-                    "chain[0] signature does not verify with chain[1]'s key",
-                ));
+                return Err(Rejection::BadSignature);
             }
         }
 
-        let dedup = sha256(&chain[0]);
-        let (issuer_key_hash, tbs) = match kind {
-            Kind::X509 => ([0u8; 32], Vec::new()),
-            Kind::Precert => {
-                let tbs = der::tbs_without_extension(
-                    leaf.tbs_certificate.as_ref(),
-                    &oid::CT_POISON.tlv(),
-                )
-                .map_err(|e| reject(format!("precertificate TBS: {e}")))?
-                .ok_or_else(|| reject("precertificate has no poison"))?;
-                (info.spki_hash, tbs)
-            }
+        let entry = match kind {
+            Kind::X509 => Logged::X509,
+            Kind::Precert => Logged::Precert {
+                issuer_key_hash: info.spki_hash,
+                tbs: x509::tbs_without(leaf.tbs_certificate.as_ref(), &oid::CT_POISON)
+                    .map_err(Rejection::PrecertTbs)?
+                    .ok_or(Rejection::NotPrecertificate)?,
+            },
         };
         Ok(Submission {
-            kind,
+            entry,
             leaf: chain[0].clone(),
-            dedup,
+            dedup: sha256(&chain[0]),
             issuers,
             issuer_fingerprints: info.fingerprints.clone(),
-            issuer_key_hash,
-            tbs,
-            check_duplicates: true,
+            origin,
         })
     }
 
     /// Verifies an issuer chain (each certificate a CA signed by the next, ending at an
     /// accepted root) and returns what leaf checks need from it; remembers chains already
     /// verified.
-    fn verify_issuers(&self, issuers: &[Vec<u8>]) -> Result<Arc<IssuerInfo>, String> {
+    fn verify_issuers(&self, issuers: &[Vec<u8>]) -> Result<Arc<VerifiedIssuers>, Rejection> {
         let key = sha256(&issuers.concat());
         if let Some(info) = self
             .verified_issuer_chains
@@ -262,34 +359,26 @@ impl Validator {
         let parsed: Vec<X509Certificate<'_>> = issuers
             .iter()
             .enumerate()
-            .map(|(i, d)| match parse_x509_certificate(d) {
-                Ok(([], c)) => Ok(c),
-                Ok(_) => Err(format!("certificate {} has trailing data", i + 1)),
-                Err(e) => Err(reject(format!("issuer does not parse: {e}"))),
-            })
+            .map(|(i, d)| parse(i + 1, d))
             .collect::<Result<_, _>>()?;
         for (i, c) in parsed.iter().enumerate() {
             let is_root = i + 1 == parsed.len();
             if !is_root {
                 if !x509::is_ca(c) {
-                    return Err(reject(format!("chain[{}] is not a CA certificate", i + 1)));
+                    return Err(Rejection::IssuerNotCa(i + 1));
                 }
                 if c.issuer().as_raw() != parsed[i + 1].subject().as_raw()
                     || !x509::is_signed_by(c, &parsed[i + 1])
                 {
-                    return Err(reject(format!(
-                        "chain[{}] is not signed by chain[{}]",
-                        i + 1,
-                        i + 2
-                    )));
+                    return Err(Rejection::BrokenChain(i + 1));
                 }
             }
         }
         if !self.roots.iter().any(|r| Some(&r.der) == issuers.last()) {
-            return Err(reject("chain does not lead to a root this log accepts"));
+            return Err(Rejection::UnknownRoot);
         }
         let direct = &parsed[0];
-        let info = Arc::new(IssuerInfo {
+        let info = Arc::new(VerifiedIssuers {
             subject: direct.subject().as_raw().to_vec(),
             spki_hash: sha256(direct.public_key().raw),
             fingerprints: issuers.iter().map(|d| sha256(d)).collect(),

@@ -1,4 +1,4 @@
-//! Lookups by hash, kept out of the batch commit.
+//! The SQLite backend's lookups by hash, kept out of the batch commit.
 //!
 //! Two questions need an entry found by hash: "was this certificate logged before?"
 //! (a resubmission gets its original SCT back) and `get-proof-by-hash`. Both hashes are
@@ -9,14 +9,16 @@
 //!
 //! - entries committed by recent batches are found in memory ([`Recent`]), rebuilt from
 //!   the entries table at start-up, since the entries themselves are durable;
-//! - every [`DEFAULT_INDEX_EVERY`] entries the sequencer writes them to the `lookup`
-//!   table in one transaction, sorted, and only then drops them from memory;
+//! - every [`DEFAULT_INDEX_EVERY`] entries the store writes them to the `lookup` table in
+//!   one transaction (after the batch's SCTs went out), sorted, and only then drops them
+//!   from memory;
 //! - `lookup` rows are keyed by (kind, epoch, 8-byte hash prefix, index), where the epoch
 //!   is the entry index divided by 2^[`EPOCH_BITS`], so each flush lands in the small
 //!   region of the current epoch instead of all over the table. A lookup probes every
 //!   epoch, newest first, and checks the full hash on the entry itself (prefixes may
 //!   collide).
 
+use super::LookupKind;
 use crate::ct::merkle::Hash;
 use std::collections::HashMap;
 
@@ -26,15 +28,6 @@ pub const EPOCH_BITS: u32 = 16;
 
 /// Entries kept in memory before they are written to the lookup table.
 pub const DEFAULT_INDEX_EVERY: u64 = 4096;
-
-/// What a lookup row indexes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LookupKind {
-    /// SHA-256 of the submitted certificate or precertificate.
-    Dedup = 0,
-    /// The RFC 6962 Merkle leaf hash.
-    LeafHash = 1,
-}
 
 /// One row of the lookup table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,0 +1,801 @@
+//! The command-line grammar: every closed choice is a [`ValueEnum`], and `serve`'s flags
+//! are grouped into sections that mirror the library's option types (`HttpOptions`,
+//! `Protection`, `ReloadOptions`, `CaChoice`, `CtChoice`, `VerifierOptions`), each
+//! converted in one place.
+
+use anyhow::{Context, Result};
+use brevis::ca::SigningAlgorithm;
+use brevis::ca::provision::CaChoice;
+use brevis::config::{AlgorithmRegistry, algorithms::DEFAULT_NAMES};
+use brevis::ct::client::ClientOptions;
+use brevis::ct::log::{BatchConfig, LogOptions};
+use brevis::oidc::VerifierOptions;
+use brevis::ratelimit::Rate;
+use brevis::server::{
+    CtChoice, CtLogServeOptions, EmbeddedLogOptions, HttpOptions, Protection, ReloadOptions,
+    ServeOptions,
+};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "brevis",
+    version,
+    about = "A Fulcio-compatible short-lived code-signing CA"
+)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Fulcio's spelling: `dev` (text) or `prod` (JSON).
+    #[arg(long = "log_type", alias = "log-type", global = true, value_enum)]
+    pub log_type: Option<LogType>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    pub fn json_logs(&self) -> bool {
+        self.log_format == LogFormat::Json || self.log_type == Some(LogType::Prod)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogType {
+    Dev,
+    Prod,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the CA (and its embedded CT log).
+    Serve(Box<ServeArgs>),
+    /// CA material.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Identity configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// The Certificate Transparency log on its own.
+    #[command(subcommand)]
+    Ctlog(CtlogCommand),
+    /// Print the Sigstore TrustedRoot (CA chain, CT log key, validity windows) that
+    /// clients load to trust this deployment.
+    TrustRoot(TrustArgs),
+    /// Print a Sigstore SigningConfig (v0.2) pointing clients at this CA.
+    SigningConfig(TrustArgs),
+    /// Write trusted_root.json, signing_config.json and client_trust_config.json (the
+    /// ClientTrustConfig sigstore-python's --trust-config loads) into a directory.
+    TrustConfig(TrustConfigArgs),
+    /// Client-side commands for smoke-testing a deployment.
+    #[command(subcommand)]
+    Cert(CertCommand),
+}
+
+// ---- serve ---------------------------------------------------------------------------------
+
+/// Fulcio's `serve` flags where they apply, plus brevis's own, in sections.
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    #[command(flatten)]
+    pub ca: CaArgs,
+    #[command(flatten)]
+    pub ct: CtArgs,
+    #[command(flatten)]
+    pub oidc: OidcArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub protection: ProtectionArgs,
+    #[command(flatten)]
+    pub reload: ReloadArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// Comma-separated allow-list of client key/hash pairs.
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_NAMES.map(String::from))]
+    pub client_signing_algorithms: Vec<String>,
+    /// Fulcio's gRPC listener has no counterpart in brevis; accepted and ignored so Fulcio
+    /// command lines keep working.
+    #[arg(long, hide = true)]
+    pub grpc_host: Option<String>,
+    #[arg(long, hide = true)]
+    pub grpc_port: Option<u16>,
+}
+
+impl ServeArgs {
+    /// The library's options for these flags.
+    pub fn options(self) -> Result<ServeOptions> {
+        let algorithms =
+            AlgorithmRegistry::parse(self.client_signing_algorithms.iter().map(String::as_str))
+                .context("--client-signing-algorithms")?;
+        if !self.ca.fileca_watch {
+            tracing::info!("--fileca-watch=false: CA files reload on SIGHUP only");
+        }
+        Ok(ServeOptions {
+            host: self.listen.host,
+            port: self.listen.port,
+            metrics_port: self.listen.metrics_port,
+            data_dir: self.listen.data_dir,
+            config_path: self.listen.config_path,
+            insecure_http_issuers: self.listen.insecure_http_issuers,
+            reload: ReloadOptions {
+                watch_interval: self.reload.watch_interval,
+                config_watch: self.reload.config_watch,
+                fileca_watch: self.ca.fileca_watch,
+            },
+            ca: self.ca.choice(),
+            ct: self.ct.choice()?,
+            algorithms,
+            oidc: self.oidc.options()?,
+            http: self.http.options(),
+            protection: self.protection.options()?,
+            tls: self.tls.files(),
+        })
+    }
+}
+
+/// Where brevis listens and what it reads at start.
+#[derive(Args)]
+#[command(next_help_heading = "Listeners and configuration")]
+pub struct ListenArgs {
+    /// Address of the HTTP API listener (Fulcio: --host / --http-host).
+    #[arg(long, alias = "http-host", default_value = "0.0.0.0")]
+    pub host: String,
+    /// Port of the HTTP API listener (Fulcio: --port / --http-port).
+    #[arg(long, alias = "http-port", default_value_t = 8080)]
+    pub port: u16,
+    /// Port of the Prometheus listener (path /metrics).
+    #[arg(long, default_value_t = 2112)]
+    pub metrics_port: u16,
+    /// Fulcio-format identity config (YAML or JSON). Without it, Fulcio's built-in issuer
+    /// set is trusted (sigstore OAuth proxy, Google, GitHub Actions).
+    #[arg(long)]
+    pub config_path: Option<PathBuf>,
+    /// Where brevis keeps its CA (and CT log) state.
+    #[arg(long, default_value = "brevis-data")]
+    pub data_dir: PathBuf,
+    /// Allow http:// OIDC issuers (local testing only; tokens then travel unprotected).
+    #[arg(long)]
+    pub insecure_http_issuers: bool,
+}
+
+/// The CA backends (Fulcio's `--ca`).
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CaKind {
+    /// A chain and key on disk (default: the data directory's CA, created on first start).
+    Fileca,
+    /// A new in-memory root at every start.
+    Ephemeralca,
+}
+
+#[derive(Args)]
+#[command(next_help_heading = "CA")]
+pub struct CaArgs {
+    /// CA backend.
+    #[arg(long, value_enum, default_value_t = CaKind::Fileca)]
+    pub ca: CaKind,
+    /// PEM chain for fileca: issuing certificate first, root last.
+    #[arg(long)]
+    pub fileca_cert: Option<PathBuf>,
+    /// PEM private key for fileca (PKCS#8, SEC1, PKCS#1, encrypted PKCS#8, or legacy
+    /// OpenSSL-encrypted PEM).
+    #[arg(long)]
+    pub fileca_key: Option<PathBuf>,
+    /// Password of an encrypted fileca key.
+    #[arg(long, env = "BREVIS_FILECA_KEY_PASSWD", hide_env_values = true)]
+    pub fileca_key_passwd: Option<String>,
+    /// Reload the fileca chain and key when they change (Fulcio default: true).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true")]
+    pub fileca_watch: bool,
+}
+
+impl CaArgs {
+    fn choice(self) -> CaChoice {
+        match self.ca {
+            CaKind::Ephemeralca => CaChoice::Ephemeral,
+            CaKind::Fileca => CaChoice::File {
+                cert: self.fileca_cert,
+                key: self.fileca_key,
+                password: self.fileca_key_passwd,
+            },
+        }
+    }
+}
+
+#[derive(Args)]
+#[command(next_help_heading = "Certificate Transparency")]
+pub struct CtArgs {
+    /// Remote CT log base URL. Without it brevis runs its embedded log. Empty
+    /// (--ct-log-url "") disables CT: responses then carry a detached, empty SCT, which real
+    /// Sigstore clients refuse.
+    #[arg(long)]
+    pub ct_log_url: Option<String>,
+    /// PEM public key the remote CT log's SCTs must verify with.
+    #[arg(long)]
+    pub ct_log_public_key_path: Option<PathBuf>,
+    /// Host header to send to the remote CT log (Fulcio's --ct-log-origin).
+    #[arg(long)]
+    pub ct_log_origin: Option<String>,
+    /// Extra CA certificates (PEM) for the remote CT log's TLS.
+    #[arg(long = "ct-log.tls-ca-cert")]
+    pub ct_log_tls_ca_cert: Option<PathBuf>,
+    /// Longest one submission to the remote CT log may take, retries and waits included;
+    /// past it the request fails (no certificate leaves the CA unlogged).
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub ct_log_timeout: Duration,
+    /// Port of the embedded CT log's listener (monitors read the log there).
+    #[arg(long, default_value_t = 6962)]
+    pub ctlog_port: u16,
+    /// URL path prefix of the embedded CT log ("" or "/name").
+    #[arg(long, default_value = "")]
+    pub ctlog_prefix: String,
+    /// PEM file of extra roots the embedded log accepts besides the CA's own.
+    #[arg(long)]
+    pub ctlog_extra_roots: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+impl CtArgs {
+    fn choice(self) -> Result<CtChoice> {
+        Ok(match self.ct_log_url.as_deref() {
+            Some("") => CtChoice::Disabled,
+            Some(url) => CtChoice::Remote {
+                url: url.to_string(),
+                public_key: self.ct_log_public_key_path,
+                options: ClientOptions {
+                    host: self.ct_log_origin,
+                    tls_ca: self
+                        .ct_log_tls_ca_cert
+                        .map(|p| {
+                            std::fs::read_to_string(&p)
+                                .with_context(|| format!("--ct-log.tls-ca-cert {}", p.display()))
+                        })
+                        .transpose()?,
+                    deadline: self.ct_log_timeout,
+                    attempt_timeout: self
+                        .ct_log_timeout
+                        .min(ClientOptions::default().attempt_timeout),
+                    ..ClientOptions::default()
+                },
+            },
+            None => CtChoice::Embedded(EmbeddedLogOptions {
+                port: self.ctlog_port,
+                prefix: check_prefix(&self.ctlog_prefix)?,
+                log: self.log.options(),
+                extra_roots: self.ctlog_extra_roots,
+            }),
+        })
+    }
+}
+
+/// Batching and acceptance settings shared by the embedded and the standalone log.
+#[derive(Args, Clone)]
+pub struct LogArgs {
+    /// Checkpoint origin (the log's public submission prefix without scheme). Fixed when
+    /// the log is created.
+    #[arg(long = "ctlog-origin", default_value = "localhost:6962")]
+    pub origin: String,
+    /// Longest a batch waits to fill before it commits. 0 commits as soon as the previous
+    /// commit finishes (group commit).
+    #[arg(long = "ctlog-batch-max-wait", default_value = "0ms", value_parser = parse_duration)]
+    pub batch_max_wait: Duration,
+    /// Most entries in one batch.
+    #[arg(long = "ctlog-batch-max-size", default_value_t = 4096)]
+    pub batch_max_size: usize,
+    /// Most submissions waiting; beyond this the log answers 503 (with Retry-After).
+    #[arg(long = "ctlog-max-pending", default_value_t = 65536)]
+    pub max_pending: usize,
+    /// Accept only leaves with extended key usage codeSigning (Sigstore's CT setting).
+    #[arg(long = "ctlog-require-code-signing", num_args = 0..=1, default_missing_value = "true", default_value = "true")]
+    pub require_code_signing: bool,
+}
+
+impl LogArgs {
+    pub fn options(&self) -> LogOptions {
+        LogOptions {
+            origin: self.origin.clone(),
+            require_code_signing: self.require_code_signing,
+            batch: BatchConfig {
+                max_size: self.batch_max_size.max(1),
+                max_wait: self.batch_max_wait,
+                ..BatchConfig::default()
+            },
+            max_pending: self.max_pending.max(1),
+            ..LogOptions::default()
+        }
+    }
+}
+
+#[derive(Args)]
+#[command(next_help_heading = "OIDC")]
+pub struct OidcArgs {
+    /// Allowed clock skew for token nbf/iat (exp gets none).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub oidc_clock_skew: Duration,
+    /// Timeout of each OIDC discovery or JWKS request.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub oidc_fetch_timeout: Duration,
+    /// Minimum time between JWKS refetches caused by unknown key ids, per issuer.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub oidc_jwks_refresh_interval: Duration,
+    /// New issuers admitted per meta-issuer pattern, as N/s, N/m or N/h (burst N): a
+    /// token naming an issuer under a pattern that no token verified for yet makes brevis
+    /// fetch from that issuer, so beyond this rate such tokens are refused unfetched.
+    #[arg(long, default_value = "10/m")]
+    pub meta_issuer_admission_rate: String,
+}
+
+impl OidcArgs {
+    fn options(self) -> Result<VerifierOptions> {
+        Ok(VerifierOptions {
+            clock_skew: self.oidc_clock_skew,
+            jwks_refresh_interval: self.oidc_jwks_refresh_interval,
+            fetch_timeout: self.oidc_fetch_timeout,
+            meta_admission: admission_rate(&self.meta_issuer_admission_rate)
+                .context("--meta-issuer-admission-rate")?,
+        })
+    }
+}
+
+#[derive(Args)]
+#[command(next_help_heading = "HTTP")]
+pub struct HttpArgs {
+    /// Idle keep-alive timeout of HTTP connections (Fulcio: 30s).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub idle_connection_timeout: Duration,
+    /// Time allowed for a client to send a request's headers.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// HTTP worker threads (default: one per CPU core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Time requests in flight get to finish after SIGTERM/SIGINT before connections are
+    /// closed; the CT log's pending batch is committed either way.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+impl HttpArgs {
+    fn options(self) -> HttpOptions {
+        HttpOptions {
+            idle_timeout: self.idle_connection_timeout,
+            request_timeout: self.request_timeout,
+            workers: self.workers,
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+}
+
+#[derive(Args)]
+#[command(next_help_heading = "Limits")]
+pub struct ProtectionArgs {
+    /// Time allowed to receive a request body after its headers (408 after it).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// Longest a signing request may take once its body arrived (token verification, CT
+    /// log, signing); past it the client gets 503 and no certificate, and may retry.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub issuance_timeout: Duration,
+    /// Concurrent connections per worker thread (actix default: 25000).
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Signing requests allowed per client address, as N/s, N/m or N/h (off by default);
+    /// over the limit: 429 with Retry-After.
+    #[arg(long)]
+    pub rate_limit_client: Option<String>,
+    /// Bucket size of --rate-limit-client: requests a client may send at once.
+    #[arg(long, default_value_t = 10)]
+    pub rate_limit_client_burst: u32,
+    /// Certificates allowed per identity (issuer + SAN), as N/s, N/m or N/h (off by
+    /// default); checked after the token verified.
+    #[arg(long)]
+    pub rate_limit_identity: Option<String>,
+    /// Bucket size of --rate-limit-identity.
+    #[arg(long, default_value_t = 5)]
+    pub rate_limit_identity_burst: u32,
+    /// IPv6 clients share one --rate-limit-client bucket per network of this many bits
+    /// (64: a /64, what one subscriber is usually given).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u8).range(0..=128))]
+    pub rate_limit_ipv6_prefix: u8,
+    /// Take the client address for --rate-limit-client from this header (the last entry
+    /// of a list) instead of the TCP peer. Only behind a proxy that sets it.
+    #[arg(long)]
+    pub client_ip_header: Option<String>,
+}
+
+impl ProtectionArgs {
+    fn options(self) -> Result<Protection> {
+        let rate = |flag: &str, spec: &Option<String>, burst: u32| {
+            spec.as_deref()
+                .map(|s| Rate::parse(s, burst))
+                .transpose()
+                .with_context(|| flag.to_string())
+        };
+        Ok(Protection {
+            per_client: rate(
+                "--rate-limit-client",
+                &self.rate_limit_client,
+                self.rate_limit_client_burst,
+            )?,
+            per_identity: rate(
+                "--rate-limit-identity",
+                &self.rate_limit_identity,
+                self.rate_limit_identity_burst,
+            )?,
+            client_ip_header: self.client_ip_header,
+            body_timeout: self.body_timeout,
+            issuance_timeout: self.issuance_timeout,
+            ipv6_prefix: self.rate_limit_ipv6_prefix,
+            max_connections: self.max_connections,
+            ..Protection::default()
+        })
+    }
+}
+
+#[derive(Args)]
+#[command(next_help_heading = "Reload")]
+pub struct ReloadArgs {
+    /// How often the identity config, fileca and TLS files are checked for changes
+    /// (content, not mtime); 0 turns watching off. SIGHUP always reloads everything.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub watch_interval: Duration,
+    /// Reload the identity config (--config-path) when it changes.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true")]
+    pub config_watch: bool,
+}
+
+#[derive(Args)]
+#[command(next_help_heading = "TLS")]
+pub struct TlsArgs {
+    /// TLS certificate chain (PEM, leaf first) for the API listener; with --tls-key the API
+    /// speaks HTTPS only. Reloaded with the rest (SIGHUP, file change).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, SEC1 or PKCS#1) for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn files(self) -> Option<brevis::tls::TlsFiles> {
+        Some(brevis::tls::TlsFiles {
+            cert: self.tls_cert?,
+            key: self.tls_key?,
+        })
+    }
+}
+
+// ---- ctlog -----------------------------------------------------------------------------------
+
+#[derive(Subcommand)]
+pub enum CtlogCommand {
+    /// Run a standalone CT log (RFC 6962 and static-ct-api), for deployments that keep the
+    /// log apart from the CA; point `brevis serve --ct-log-url` at it.
+    Serve(CtlogServeArgs),
+    /// Create a CT log key pair (log-key.pem, log-public-key.pem) in a directory, unless
+    /// one is already there; prints the public key's path and the log ID either way.
+    Key(CtlogKeyArgs),
+}
+
+#[derive(Args)]
+pub struct CtlogKeyArgs {
+    /// Directory for log-key.pem (0600) and log-public-key.pem; a log's data directory
+    /// when the key lives with the log.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct CtlogServeArgs {
+    #[arg(long, default_value = "0.0.0.0")]
+    pub host: String,
+    #[arg(long, default_value_t = 6962)]
+    pub port: u16,
+    /// URL path prefix of the log ("" or "/name", e.g. "/test" like Fulcio's default URL).
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// Where the log keeps its key and database.
+    #[arg(long, default_value = "brevis-ctlog")]
+    pub data_dir: PathBuf,
+    /// PEM file with the root certificates whose chains the log accepts.
+    #[arg(long)]
+    pub roots: PathBuf,
+    /// Serve Prometheus metrics on this port too.
+    #[arg(long)]
+    pub metrics_port: Option<u16>,
+    /// The log's private key (PEM PKCS#8, ECDSA P-256), e.g. from a mounted secret.
+    /// Default: <data-dir>/log-key.pem, created on first start.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+impl CtlogServeArgs {
+    pub fn options(self) -> Result<CtLogServeOptions> {
+        Ok(CtLogServeOptions {
+            host: self.host,
+            port: self.port,
+            prefix: check_prefix(&self.prefix)?,
+            data_dir: self.data_dir,
+            roots: self.roots,
+            log: LogOptions {
+                key_file: self.key,
+                ..self.log.options()
+            },
+            metrics_port: self.metrics_port,
+        })
+    }
+}
+
+// ---- ca --------------------------------------------------------------------------------------
+
+#[derive(Subcommand)]
+pub enum CaCommand {
+    /// Write a new root + intermediate pair (chain.pem, intermediate-key.pem, root.pem,
+    /// root-key.pem) for use with `--ca fileca`.
+    Create(CaCreateArgs),
+    /// Issue a new intermediate under an existing root (key rotation without changing what
+    /// clients trust): writes chain.pem and intermediate-key.pem.
+    Intermediate(CaIntermediateArgs),
+}
+
+/// Key types for CA certificates.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyType {
+    #[value(name = "ecdsa-p256", alias = "p256")]
+    EcdsaP256,
+    #[value(name = "ecdsa-p384", alias = "p384")]
+    EcdsaP384,
+    #[value(name = "ecdsa-p521", alias = "p521")]
+    EcdsaP521,
+    #[value(name = "rsa-3072", alias = "rsa")]
+    Rsa3072,
+    Ed25519,
+}
+
+impl From<KeyType> for SigningAlgorithm {
+    fn from(k: KeyType) -> SigningAlgorithm {
+        match k {
+            KeyType::EcdsaP256 => SigningAlgorithm::EcdsaP256Sha256,
+            KeyType::EcdsaP384 => SigningAlgorithm::EcdsaP384Sha384,
+            KeyType::EcdsaP521 => SigningAlgorithm::EcdsaP521Sha512,
+            KeyType::Rsa3072 => SigningAlgorithm::RsaPkcs1Sha256,
+            KeyType::Ed25519 => SigningAlgorithm::Ed25519,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct CaIntermediateArgs {
+    /// The root certificate (PEM), e.g. root.pem from `brevis ca create`.
+    #[arg(long)]
+    pub root_cert: PathBuf,
+    /// The root's private key (PEM).
+    #[arg(long)]
+    pub root_key: PathBuf,
+    /// Password of an encrypted root key.
+    #[arg(long, env = "BREVIS_ROOT_KEY_PASSWORD", hide_env_values = true)]
+    pub root_key_password: Option<String>,
+    /// Directory to write chain.pem and intermediate-key.pem into (never overwritten).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Encrypt the new key (PKCS#8, PBES2 with PBKDF2-SHA256 and AES-256-CBC).
+    #[arg(long, env = "BREVIS_CA_KEY_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Organization (O) of the new certificate.
+    #[arg(long, default_value = "brevis")]
+    pub organization: String,
+    /// Common-name prefix: the CN becomes "<prefix> intermediate".
+    #[arg(long, default_value = "brevis")]
+    pub common_name: String,
+    /// Key type of the new intermediate.
+    #[arg(long, value_enum, default_value_t = KeyType::EcdsaP256)]
+    pub key_type: KeyType,
+    /// Lifetime in years (capped at the root's).
+    #[arg(long, default_value_t = 5)]
+    pub years: i64,
+}
+
+#[derive(Args)]
+pub struct CaCreateArgs {
+    /// Directory to write into (created if missing; existing files are never overwritten).
+    #[arg(long, default_value = "brevis-ca")]
+    pub out: PathBuf,
+    /// Encrypt both private keys (PKCS#8, PBES2 with PBKDF2-SHA256 and AES-256-CBC).
+    #[arg(long, env = "BREVIS_CA_KEY_PASSWORD")]
+    pub password: Option<String>,
+    /// Organization (O) of both certificates.
+    #[arg(long, default_value = "brevis")]
+    pub organization: String,
+    /// Common-name prefix: CNs become "<prefix> root" and "<prefix> intermediate".
+    #[arg(long, default_value = "brevis")]
+    pub common_name: String,
+    /// Root key type.
+    #[arg(long, value_enum, default_value_t = KeyType::EcdsaP384)]
+    pub root_key_type: KeyType,
+    /// Intermediate (issuing) key type.
+    #[arg(long, value_enum, default_value_t = KeyType::EcdsaP256)]
+    pub intermediate_key_type: KeyType,
+    /// Root lifetime in years.
+    #[arg(long, default_value_t = 10)]
+    pub root_years: i64,
+    /// Intermediate lifetime in years (capped at the root's).
+    #[arg(long, default_value_t = 5)]
+    pub intermediate_years: i64,
+}
+
+// ---- config, trust, cert -------------------------------------------------------------------
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Validate an identity config file and print the effective issuer table.
+    Check(ConfigCheckArgs),
+}
+
+#[derive(Args)]
+pub struct ConfigCheckArgs {
+    /// Fulcio-format identity config (YAML or JSON).
+    pub file: PathBuf,
+    /// Accept http:// issuer URLs (as `serve --insecure-http-issuers`).
+    #[arg(long)]
+    pub insecure_http_issuers: bool,
+}
+
+#[derive(Args)]
+pub struct TrustConfigArgs {
+    /// Directory to write the three files into.
+    #[arg(long)]
+    pub out_dir: PathBuf,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}
+
+#[derive(Args, Clone)]
+pub struct TrustArgs {
+    /// brevis's data directory (for the CA chain and the embedded log's key).
+    #[arg(long, default_value = "brevis-data")]
+    pub data_dir: PathBuf,
+    /// CA chain PEM (issuing certificate first); default: <data-dir>/ca/chain.pem.
+    #[arg(long)]
+    pub fileca_cert: Option<PathBuf>,
+    /// The CA's public URL, as clients reach it.
+    #[arg(long, default_value = "http://localhost:8080")]
+    pub ca_url: String,
+    /// The CT log's public URL.
+    #[arg(long, default_value = "http://localhost:6962")]
+    pub ctlog_url: String,
+    /// CT log public key PEM; default: <data-dir>/ctlog/log-public-key.pem.
+    #[arg(long)]
+    pub ct_log_public_key_path: Option<PathBuf>,
+    /// Start of the CT log key's validity (RFC 3339); default: when the embedded log was
+    /// created.
+    #[arg(long)]
+    pub ct_log_start: Option<String>,
+    /// A Rekor transparency log to include (clients such as sigstore-python need one in
+    /// their trust material before they sign anything).
+    #[arg(long, requires = "rekor_public_key_path")]
+    pub rekor_url: Option<String>,
+    /// The Rekor log's public key (PEM).
+    #[arg(long)]
+    pub rekor_public_key_path: Option<PathBuf>,
+    /// Start of the Rekor key's validity (RFC 3339); default: the CT log's start.
+    #[arg(long)]
+    pub rekor_start: Option<String>,
+    /// An OIDC provider to advertise in the SigningConfig.
+    #[arg(long)]
+    pub oidc_url: Option<String>,
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum CertCommand {
+    /// Request a certificate as a Sigstore client would, verify its chain and SCT, and
+    /// write the key and the certificate.
+    Request(CertRequestArgs),
+    /// Print the identity, issuer, extensions and SCT status of a Fulcio or brevis
+    /// certificate, verified against a TrustedRoot; exits non-zero if it does not verify.
+    Verify(CertVerifyArgs),
+}
+
+/// How a client proves possession of its key.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyPathArg {
+    /// Proof of possession with the token in the body, as sigstore-js.
+    PublicKey,
+    /// A PKCS#10 request with the token in the Authorization header, as sigstore-python.
+    Csr,
+}
+
+#[derive(Args)]
+pub struct CertRequestArgs {
+    /// The CA's URL.
+    #[arg(long, default_value = "http://localhost:8080")]
+    pub url: String,
+    /// The OIDC identity token.
+    #[arg(long, conflicts_with = "token_file")]
+    pub token: Option<String>,
+    /// A file holding the OIDC identity token.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Use this PEM private key (PKCS#8, SEC1 or PKCS#1) instead of generating one.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// Key path.
+    #[arg(long, value_enum, default_value_t = KeyPathArg::PublicKey)]
+    pub method: KeyPathArg,
+    /// TrustedRoot (or ClientTrustConfig) to verify the chain and SCT against; default:
+    /// the CA's /api/v2/trustBundle for the chain, SCTs unverified.
+    #[arg(long)]
+    pub trust_root: Option<PathBuf>,
+    /// Where to write the certificate chain (leaf first).
+    #[arg(long, default_value = "brevis-cert.pem")]
+    pub out: PathBuf,
+    /// Where to write a generated private key.
+    #[arg(long, default_value = "brevis-key.pem")]
+    pub out_key: PathBuf,
+}
+
+#[derive(Args)]
+pub struct CertVerifyArgs {
+    /// PEM certificate (a chain is fine: the first certificate is checked).
+    pub cert: PathBuf,
+    /// TrustedRoot (or ClientTrustConfig) JSON.
+    #[arg(long)]
+    pub trust_root: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+// ---- value parsers ----------------------------------------------------------------------------
+
+fn check_prefix(prefix: &str) -> Result<String> {
+    let p = prefix.trim_end_matches('/');
+    if !p.is_empty() && !p.starts_with('/') {
+        anyhow::bail!("a URL prefix must be empty or start with '/': {prefix:?}");
+    }
+    Ok(p.to_string())
+}
+
+/// `N/s`, `N/m` or `N/h` with a burst of N (at least 1).
+fn admission_rate(spec: &str) -> Result<Rate> {
+    let n: f64 = spec
+        .split_once('/')
+        .and_then(|(n, _)| n.trim().parse().ok())
+        .with_context(|| format!("{spec:?}: expected N/s, N/m or N/h"))?;
+    Ok(Rate::parse(spec, n.ceil().clamp(1.0, 1e6) as u32)?)
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {s:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("invalid duration {s:?}"))
+}

@@ -1,0 +1,924 @@
+//! The composition root: [`Server`] builds every component of `brevis serve` from
+//! [`ServeOptions`] and binds its listeners; [`Server::run`] serves until a shutdown
+//! future resolves, then drains in order. [`CtLogServer`] does the same for
+//! `brevis ctlog serve`.
+//!
+//! IO at the edge, as mini-redis keeps it: nothing here prints, installs signal handlers
+//! or exits the process. The binary (src/main.rs) prints the [`Summary`], turns SIGTERM
+//! and SIGINT into the shutdown future and SIGHUP into [`ReloadHandle::reload_all`].
+//! Tests build a `Server` on port 0, read [`Server::addrs`], and run it in-process.
+
+use crate::api::{self, AppState};
+use crate::authority::{Authority, IdentityState, IdentityStateError};
+use crate::ca::provision::{self, CaChoice, ProvisionError};
+use crate::ca::{self, CaError};
+use crate::config::{self, AlgorithmRegistry, LoadError};
+use crate::ct::client::{ClientOptions, RemoteLog};
+use crate::ct::log::{Log, LogOptions};
+use crate::ct::{EmbeddedLog, LogPublicKey, Submitter};
+use crate::errors::Chain;
+use crate::metrics;
+use crate::model::{Clock, SystemClock};
+use crate::oidc::VerifierOptions;
+use crate::ratelimit::{Rate, RateLimiter};
+use crate::reload::{CaSource, Component, IdentitySource, Reloader, TlsSource};
+use crate::tls::{self, TlsError, TlsFiles};
+use actix_web::{App, HttpServer, middleware::from_fn, web};
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Why brevis could not start. Each variant keeps its cause; the binary prints the chain.
+#[derive(Debug, Error)]
+pub enum StartupError {
+    #[error("cannot create data directory {path}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    IdentityConfig(#[from] LoadError),
+    #[error("identity config")]
+    Identity(#[source] IdentityStateError),
+    #[error(transparent)]
+    Ca(#[from] ProvisionError),
+    #[error("the CA signer fails its self-test")]
+    CaSelfTest(#[source] CaError),
+    #[error("--ct-log-public-key-path {path}")]
+    CtLogKeyFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--ct-log-public-key-path {path}")]
+    CtLogKey {
+        path: PathBuf,
+        #[source]
+        source: crate::ct::LogKeyError,
+    },
+    #[error("--ct-log-url")]
+    RemoteLog(#[source] crate::ct::client::ClientError),
+    #[error("{flag} {path}")]
+    Roots {
+        flag: &'static str,
+        path: PathBuf,
+        #[source]
+        source: RootsError,
+    },
+    #[error("CT log in {dir}")]
+    CtLog {
+        dir: PathBuf,
+        #[source]
+        source: crate::ct::log::OpenError,
+    },
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS")]
+    Tls(#[from] TlsError),
+    #[error("--client-ip-header {0:?} is not a header name")]
+    ClientIpHeader(String),
+    #[error("the {listener} listener")]
+    Serve {
+        listener: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A roots file that cannot be used.
+#[derive(Debug, Error)]
+pub enum RootsError {
+    #[error("cannot read it")]
+    Read(#[source] std::io::Error),
+    #[error(transparent)]
+    Chain(#[from] ca::ChainError),
+}
+
+/// Reads a PEM file of root certificates.
+fn read_roots(flag: &'static str, path: &PathBuf) -> Result<Vec<Vec<u8>>, StartupError> {
+    let wrap = |source| StartupError::Roots {
+        flag,
+        path: path.clone(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| wrap(RootsError::Read(e)))?;
+    ca::chain::parse_pem_chain(&text).map_err(|e| wrap(e.into()))
+}
+
+/// Where certificates are logged.
+#[derive(Debug, Clone)]
+pub enum CtChoice {
+    /// `--ct-log-url ""`: no CT log, detached responses with an empty SCT (as Fulcio).
+    Disabled,
+    /// The embedded log (default).
+    Embedded(EmbeddedLogOptions),
+    /// A remote RFC 6962 log.
+    Remote {
+        url: String,
+        public_key: Option<PathBuf>,
+        options: ClientOptions,
+    },
+}
+
+/// The embedded log's settings.
+#[derive(Debug, Clone)]
+pub struct EmbeddedLogOptions {
+    /// Listener for monitors (0 = any free port).
+    pub port: u16,
+    /// URL path prefix of the log's API ("" or "/name").
+    pub prefix: String,
+    pub log: LogOptions,
+    /// Extra accepted roots (PEM file), beside the CA's own.
+    pub extra_roots: Option<PathBuf>,
+}
+
+/// Everything `brevis serve` needs, already parsed from the command line.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub host: String,
+    pub port: u16,
+    pub metrics_port: u16,
+    pub data_dir: PathBuf,
+    pub config_path: Option<PathBuf>,
+    pub ca: CaChoice,
+    pub ct: CtChoice,
+    pub algorithms: AlgorithmRegistry,
+    pub insecure_http_issuers: bool,
+    pub oidc: VerifierOptions,
+    pub http: HttpOptions,
+    pub protection: Protection,
+    pub reload: ReloadOptions,
+    /// TLS on the API listener.
+    pub tls: Option<TlsFiles>,
+}
+
+/// How the API listener treats connections.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Idle keep-alive timeout (Fulcio: 30 s).
+    pub idle_timeout: Duration,
+    /// Time allowed to send a request's headers.
+    pub request_timeout: Duration,
+    /// Worker threads (default: one per CPU core).
+    pub workers: Option<usize>,
+    /// Time in-flight requests get to finish after shutdown began.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            idle_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+            workers: None,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Rate limits, timeouts and connection limits of the API listener.
+#[derive(Debug, Clone)]
+pub struct Protection {
+    pub per_client: Option<Rate>,
+    pub per_identity: Option<Rate>,
+    /// Most client addresses / identities tracked by each limiter.
+    pub max_tracked: usize,
+    pub client_ip_header: Option<String>,
+    pub body_timeout: Duration,
+    /// Longest an issuance may take once the body arrived.
+    pub issuance_timeout: Duration,
+    /// Prefix length by which IPv6 clients share a rate-limit bucket.
+    pub ipv6_prefix: u8,
+    /// Concurrent connections per worker.
+    pub max_connections: Option<usize>,
+}
+
+impl Default for Protection {
+    fn default() -> Protection {
+        Protection {
+            per_client: None,
+            per_identity: None,
+            max_tracked: 100_000,
+            client_ip_header: None,
+            body_timeout: Duration::from_secs(30),
+            issuance_timeout: Duration::from_secs(60),
+            ipv6_prefix: 64,
+            max_connections: None,
+        }
+    }
+}
+
+/// What reloads when files change.
+#[derive(Debug, Clone)]
+pub struct ReloadOptions {
+    /// How often watched files are checked; zero turns watching off (SIGHUP still works).
+    pub watch_interval: Duration,
+    pub config_watch: bool,
+    pub fileca_watch: bool,
+}
+
+impl Default for ReloadOptions {
+    fn default() -> Self {
+        ReloadOptions {
+            watch_interval: Duration::from_secs(5),
+            config_watch: true,
+            fileca_watch: true,
+        }
+    }
+}
+
+/// The addresses a server listens on (port 0 in the options: the ones the OS chose).
+#[derive(Debug, Clone)]
+pub struct Addrs {
+    pub api: SocketAddr,
+    pub metrics: SocketAddr,
+    /// The embedded CT log's listener, when it runs.
+    pub ctlog: Option<SocketAddr>,
+    /// Whether the API speaks HTTPS.
+    pub tls: bool,
+}
+
+impl Addrs {
+    /// The API's base URL.
+    pub fn api_url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.api)
+    }
+}
+
+/// What a server is running, for the startup banner.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub ca: String,
+    pub chain_len: usize,
+    /// SHA-256 of the root certificate, hex.
+    pub root_fingerprint: String,
+    pub ct: String,
+    /// The embedded log's URL path prefix.
+    pub ctlog_prefix: String,
+    /// `<issuer> (<type>, client-id <id>)`, exact issuers then meta patterns.
+    pub issuers: Vec<String>,
+    /// Where this start wrote a new root's private key (it belongs offline).
+    pub new_root_key: Option<PathBuf>,
+}
+
+/// The embedded log and its listener.
+struct Embedded {
+    log: Arc<Log>,
+    listener: TcpListener,
+    prefix: String,
+}
+
+/// `brevis serve`, built and bound, not yet serving.
+pub struct Server {
+    addrs: Addrs,
+    summary: Summary,
+    authority: Arc<Authority>,
+    reloader: Arc<Reloader>,
+    embedded: Option<Embedded>,
+    remote: Option<Arc<RemoteLog>>,
+    api_listener: TcpListener,
+    metrics_listener: TcpListener,
+    tls: Option<rustls::ServerConfig>,
+    http: HttpOptions,
+    limits: api::Limits,
+    max_connections: Option<usize>,
+    watch_interval: Duration,
+}
+
+fn bind(host: &str, port: u16) -> Result<TcpListener, StartupError> {
+    TcpListener::bind((host, port)).map_err(|source| StartupError::Bind {
+        addr: format!("{host}:{port}"),
+        source,
+    })
+}
+
+fn local_addr(l: &TcpListener) -> Result<SocketAddr, StartupError> {
+    l.local_addr().map_err(|source| StartupError::Bind {
+        addr: "a listener".into(),
+        source,
+    })
+}
+
+impl Server {
+    /// Loads and validates everything (identity config, CA, CT log, TLS), binds the
+    /// listeners, and returns the server ready to run. Nothing is served yet.
+    pub fn build(opts: ServeOptions) -> Result<Server, StartupError> {
+        Server::build_with_clock(opts, Arc::new(SystemClock))
+    }
+
+    /// [`Server::build`] with a given clock (tests pin the time).
+    pub fn build_with_clock(
+        opts: ServeOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Server, StartupError> {
+        metrics::init();
+        std::fs::create_dir_all(&opts.data_dir).map_err(|source| StartupError::DataDir {
+            path: opts.data_dir.clone(),
+            source,
+        })?;
+        let identity_config =
+            config::load_identity_config(opts.config_path.as_deref(), opts.insecure_http_issuers)?;
+        let identity = IdentityState::new(identity_config, clock.clone(), opts.oidc)
+            .map_err(StartupError::Identity)?;
+        let provisioned = provision::load_or_create(&opts.ca, &opts.data_dir, clock.now())?;
+        let ca = provisioned.ca;
+        ca.self_test().map_err(StartupError::CaSelfTest)?;
+
+        let (ct, ct_description, embedded, remote) = Server::ct(&opts, &ca)?;
+        let api_listener = bind(&opts.host, opts.port)?;
+        let metrics_listener = bind(&opts.host, opts.metrics_port)?;
+
+        let issuers = identity
+            .config
+            .issuers
+            .iter()
+            .chain(identity.config.meta_issuers.iter())
+            .map(|i| format!("{} ({}, client-id {})", i.key, i.kind.as_str(), i.client_id))
+            .collect();
+        let summary = Summary {
+            ca: provisioned.description,
+            chain_len: ca.chain_der().len(),
+            root_fingerprint: hex::encode(crate::ct::sha256(ca.root_der())),
+            ct: ct_description,
+            ctlog_prefix: embedded
+                .as_ref()
+                .map(|e| e.prefix.clone())
+                .unwrap_or_default(),
+            issuers,
+            new_root_key: provisioned.new_root_key,
+        };
+        let accepted_roots = embedded
+            .as_ref()
+            .map(|e| e.log.roots().iter().map(|r| r.der.clone()).collect());
+        let mut authority =
+            Authority::new(identity, ca, opts.algorithms.clone(), ct, clock.clone());
+        if let Some(rate) = opts.protection.per_identity {
+            authority = authority
+                .with_identity_rate_limit(RateLimiter::new(rate, opts.protection.max_tracked));
+        }
+        let authority = Arc::new(authority);
+
+        let tls = match &opts.tls {
+            None => None,
+            Some(files) => {
+                let key = tls::load(files)?;
+                crate::reload::publish_tls_expiry(&key);
+                let resolver = Arc::new(tls::Resolver::new(key));
+                let config = tls::server_config(resolver.clone())?;
+                Some((files.clone(), resolver, config))
+            }
+        };
+        let reloader = Arc::new(Reloader::new(
+            authority.clone(),
+            clock,
+            opts.config_path.as_ref().map(|p| IdentitySource {
+                path: p.clone(),
+                insecure_http_issuers: opts.insecure_http_issuers,
+                oidc: opts.oidc,
+                watch: opts.reload.config_watch,
+            }),
+            provisioned.files.map(|(cert, key)| CaSource {
+                cert,
+                key,
+                password: match &opts.ca {
+                    CaChoice::File { password, .. } => password.clone(),
+                    CaChoice::Ephemeral => None,
+                },
+                watch: opts.reload.fileca_watch,
+                accepted_roots,
+            }),
+            tls.as_ref().map(|(files, resolver, _)| TlsSource {
+                files: files.clone(),
+                resolver: resolver.clone(),
+            }),
+        ));
+        let client_ip_header = match &opts.protection.client_ip_header {
+            None => None,
+            Some(h) => Some(
+                actix_web::http::header::HeaderName::try_from(h.as_str())
+                    .map_err(|_| StartupError::ClientIpHeader(h.clone()))?,
+            ),
+        };
+        let addrs = Addrs {
+            api: local_addr(&api_listener)?,
+            metrics: local_addr(&metrics_listener)?,
+            ctlog: embedded
+                .as_ref()
+                .map(|e| local_addr(&e.listener))
+                .transpose()?,
+            tls: tls.is_some(),
+        };
+        Ok(Server {
+            addrs,
+            summary,
+            authority,
+            reloader,
+            embedded,
+            remote,
+            api_listener,
+            metrics_listener,
+            tls: tls.map(|(_, _, config)| config),
+            http: opts.http,
+            limits: api::Limits {
+                per_client: opts
+                    .protection
+                    .per_client
+                    .map(|r| RateLimiter::new(r, opts.protection.max_tracked)),
+                client_ip_header,
+                body_timeout: opts.protection.body_timeout,
+                issuance_timeout: opts.protection.issuance_timeout,
+                ipv6_prefix: opts.protection.ipv6_prefix,
+            },
+            max_connections: opts.protection.max_connections,
+            watch_interval: if opts.reload.watch_interval.is_zero() {
+                Duration::ZERO
+            } else {
+                opts.reload.watch_interval
+            },
+        })
+    }
+
+    /// The CT side: what the authority submits to, how it is described, and the embedded
+    /// log or the remote one.
+    #[allow(clippy::type_complexity)]
+    fn ct(
+        opts: &ServeOptions,
+        ca: &ca::CertificateAuthority,
+    ) -> Result<
+        (
+            Option<Arc<dyn Submitter>>,
+            String,
+            Option<Embedded>,
+            Option<Arc<RemoteLog>>,
+        ),
+        StartupError,
+    > {
+        Ok(match &opts.ct {
+            CtChoice::Disabled => (
+                None,
+                "disabled (--ct-log-url \"\"): certificates carry no SCT; Sigstore clients will refuse them".into(),
+                None,
+                None,
+            ),
+            CtChoice::Remote {
+                url,
+                public_key,
+                options,
+            } => {
+                let key = match public_key {
+                    Some(p) => {
+                        let text = std::fs::read_to_string(p).map_err(|source| {
+                            StartupError::CtLogKeyFile {
+                                path: p.clone(),
+                                source,
+                            }
+                        })?;
+                        Some(LogPublicKey::from_pem(&text).map_err(|source| {
+                            StartupError::CtLogKey {
+                                path: p.clone(),
+                                source,
+                            }
+                        })?)
+                    }
+                    None => {
+                        tracing::warn!("no --ct-log-public-key-path: SCTs from {url} are not verified");
+                        None
+                    }
+                };
+                let verified = if key.is_some() {
+                    "SCTs verified"
+                } else {
+                    "SCTs NOT verified"
+                };
+                let remote = Arc::new(
+                    RemoteLog::new(url, key, options.clone()).map_err(StartupError::RemoteLog)?,
+                );
+                (
+                    Some(remote.clone() as Arc<dyn Submitter>),
+                    format!("remote {url} ({verified})"),
+                    None,
+                    Some(remote),
+                )
+            }
+            CtChoice::Embedded(e) => {
+                let mut log_opts = e.log.clone();
+                log_opts.roots = vec![ca.root_der().to_vec()];
+                if let Some(p) = &e.extra_roots {
+                    log_opts.roots.extend(read_roots("--ctlog-extra-roots", p)?);
+                }
+                let dir = opts.data_dir.join("ctlog");
+                let log = Arc::new(Log::open(&dir, log_opts).map_err(|source| {
+                    StartupError::CtLog {
+                        dir: dir.clone(),
+                        source,
+                    }
+                })?);
+                let listener = bind(&opts.host, e.port)?;
+                let url = format!("http://{}{}", local_addr(&listener)?, e.prefix);
+                let desc = format!(
+                    "embedded, {url} (log ID {}, key {}, tree size {})",
+                    log.public_key().log_id_base64(),
+                    dir.join("log-public-key.pem").display(),
+                    log.sth().tree_size
+                );
+                (
+                    Some(Arc::new(EmbeddedLog(log.clone())) as Arc<dyn Submitter>),
+                    desc,
+                    Some(Embedded {
+                        log,
+                        listener,
+                        prefix: e.prefix.clone(),
+                    }),
+                    None,
+                )
+            }
+        })
+    }
+
+    pub fn addrs(&self) -> &Addrs {
+        &self.addrs
+    }
+
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// What SIGHUP drives.
+    pub fn reload_handle(&self) -> ReloadHandle {
+        ReloadHandle {
+            reloader: self.reloader.clone(),
+            authority: self.authority.clone(),
+        }
+    }
+
+    /// The authority this server issues with (tests and benchmarks inspect it).
+    pub fn authority(&self) -> &Arc<Authority> {
+        &self.authority
+    }
+
+    /// Serves until `shutdown` resolves, then stops in order: readiness drops, the
+    /// embedded log commits its queue at once, the API drains within the shutdown
+    /// timeout, the side listeners stop, and the log's last commit finishes. Must run
+    /// inside an actix system (`actix_web::rt::System`).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
+        // Discover configured issuers in the background; failures are retried on first use.
+        {
+            let authority = self.authority.clone();
+            actix_web::rt::spawn(async move {
+                authority.identity().verifier.warm_up().await;
+            });
+        }
+        let reload = self.reload_handle();
+        let watching = !self.watch_interval.is_zero() && self.reloader.watches_anything();
+        let remote_status = self.remote.as_ref().map(|r| probe_remote(r.clone()));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let readiness = readiness(
+            self.authority.clone(),
+            stopping.clone(),
+            self.embedded.as_ref().map(|e| e.log.clone()),
+            remote_status,
+        );
+        let _ = readiness();
+        let state = web::Data::new(AppState {
+            authority: self.authority.clone(),
+            readiness: Arc::new(readiness),
+            last_readiness: Mutex::new(Ok(())),
+            limits: self.limits,
+        });
+        let mut api = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(api::observe))
+                .configure(api::configure)
+        })
+        .keep_alive(self.http.idle_timeout)
+        .client_request_timeout(self.http.request_timeout)
+        .shutdown_timeout(self.http.shutdown_timeout.as_secs().max(1))
+        .disable_signals();
+        if let Some(w) = self.http.workers {
+            api = api.workers(w);
+        }
+        if let Some(n) = self.max_connections {
+            api = api.max_connections(n);
+        }
+        let serve = |source| StartupError::Serve {
+            listener: "API",
+            source,
+        };
+        let api = match self.tls {
+            Some(config) => api.listen_rustls_0_23(self.api_listener, config),
+            None => api.listen(self.api_listener),
+        }
+        .map_err(serve)?
+        .run();
+        let api_handle = api.handle();
+        let metrics_server = metrics_server(self.metrics_listener)?;
+        let metrics_handle = metrics_server.handle();
+        actix_web::rt::spawn(metrics_server);
+        let mut log_handle = None;
+        if let Some(e) = &self.embedded {
+            let listener = e
+                .listener
+                .try_clone()
+                .map_err(|source| StartupError::Serve {
+                    listener: "CT log",
+                    source,
+                })?;
+            let server = ctlog_server(e.log.clone(), listener, e.prefix.clone())?;
+            log_handle = Some(server.handle());
+            actix_web::rt::spawn(server);
+        }
+        let watcher =
+            watching.then(|| actix_web::rt::spawn(watch_files(reload, self.watch_interval)));
+
+        let api_task = actix_web::rt::spawn(api);
+        let log = self.embedded.as_ref().map(|e| e.log.clone());
+        let drained = {
+            let stop = async {
+                shutdown.await;
+                stopping.store(true, Ordering::Relaxed);
+                metrics::READY.set(0);
+                tracing::info!("shutting down: no new connections; finishing requests in flight");
+                if let Some(log) = &log {
+                    log.hurry();
+                }
+                api_handle.stop(true).await;
+            };
+            tokio::pin!(stop);
+            tokio::select! {
+                result = api_task => result,
+                _ = &mut stop => Ok(Ok(())),
+            }
+        };
+        if let Some(w) = watcher {
+            w.abort();
+        }
+        // The API has drained; stop the side listeners and flush the log's queue.
+        if let Some(h) = log_handle {
+            h.stop(true).await;
+        }
+        metrics_handle.stop(true).await;
+        if let Some(log) = log {
+            log.shutdown();
+            tracing::info!(tree_size = log.sth().tree_size, "CT log flushed");
+        }
+        tracing::info!("brevis stopped");
+        match drained {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(source)) => Err(serve(source)),
+            Err(_) => Err(serve(std::io::Error::other("the API server task failed"))),
+        }
+    }
+}
+
+/// Reloads on demand (SIGHUP) and when watched files change.
+#[derive(Clone)]
+pub struct ReloadHandle {
+    reloader: Arc<Reloader>,
+    authority: Arc<Authority>,
+}
+
+impl ReloadHandle {
+    /// Reloads every configured component (files read and keys decrypted on the blocking
+    /// pool); a new identity config is discovered in the background.
+    pub async fn reload_all(&self) {
+        self.reload(true).await;
+    }
+
+    async fn reload(&self, all: bool) {
+        let r = self.reloader.clone();
+        let results = tokio::task::spawn_blocking(move || {
+            if all {
+                r.reload_all()
+            } else {
+                r.reload_changed()
+            }
+        })
+        .await
+        .unwrap_or_default();
+        if results
+            .iter()
+            .any(|(c, r)| *c == Component::Identity && r.is_ok())
+        {
+            let authority = self.authority.clone();
+            actix_web::rt::spawn(async move {
+                authority.identity().verifier.warm_up().await;
+            });
+        }
+    }
+}
+
+/// Checks watched files every `interval` and reloads what changed.
+async fn watch_files(handle: ReloadHandle, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        handle.reload(false).await;
+    }
+}
+
+/// How often a remote CT log is probed for readiness.
+const CT_PROBE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Probes a remote log in the background; the status says whether it answered last time.
+fn probe_remote(remote: Arc<RemoteLog>) -> Arc<Mutex<Result<(), String>>> {
+    let status = Arc::new(Mutex::new(Err("the CT log has not been probed yet".into())));
+    let out = status.clone();
+    actix_web::rt::spawn(async move {
+        loop {
+            let r = remote
+                .probe()
+                .await
+                .map_err(|e| format!("CT log: {}", Chain(&e)));
+            if let Err(e) = &r {
+                tracing::warn!(error = %e, "CT log probe failed");
+            }
+            *status.lock().unwrap_or_else(|p| p.into_inner()) = r;
+            tokio::time::sleep(CT_PROBE_INTERVAL).await;
+        }
+    });
+    out
+}
+
+/// Readiness: not shutting down, the CA can issue, the CT log takes submissions. The
+/// reason for "not ready" is for the log, never for the client.
+fn readiness(
+    authority: Arc<Authority>,
+    stopping: Arc<AtomicBool>,
+    log: Option<Arc<Log>>,
+    remote: Option<Arc<Mutex<Result<(), String>>>>,
+) -> impl Fn() -> Result<(), String> + Send + Sync + 'static {
+    move || {
+        let result = (|| {
+            if stopping.load(Ordering::Relaxed) {
+                return Err("shutting down".to_string());
+            }
+            authority.can_issue()?;
+            if let Some(log) = &log {
+                log.health().map_err(|e| format!("CT log: {e}"))?;
+            }
+            if let Some(status) = &remote {
+                status.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+            }
+            Ok(())
+        })();
+        metrics::READY.set(i64::from(result.is_ok()));
+        result
+    }
+}
+
+fn metrics_server(listener: TcpListener) -> Result<actix_web::dev::Server, StartupError> {
+    Ok(
+        HttpServer::new(|| App::new().configure(api::configure_metrics))
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .map_err(|source| StartupError::Serve {
+                listener: "metrics",
+                source,
+            })?
+            .run(),
+    )
+}
+
+fn ctlog_server(
+    log: Arc<Log>,
+    listener: TcpListener,
+    prefix: String,
+) -> Result<actix_web::dev::Server, StartupError> {
+    let state = web::Data::new(api::ctlog::CtLogState {
+        log,
+        prefix: prefix.clone(),
+    });
+    Ok(HttpServer::new(move || {
+        let prefix = prefix.clone();
+        App::new()
+            .app_data(state.clone())
+            .wrap(from_fn(api::ctlog::observe))
+            .configure(move |cfg| api::ctlog::configure(&prefix)(cfg))
+    })
+    .workers(2)
+    .shutdown_timeout(30)
+    .disable_signals()
+    .listen(listener)
+    .map_err(|source| StartupError::Serve {
+        listener: "CT log",
+        source,
+    })?
+    .run())
+}
+
+/// `brevis ctlog serve`: a standalone log.
+#[derive(Debug, Clone)]
+pub struct CtLogServeOptions {
+    pub host: String,
+    pub port: u16,
+    pub prefix: String,
+    pub data_dir: PathBuf,
+    pub roots: PathBuf,
+    pub log: LogOptions,
+    pub metrics_port: Option<u16>,
+}
+
+/// `brevis ctlog serve`, built and bound, not yet serving.
+pub struct CtLogServer {
+    log: Arc<Log>,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    prefix: String,
+    /// The log's listener, and the metrics listener when there is one.
+    pub addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    /// Where the log's key is.
+    pub key_path: PathBuf,
+}
+
+impl CtLogServer {
+    /// Opens the log and binds its listeners.
+    pub fn build(opts: CtLogServeOptions) -> Result<CtLogServer, StartupError> {
+        metrics::init();
+        let mut log_opts = opts.log.clone();
+        log_opts.roots = read_roots("--roots", &opts.roots)?;
+        let key_path = opts
+            .log
+            .key_file
+            .clone()
+            .unwrap_or_else(|| opts.data_dir.join("log-public-key.pem"));
+        let log = Arc::new(Log::open(&opts.data_dir, log_opts).map_err(|source| {
+            StartupError::CtLog {
+                dir: opts.data_dir.clone(),
+                source,
+            }
+        })?);
+        let listener = bind(&opts.host, opts.port)?;
+        let metrics_listener = opts.metrics_port.map(|p| bind(&opts.host, p)).transpose()?;
+        Ok(CtLogServer {
+            addr: local_addr(&listener)?,
+            metrics_addr: metrics_listener.as_ref().map(local_addr).transpose()?,
+            log,
+            listener,
+            metrics_listener,
+            prefix: opts.prefix,
+            key_path,
+        })
+    }
+
+    pub fn log(&self) -> &Arc<Log> {
+        &self.log
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Serves until `shutdown` resolves; then drains and commits the log's queue.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
+        let mut metrics_handle = None;
+        if let Some(l) = self.metrics_listener {
+            let server = metrics_server(l)?;
+            metrics_handle = Some(server.handle());
+            actix_web::rt::spawn(server);
+        }
+        let server = ctlog_server(self.log.clone(), self.listener, self.prefix.clone())?;
+        let handle = server.handle();
+        let task = actix_web::rt::spawn(server);
+        let log = self.log.clone();
+        let stop = async {
+            shutdown.await;
+            log.hurry();
+            handle.stop(true).await;
+        };
+        tokio::pin!(stop);
+        let result = tokio::select! {
+            r = task => r,
+            _ = &mut stop => Ok(Ok(())),
+        };
+        if let Some(h) = metrics_handle {
+            h.stop(true).await;
+        }
+        self.log.shutdown();
+        let serve = |source| StartupError::Serve {
+            listener: "CT log",
+            source,
+        };
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(serve(e)),
+            Err(_) => Err(serve(std::io::Error::other(
+                "the CT log server task failed",
+            ))),
+        }
+    }
+}
