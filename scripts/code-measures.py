@@ -42,7 +42,7 @@ functions = []
 string_results = 0
 for path in sorted(src.rglob("*.rs")):
     lines = path.read_text().splitlines()
-    string_results += sum(len(re.findall(r"Result<(?:[^<>]|<(?:[^<>]|<[^<>]*>)*>)*?,\s*String>", l)) for l in lines)
+    string_results += 0 if path.name in ("main.rs", "cli.rs") else sum(len(re.findall(r"Result<(?:[^<>]|<(?:[^<>]|<[^<>]*>)*>)*?,\s*String>", l)) for l in lines)
     i = 0
     while i < len(lines):
         m = fn_re.match(lines[i])
@@ -66,7 +66,7 @@ print("longest functions:")
 for n, where, name in functions[:10]:
     print(f"  {n:4} {where} {name}")
 print(f"functions over 80 lines: {sum(1 for f in functions if f[0] > 80)}")
-print(f"Result<_, String> in src: {string_results}")
+print(f"Result<_, String> in src outside the binary (main.rs, cli.rs): {string_results}")
 for f in ["main.rs", "serve.rs", "server.rs"]:
     p = src / f
     if p.exists():

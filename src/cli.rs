@@ -329,6 +329,14 @@ pub struct OidcArgs {
     /// Minimum time between JWKS refetches caused by unknown key ids, per issuer.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub oidc_jwks_refresh_interval: Duration,
+    /// Age after which an issuer's keys are refetched in the background on their next use
+    /// (tokens keep verifying with the keys held while that runs or fails).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub oidc_jwks_refresh_after: Duration,
+    /// Age after which keys that could not be refreshed are no longer trusted: tokens from
+    /// that issuer are refused until its JWKS can be fetched again.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub oidc_jwks_max_age: Duration,
     /// New issuers admitted per meta-issuer pattern, as N/s, N/m or N/h (burst N): a
     /// token naming an issuer under a pattern that no token verified for yet makes brevis
     /// fetch from that issuer, so beyond this rate such tokens are refused unfetched.
@@ -338,9 +346,17 @@ pub struct OidcArgs {
 
 impl OidcArgs {
     fn options(self) -> Result<VerifierOptions> {
+        anyhow::ensure!(
+            self.oidc_jwks_max_age > self.oidc_jwks_refresh_after,
+            "--oidc-jwks-max-age ({:?}) must be longer than --oidc-jwks-refresh-after ({:?}): keys are refreshed before they expire",
+            self.oidc_jwks_max_age,
+            self.oidc_jwks_refresh_after
+        );
         Ok(VerifierOptions {
             clock_skew: self.oidc_clock_skew,
             jwks_refresh_interval: self.oidc_jwks_refresh_interval,
+            jwks_refresh_after: self.oidc_jwks_refresh_after,
+            jwks_max_age: self.oidc_jwks_max_age,
             fetch_timeout: self.oidc_fetch_timeout,
             meta_admission: admission_rate(&self.meta_issuer_admission_rate)
                 .context("--meta-issuer-admission-rate")?,

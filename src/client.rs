@@ -16,28 +16,42 @@ use x509_parser::prelude::*;
 /// Why a certificate request did not give a certificate.
 #[derive(Debug, Error)]
 pub enum RequestError {
+    /// The OIDC token cannot be parsed as a JWT to read its claims.
     #[error("the token is not a usable JWT ({0:?})")]
     Token(crate::oidc::token::ParseError),
+    /// The token has neither an `email` nor a `sub` claim to sign as the challenge.
     #[error("the token has neither email nor sub")]
     NoChallenge,
+    /// The key failed to sign the challenge (public-key path).
     #[error("signing the challenge")]
     Sign(#[source] crate::model::signer::SignerError),
+    /// Building or PEM-encoding the certificate signing request failed (CSR path).
     #[error("building the CSR")]
     Csr(#[source] rcgen::Error),
+    /// The HTTP client could not be constructed.
     #[error("the HTTP client")]
     Client(#[source] reqwest::Error),
+    /// Sending the request or reading the response body failed.
     #[error("{endpoint}")]
     Transport {
+        /// The `/api/v2/signingCert` URL that was requested.
         endpoint: String,
+        /// The underlying HTTP error.
         #[source]
         source: reqwest::Error,
     },
+    /// The server answered with a non-success status or a body that is not JSON.
     #[error("{endpoint}: HTTP {status}: {message}")]
     Refused {
+        /// The `/api/v2/signingCert` URL that was requested.
         endpoint: String,
+        /// The HTTP status code of the response.
         status: u16,
+        /// The response's JSON `message` field, or the raw body when there is none.
         message: String,
     },
+    /// The success response has no `signedCertificateEmbeddedSct` or
+    /// `signedCertificateDetachedSct` with a `chain.certificates` array.
     #[error("the response holds no certificate chain")]
     NoChain,
 }
@@ -58,7 +72,7 @@ pub enum KeyPath {
 
 /// The challenge a client signs: the token's email when it has one, else `sub` (what
 /// sigstore-js and cosign do).
-pub fn challenge_of(token: &str) -> Result<String, RequestError> {
+pub(crate) fn challenge_of(token: &str) -> Result<String, RequestError> {
     let claims = crate::oidc::token::UnverifiedToken::parse(token)
         .map_err(RequestError::Token)?
         .claims;
@@ -145,28 +159,45 @@ pub fn new_key() -> Result<LocalSigner, crate::model::signer::SignerError> {
 /// One SCT's verification status.
 #[derive(Debug, Clone)]
 pub struct SctStatus {
+    /// Base URL of the TrustedRoot CT log whose log ID matches the SCT; `None` if none matches.
     pub log: Option<String>,
+    /// The SCT's timestamp, in milliseconds since the Unix epoch.
     pub timestamp_ms: u64,
+    /// The log's leaf index from the SCT's `leaf_index` extension, if it carries one.
     pub leaf_index: Option<u64>,
+    /// Whether the SCT's signature verifies with the matching log's key (false if no log).
     pub verified: bool,
 }
 
 /// What `cert verify` reports.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// The certificate's serial number, lowercase hex of its raw bytes.
     pub serial: String,
+    /// Start of the validity period, in Unix seconds.
     pub not_before: i64,
+    /// End of the validity period, in Unix seconds.
     pub not_after: i64,
+    /// Subject alternative names, prefixed by kind (`email:`, `uri:`, `username:`; others in
+    /// `Debug` form).
     pub sans: Vec<String>,
+    /// The OIDC issuer from the v2 issuer extension (`.8`), else the v1 one (`.1`); `None` if
+    /// the certificate has neither.
     pub issuer: Option<String>,
+    /// The Sigstore (`1.3.6.1.4.1.57264.1.*`) extensions as (name, decoded value) pairs, in
+    /// certificate order.
     pub extensions: Vec<(String, String)>,
     /// The verified path's subjects above the leaf, or why it does not verify.
     pub chain: Result<Vec<String>, ChainError>,
+    /// The embedded SCTs; empty when the chain does not verify or the leaf has none.
     pub scts: Vec<SctStatus>,
+    /// Whether key usage includes digitalSignature and extended key usage includes codeSigning.
     pub key_usage_ok: bool,
 }
 
 impl Report {
+    /// Whether the certificate passes: the chain verifies, key usage is right, and there is at
+    /// least one SCT and every SCT verifies.
     pub fn ok(&self) -> bool {
         self.chain.is_ok()
             && self.key_usage_ok
@@ -174,6 +205,7 @@ impl Report {
             && self.scts.iter().all(|s| s.verified)
     }
 
+    /// The report as a JSON object (what `cert verify --json` prints), including `ok`.
     pub fn to_json(&self) -> Value {
         json!({
             "serial": self.serial,

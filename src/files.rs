@@ -7,7 +7,9 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[error("cannot write {path}")]
 pub struct FileError {
+    /// The file that could not be written (the target, not its temporary file).
     pub path: std::path::PathBuf,
+    /// The underlying I/O error.
     #[source]
     pub source: std::io::Error,
 }

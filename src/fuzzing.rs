@@ -21,56 +21,9 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-/// Every issuer type, so a token's claims reach every principal builder.
-const ISSUERS: &str = r#"
-oidc-issuers:
-  https://email.example:
-    issuer-url: https://email.example
-    client-id: sigstore
-    type: email
-  https://uri.example:
-    issuer-url: https://uri.example
-    client-id: sigstore
-    type: uri
-    subject-domain: https://uri.example
-  https://username.example:
-    issuer-url: https://username.example
-    client-id: sigstore
-    type: username
-    subject-domain: username.example
-  https://spiffe.example:
-    issuer-url: https://spiffe.example
-    client-id: sigstore
-    type: spiffe
-    spiffe-trust-domain: example.org
-  https://k8s.example:
-    issuer-url: https://k8s.example
-    client-id: sigstore
-    type: kubernetes
-  https://github.example:
-    issuer-url: https://github.example
-    client-id: sigstore
-    type: github-workflow
-  https://gitlab.example:
-    issuer-url: https://gitlab.example
-    client-id: sigstore
-    type: gitlab-pipeline
-  https://buildkite.example:
-    issuer-url: https://buildkite.example
-    client-id: sigstore
-    type: buildkite-job
-  https://codefresh.example:
-    issuer-url: https://codefresh.example
-    client-id: sigstore
-    type: codefresh-workflow
-  https://chainguard.example:
-    issuer-url: https://chainguard.example
-    client-id: sigstore
-    type: chainguard-identity
-"#;
-
 static ALL_TYPES: LazyLock<(IdentityConfig, Identities)> = LazyLock::new(|| {
-    let cfg = IdentityConfig::parse(ISSUERS).expect("the fuzzing issuer set parses");
+    let cfg = IdentityConfig::parse(crate::config::EVERY_ISSUER_TYPE)
+        .expect("the fuzzing issuer set parses");
     let ids = Identities::new(&cfg).expect("and compiles");
     (cfg, ids)
 });
@@ -300,7 +253,7 @@ pub fn ci_template(data: &[u8]) {
 mod reference {
     use crate::ct::merkle::{Hash, node_hash, root_of, split};
 
-    pub fn path(m: usize, d: &[Hash]) -> Vec<Hash> {
+    pub(crate) fn path(m: usize, d: &[Hash]) -> Vec<Hash> {
         if d.len() <= 1 {
             return Vec::new();
         }
@@ -316,7 +269,7 @@ mod reference {
         }
     }
 
-    pub fn proof(m: usize, d: &[Hash]) -> Vec<Hash> {
+    pub(crate) fn proof(m: usize, d: &[Hash]) -> Vec<Hash> {
         subproof(m, d, true)
     }
 
@@ -337,7 +290,7 @@ mod reference {
     }
 
     /// Keeps `node_hash` in the reference's vocabulary (root_of uses it).
-    pub fn _node(a: &Hash, b: &Hash) -> Hash {
+    pub(crate) fn _node(a: &Hash, b: &Hash) -> Hash {
         node_hash(a, b)
     }
 }

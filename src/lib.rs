@@ -7,6 +7,7 @@
 //! See ARCHITECTURE.md for the code map and invariants.
 
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod authority;

@@ -11,7 +11,7 @@ use prometheus::{
 };
 use std::sync::LazyLock;
 
-pub static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
+pub(crate) static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
     let r = Registry::new();
     #[cfg(target_os = "linux")]
     {
@@ -47,14 +47,14 @@ fn latency_buckets() -> Vec<f64> {
 
 // ---- Fulcio-compatible -------------------------------------------------------------------
 
-pub static NEW_CERTS: LazyLock<IntCounter> = LazyLock::new(|| {
+pub(crate) static NEW_CERTS: LazyLock<IntCounter> = LazyLock::new(|| {
     register(
         IntCounter::new("fulcio_new_certs", "Number of certificates issued")
             .expect("valid metric definition"),
     )
 });
 
-pub static API_LATENCY: LazyLock<HistogramVec> = LazyLock::new(|| {
+pub(crate) static API_LATENCY: LazyLock<HistogramVec> = LazyLock::new(|| {
     histogram_vec(
         "fulcio_api_latency",
         "API latency in seconds, by HTTP status code and lower-case method",
@@ -63,7 +63,7 @@ pub static API_LATENCY: LazyLock<HistogramVec> = LazyLock::new(|| {
     )
 });
 
-pub static HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+pub(crate) static HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "http_requests_total",
         "HTTP requests by status code and lower-case method",
@@ -71,7 +71,7 @@ pub static HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
-pub static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+pub(crate) static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     register(
         IntGaugeVec::new(
             Opts::new("brevis_build_info", "Build metadata (always 1)"),
@@ -83,7 +83,7 @@ pub static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
 
 // ---- Issuance ----------------------------------------------------------------------------
 
-pub static CERTS_ISSUED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+pub(crate) static CERTS_ISSUED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "brevis_certificates_issued_total",
         "Certificates issued, by configured issuer (URL or meta pattern) and issuer type",
@@ -91,7 +91,7 @@ pub static CERTS_ISSUED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
-pub static REJECTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+pub(crate) static REJECTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "brevis_rejections_total",
         "Signing requests refused, by reason code",
@@ -99,7 +99,7 @@ pub static REJECTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
-pub static SIGNER_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+pub(crate) static SIGNER_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     histogram_vec(
         "brevis_signer_duration_seconds",
         "Time spent in the CA signer, by operation (precertificate, certificate)",
@@ -110,7 +110,7 @@ pub static SIGNER_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     )
 });
 
-pub static CA_SELF_TESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+pub(crate) static CA_SELF_TESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "brevis_ca_self_tests_total",
         "Signatures the CA key made to test itself (readiness, at most one per 5 s), by outcome",
@@ -118,7 +118,7 @@ pub static CA_SELF_TESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
-pub static ISSUANCE_PHASE: LazyLock<HistogramVec> = LazyLock::new(|| {
+pub(crate) static ISSUANCE_PHASE: LazyLock<HistogramVec> = LazyLock::new(|| {
     histogram_vec(
         "brevis_issuance_phase_duration_seconds",
         "Time spent in each phase of an issuance (authenticate, identify, prove, prepare, log, issue)",
@@ -129,7 +129,7 @@ pub static ISSUANCE_PHASE: LazyLock<HistogramVec> = LazyLock::new(|| {
 
 // ---- OIDC --------------------------------------------------------------------------------
 
-pub static OIDC_FETCHES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+pub(crate) static OIDC_FETCHES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "brevis_oidc_fetches_total",
         "OIDC discovery and JWKS fetches, by configured issuer, document and outcome",
@@ -137,7 +137,7 @@ pub static OIDC_FETCHES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
-pub static OIDC_FETCH_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+pub(crate) static OIDC_FETCH_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     histogram_vec(
         "brevis_oidc_fetch_duration_seconds",
         "Latency of OIDC discovery and JWKS fetches",
@@ -148,7 +148,7 @@ pub static OIDC_FETCH_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
 
 // ---- CT submission -----------------------------------------------------------------------
 
-pub static CT_SUBMISSIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+pub(crate) static CT_SUBMISSIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "brevis_ct_submissions_total",
         "Submissions to the CT log, by log (embedded or remote) and outcome",
@@ -156,7 +156,7 @@ pub static CT_SUBMISSIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
-pub static CT_SUBMISSION_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+pub(crate) static CT_SUBMISSION_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     histogram_vec(
         "brevis_ct_submission_duration_seconds",
         "Latency of CT log submissions, SCT verification included",
@@ -167,7 +167,7 @@ pub static CT_SUBMISSION_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
 
 // ---- Embedded CT log ---------------------------------------------------------------------
 
-pub static CTLOG_TREE_SIZE: LazyLock<IntGauge> = LazyLock::new(|| {
+pub(crate) static CTLOG_TREE_SIZE: LazyLock<IntGauge> = LazyLock::new(|| {
     register(
         IntGauge::new(
             "brevis_ctlog_tree_size",
@@ -177,7 +177,7 @@ pub static CTLOG_TREE_SIZE: LazyLock<IntGauge> = LazyLock::new(|| {
     )
 });
 
-pub static CTLOG_CHECKPOINT_TIMESTAMP: LazyLock<Gauge> = LazyLock::new(|| {
+pub(crate) static CTLOG_CHECKPOINT_TIMESTAMP: LazyLock<Gauge> = LazyLock::new(|| {
     register(
         Gauge::new(
             "brevis_ctlog_checkpoint_timestamp_seconds",
@@ -187,7 +187,7 @@ pub static CTLOG_CHECKPOINT_TIMESTAMP: LazyLock<Gauge> = LazyLock::new(|| {
     )
 });
 
-pub static CTLOG_BATCH_SIZE: LazyLock<Histogram> = LazyLock::new(|| {
+pub(crate) static CTLOG_BATCH_SIZE: LazyLock<Histogram> = LazyLock::new(|| {
     register(
         Histogram::with_opts(
             HistogramOpts::new("brevis_ctlog_batch_size", "Entries per committed batch").buckets(
@@ -200,7 +200,7 @@ pub static CTLOG_BATCH_SIZE: LazyLock<Histogram> = LazyLock::new(|| {
     )
 });
 
-pub static CTLOG_COMMIT_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
+pub(crate) static CTLOG_COMMIT_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
     register(
         Histogram::with_opts(
             HistogramOpts::new(
@@ -213,7 +213,7 @@ pub static CTLOG_COMMIT_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
     )
 });
 
-pub static CTLOG_COMMIT_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
+pub(crate) static CTLOG_COMMIT_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
     register(
         IntCounter::new(
             "brevis_ctlog_commit_failures_total",
@@ -223,7 +223,7 @@ pub static CTLOG_COMMIT_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
-pub static CTLOG_SUBMISSIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+pub(crate) static CTLOG_SUBMISSIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "brevis_ctlog_submissions_total",
         "Submissions received by the embedded log, by entry type and outcome",
@@ -231,7 +231,7 @@ pub static CTLOG_SUBMISSIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
-pub static CTLOG_REJECTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+pub(crate) static CTLOG_REJECTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "brevis_ctlog_rejections_total",
         "Submissions the embedded log refused, by entry type and reason",
@@ -239,7 +239,7 @@ pub static CTLOG_REJECTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
-pub static CTLOG_HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+pub(crate) static CTLOG_HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "brevis_ctlog_http_requests_total",
         "Requests to the CT log's listener, by route pattern (unmatched for unknown paths), lower-case method (other for non-standard ones) and status code",
@@ -249,7 +249,7 @@ pub static CTLOG_HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 
 // ---- Configuration -----------------------------------------------------------------------
 
-pub static CONFIG_RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+pub(crate) static CONFIG_RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "brevis_config_reloads_total",
         "Reloads of the identity config, CA files and TLS certificate, by component and outcome (success, failure)",
@@ -257,7 +257,7 @@ pub static CONFIG_RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
-pub static CONFIG_LAST_RELOAD: LazyLock<GaugeVec> = LazyLock::new(|| {
+pub(crate) static CONFIG_LAST_RELOAD: LazyLock<GaugeVec> = LazyLock::new(|| {
     register(
         GaugeVec::new(
             Opts::new(
@@ -272,7 +272,7 @@ pub static CONFIG_LAST_RELOAD: LazyLock<GaugeVec> = LazyLock::new(|| {
 
 /// When something brevis depends on stops being valid, by object: `ca_chain` (the
 /// earliest notAfter of the issuing chain), `tls_certificate` (the API listener's).
-pub static EXPIRY: LazyLock<GaugeVec> = LazyLock::new(|| {
+pub(crate) static EXPIRY: LazyLock<GaugeVec> = LazyLock::new(|| {
     register(
         GaugeVec::new(
             Opts::new(
@@ -287,7 +287,7 @@ pub static EXPIRY: LazyLock<GaugeVec> = LazyLock::new(|| {
 
 // ---- Serving -----------------------------------------------------------------------------
 
-pub static READY: LazyLock<IntGauge> = LazyLock::new(|| {
+pub(crate) static READY: LazyLock<IntGauge> = LazyLock::new(|| {
     register(
         IntGauge::new(
             "brevis_ready",
@@ -297,7 +297,7 @@ pub static READY: LazyLock<IntGauge> = LazyLock::new(|| {
     )
 });
 
-pub static CTLOG_PENDING: LazyLock<IntGauge> = LazyLock::new(|| {
+pub(crate) static CTLOG_PENDING: LazyLock<IntGauge> = LazyLock::new(|| {
     register(
         IntGauge::new(
             "brevis_ctlog_pending_submissions",
@@ -307,7 +307,7 @@ pub static CTLOG_PENDING: LazyLock<IntGauge> = LazyLock::new(|| {
     )
 });
 
-pub static CTLOG_UNINDEXED: LazyLock<IntGauge> = LazyLock::new(|| {
+pub(crate) static CTLOG_UNINDEXED: LazyLock<IntGauge> = LazyLock::new(|| {
     register(
         IntGauge::new(
             "brevis_ctlog_unindexed_entries",
@@ -317,6 +317,8 @@ pub static CTLOG_UNINDEXED: LazyLock<IntGauge> = LazyLock::new(|| {
     )
 });
 
+/// `brevis_ctlog_lookup_write_failures_total`: failed writes of the embedded log's lookup rows
+/// after a commit (no SCT is affected; retried after the next batch).
 pub static CTLOG_LOOKUP_WRITE_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
     register(
         IntCounter::new(
@@ -328,7 +330,7 @@ pub static CTLOG_LOOKUP_WRITE_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| 
 });
 
 /// Touches every metric so it appears in the exposition before its first event.
-pub fn init() {
+pub(crate) fn init() {
     LazyLock::force(&NEW_CERTS);
     LazyLock::force(&API_LATENCY);
     LazyLock::force(&HTTP_REQUESTS);
@@ -369,7 +371,7 @@ pub fn init() {
 }
 
 /// Text exposition of every registered metric.
-pub fn render() -> String {
+pub(crate) fn render() -> String {
     let mut buf = Vec::new();
     let _ = TextEncoder::new().encode(&REGISTRY.gather(), &mut buf);
     String::from_utf8(buf).unwrap_or_default()

@@ -22,14 +22,18 @@ const SHARDS: usize = 16;
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[error("rate {spec:?}: {problem}")]
 pub struct RateError {
+    /// The rate as given, e.g. `10/m`.
     pub spec: String,
+    /// What is wrong with it.
     pub problem: &'static str,
 }
 
 /// A refill rate and a bucket size.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {
+    /// Tokens added per second (greater than zero; fractional for per-minute or per-hour rates).
     pub per_second: f64,
+    /// Bucket size: the most requests let through at once (at least 1).
     pub burst: u32,
 }
 
@@ -73,7 +77,7 @@ struct Bucket {
 }
 
 /// A set of token buckets.
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     rate: Rate,
     max_keys_per_shard: usize,
     shards: Vec<Mutex<HashMap<String, Bucket>>>,
@@ -82,7 +86,7 @@ pub struct RateLimiter {
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 impl RateLimiter {
-    pub fn new(rate: Rate, max_keys: usize) -> RateLimiter {
+    pub(crate) fn new(rate: Rate, max_keys: usize) -> RateLimiter {
         RateLimiter {
             rate,
             max_keys_per_shard: (max_keys / SHARDS).max(1),
@@ -91,12 +95,12 @@ impl RateLimiter {
     }
 
     /// Takes a token for `key` now; `Err(wait)` when the bucket is empty.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
+    pub(crate) fn check(&self, key: &str) -> Result<(), Duration> {
         self.check_at(key, EPOCH.elapsed().as_secs_f64())
     }
 
     /// Takes a token for `key` at `now` (seconds on any monotonic scale).
-    pub fn check_at(&self, key: &str, now: f64) -> Result<(), Duration> {
+    pub(crate) fn check_at(&self, key: &str, now: f64) -> Result<(), Duration> {
         let shard = &self.shards[shard_of(key)];
         let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
         let burst = f64::from(self.rate.burst);
@@ -144,7 +148,7 @@ impl RateLimiter {
     }
 
     /// Gives back a token taken for `key` (the request failed on the server's side).
-    pub fn refund(&self, key: &str) {
+    pub(crate) fn refund(&self, key: &str) {
         let mut map = self.shards[shard_of(key)]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
@@ -154,7 +158,8 @@ impl RateLimiter {
     }
 
     /// Keys currently tracked.
-    pub fn tracked(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn tracked(&self) -> usize {
         self.shards
             .iter()
             .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
@@ -172,7 +177,7 @@ fn shard_of(key: &str) -> usize {
 }
 
 /// Whole seconds for a `Retry-After` header: at least 1, rounded up.
-pub fn retry_after_secs(wait: Duration) -> u64 {
+pub(crate) fn retry_after_secs(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 

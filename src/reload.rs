@@ -24,7 +24,7 @@ use thiserror::Error;
 
 /// What can be reloaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Component {
+pub(crate) enum Component {
     Identity,
     Ca,
     Tls,
@@ -32,9 +32,9 @@ pub enum Component {
 
 impl Component {
     /// Every component, in reload order.
-    pub const ALL: [Component; 3] = [Component::Identity, Component::Ca, Component::Tls];
+    pub(crate) const ALL: [Component; 3] = [Component::Identity, Component::Ca, Component::Tls];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Component::Identity => "identity_config",
             Component::Ca => "ca",
@@ -45,7 +45,7 @@ impl Component {
 
 /// Why a reload was refused (the running component stays in effect).
 #[derive(Debug, Error)]
-pub enum ReloadError {
+pub(crate) enum ReloadError {
     #[error(transparent)]
     IdentityFile(#[from] LoadError),
     #[error("identity config {path}")]
@@ -72,7 +72,7 @@ pub enum ReloadError {
 
 /// Where the identity config comes from.
 #[derive(Debug, Clone)]
-pub struct IdentitySource {
+pub(crate) struct IdentitySource {
     pub path: PathBuf,
     pub insecure_http_issuers: bool,
     pub oidc: VerifierOptions,
@@ -81,7 +81,7 @@ pub struct IdentitySource {
 
 /// The fileca files.
 #[derive(Debug, Clone)]
-pub struct CaSource {
+pub(crate) struct CaSource {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub password: Option<String>,
@@ -93,12 +93,12 @@ pub struct CaSource {
 
 /// The TLS files and the resolver serving them.
 #[derive(Debug, Clone)]
-pub struct TlsSource {
+pub(crate) struct TlsSource {
     pub files: TlsFiles,
     pub resolver: Arc<tls::Resolver>,
 }
 
-pub struct Reloader {
+pub(crate) struct Reloader {
     authority: Arc<Authority>,
     clock: Arc<dyn Clock>,
     identity: Option<IdentitySource>,
@@ -112,7 +112,7 @@ fn fingerprint(path: &Path) -> Option<[u8; 32]> {
 }
 
 impl Reloader {
-    pub fn new(
+    pub(crate) fn new(
         authority: Arc<Authority>,
         clock: Arc<dyn Clock>,
         identity: Option<IdentitySource>,
@@ -173,12 +173,12 @@ impl Reloader {
     }
 
     /// Whether anything is watched at all.
-    pub fn watches_anything(&self) -> bool {
+    pub(crate) fn watches_anything(&self) -> bool {
         Component::ALL.into_iter().any(|c| self.watched(c))
     }
 
     /// SIGHUP: reload every configured component.
-    pub fn reload_all(&self) -> Vec<(Component, Result<(), ReloadError>)> {
+    pub(crate) fn reload_all(&self) -> Vec<(Component, Result<(), ReloadError>)> {
         Component::ALL
             .into_iter()
             .filter(|&c| !self.files(c).is_empty())
@@ -190,7 +190,7 @@ impl Reloader {
     }
 
     /// File watch: reload the watched components whose files changed.
-    pub fn reload_changed(&self) -> Vec<(Component, Result<(), ReloadError>)> {
+    pub(crate) fn reload_changed(&self) -> Vec<(Component, Result<(), ReloadError>)> {
         Component::ALL
             .into_iter()
             .filter(|&c| self.watched(c) && self.changed(c))
@@ -274,7 +274,7 @@ impl Reloader {
 }
 
 /// `brevis_expiry_timestamp_seconds{object="tls_certificate"}` for the served certificate.
-pub fn publish_tls_expiry(key: &rustls::sign::CertifiedKey) {
+pub(crate) fn publish_tls_expiry(key: &rustls::sign::CertifiedKey) {
     if let Some(t) = tls::not_after(key) {
         metrics::EXPIRY
             .with_label_values(&["tls_certificate"])

@@ -8,7 +8,7 @@
 //! and SIGINT into the shutdown future and SIGHUP into [`ReloadHandle::reload_all`].
 //! Tests build a `Server` on port 0, read [`Server::addrs`], and run it in-process.
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, NotReady};
 use crate::authority::{Authority, IdentityState, IdentityStateError};
 use crate::ca::provision::{self, CaChoice, ProvisionError};
 use crate::ca::{self, CaError};
@@ -35,60 +35,89 @@ use thiserror::Error;
 /// Why brevis could not start. Each variant keeps its cause; the binary prints the chain.
 #[derive(Debug, Error)]
 pub enum StartupError {
+    /// The data directory could not be created.
     #[error("cannot create data directory {path}")]
     DataDir {
+        /// The data directory.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The identity config file could not be read or is invalid.
     #[error(transparent)]
     IdentityConfig(#[from] LoadError),
+    /// The identity config loaded, but its issuers could not be set up.
     #[error("identity config")]
     Identity(#[source] IdentityStateError),
+    /// The CA could not be loaded or created.
     #[error(transparent)]
     Ca(#[from] ProvisionError),
+    /// The CA key cannot make a test signature that verifies against the issuing certificate.
     #[error("the CA signer fails its self-test")]
     CaSelfTest(#[source] CaError),
+    /// The remote CT log's public key file could not be read.
     #[error("--ct-log-public-key-path {path}")]
     CtLogKeyFile {
+        /// The public key file.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The remote CT log's public key file holds no usable key.
     #[error("--ct-log-public-key-path {path}")]
     CtLogKey {
+        /// The public key file.
         path: PathBuf,
+        /// Why the key is unusable.
         #[source]
         source: crate::ct::LogKeyError,
     },
+    /// The client for the remote CT log could not be built.
     #[error("--ct-log-url")]
     RemoteLog(#[source] crate::ct::client::ClientError),
+    /// A file of accepted CT log roots is unusable.
     #[error("{flag} {path}")]
     Roots {
+        /// The flag that named the file (`--ctlog-extra-roots` or `--roots`).
         flag: &'static str,
+        /// The roots file.
         path: PathBuf,
+        /// What is wrong with it.
         #[source]
         source: RootsError,
     },
+    /// The CT log could not be opened or created.
     #[error("CT log in {dir}")]
     CtLog {
+        /// The log's directory.
         dir: PathBuf,
+        /// Why it could not be opened.
         #[source]
         source: crate::ct::log::OpenError,
     },
+    /// A listener could not be bound, or its bound address could not be read.
     #[error("cannot listen on {addr}")]
     Bind {
+        /// The address (`host:port`), or `a listener` when reading the bound address failed.
         addr: String,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The TLS certificate or key could not be loaded, or the TLS configuration failed.
     #[error("TLS")]
     Tls(#[from] TlsError),
+    /// `--client-ip-header` is not a valid HTTP header name.
     #[error("--client-ip-header {0:?} is not a header name")]
     ClientIpHeader(String),
+    /// A listener could not start serving, or failed while serving.
     #[error("the {listener} listener")]
     Serve {
+        /// Which listener: `API`, `metrics` or `CT log`.
         listener: &'static str,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
@@ -97,8 +126,10 @@ pub enum StartupError {
 /// A roots file that cannot be used.
 #[derive(Debug, Error)]
 pub enum RootsError {
+    /// The roots file could not be read.
     #[error("cannot read it")]
     Read(#[source] std::io::Error),
+    /// The file holds no certificates, or one does not parse.
     #[error(transparent)]
     Chain(#[from] ca::ChainError),
 }
@@ -123,8 +154,11 @@ pub enum CtChoice {
     Embedded(EmbeddedLogOptions),
     /// A remote RFC 6962 log.
     Remote {
+        /// The log's base URL (`--ct-log-url`).
         url: String,
+        /// PEM public key file SCTs are verified against; `None`: SCTs are not verified.
         public_key: Option<PathBuf>,
+        /// Timeouts, retries, `Host` override and TLS trust of the client.
         options: ClientOptions,
     },
 }
@@ -136,6 +170,7 @@ pub struct EmbeddedLogOptions {
     pub port: u16,
     /// URL path prefix of the log's API ("" or "/name").
     pub prefix: String,
+    /// The log's settings; `roots` is replaced by the CA's root plus `extra_roots`.
     pub log: LogOptions,
     /// Extra accepted roots (PEM file), beside the CA's own.
     pub extra_roots: Option<PathBuf>,
@@ -144,21 +179,68 @@ pub struct EmbeddedLogOptions {
 /// Everything `brevis serve` needs, already parsed from the command line.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
+    /// Address every listener binds to (API, metrics and the embedded CT log).
     pub host: String,
+    /// Port of the API listener (0 = any free port).
     pub port: u16,
+    /// Port of the Prometheus listener, path `/metrics` (0 = any free port).
     pub metrics_port: u16,
+    /// Where the CA and the embedded CT log keep their state; created if missing.
     pub data_dir: PathBuf,
+    /// The identity config file (Fulcio format, YAML or JSON); `None`: Fulcio's built-in
+    /// issuers.
     pub config_path: Option<PathBuf>,
+    /// Which CA backend issues certificates.
     pub ca: CaChoice,
+    /// Where certificates are logged.
     pub ct: CtChoice,
+    /// The client key and signature algorithms accepted (`--client-signing-algorithms`).
     pub algorithms: AlgorithmRegistry,
+    /// Allow `http://` OIDC issuers (local testing only).
     pub insecure_http_issuers: bool,
+    /// How tokens are verified: clock skew, fetch timeouts, key refresh.
     pub oidc: VerifierOptions,
+    /// Timeouts and workers of the API listener.
     pub http: HttpOptions,
+    /// Rate limits, timeouts and connection limits of the API listener.
     pub protection: Protection,
+    /// Which files are watched for changes, and how often.
     pub reload: ReloadOptions,
     /// TLS on the API listener.
     pub tls: Option<TlsFiles>,
+}
+
+impl ServeOptions {
+    /// Everything at its default on 127.0.0.1 with ports chosen by the OS (0), the data
+    /// directory `data_dir`, Fulcio's built-in issuers, the embedded CT log: what tests and
+    /// embedders start from.
+    pub fn local(data_dir: impl Into<PathBuf>) -> ServeOptions {
+        ServeOptions {
+            host: "127.0.0.1".into(),
+            port: 0,
+            metrics_port: 0,
+            data_dir: data_dir.into(),
+            config_path: None,
+            ca: CaChoice::File {
+                cert: None,
+                key: None,
+                password: None,
+            },
+            ct: CtChoice::Embedded(EmbeddedLogOptions {
+                port: 0,
+                prefix: String::new(),
+                log: LogOptions::default(),
+                extra_roots: None,
+            }),
+            algorithms: AlgorithmRegistry::default(),
+            insecure_http_issuers: false,
+            oidc: VerifierOptions::default(),
+            http: HttpOptions::default(),
+            protection: Protection::default(),
+            reload: ReloadOptions::default(),
+            tls: None,
+        }
+    }
 }
 
 /// How the API listener treats connections.
@@ -188,11 +270,17 @@ impl Default for HttpOptions {
 /// Rate limits, timeouts and connection limits of the API listener.
 #[derive(Debug, Clone)]
 pub struct Protection {
+    /// Signing requests allowed per client address (429 beyond it); `None`: no limit.
     pub per_client: Option<Rate>,
+    /// Certificates allowed per identity (issuer + SAN), checked after the token verified;
+    /// `None`: no limit.
     pub per_identity: Option<Rate>,
     /// Most client addresses / identities tracked by each limiter.
     pub max_tracked: usize,
+    /// Header the client address is taken from (its last entry) instead of the TCP peer; only
+    /// behind a proxy that sets it. `None`: the TCP peer.
     pub client_ip_header: Option<String>,
+    /// Time allowed to receive a request body after its headers (408 after it).
     pub body_timeout: Duration,
     /// Longest an issuance may take once the body arrived.
     pub issuance_timeout: Duration,
@@ -222,7 +310,9 @@ impl Default for Protection {
 pub struct ReloadOptions {
     /// How often watched files are checked; zero turns watching off (SIGHUP still works).
     pub watch_interval: Duration,
+    /// Reload the identity config (`config_path`) when it changes.
     pub config_watch: bool,
+    /// Reload the fileca chain and key when they change.
     pub fileca_watch: bool,
 }
 
@@ -239,7 +329,9 @@ impl Default for ReloadOptions {
 /// The addresses a server listens on (port 0 in the options: the ones the OS chose).
 #[derive(Debug, Clone)]
 pub struct Addrs {
+    /// The API listener.
     pub api: SocketAddr,
+    /// The Prometheus metrics listener.
     pub metrics: SocketAddr,
     /// The embedded CT log's listener, when it runs.
     pub ctlog: Option<SocketAddr>,
@@ -258,10 +350,13 @@ impl Addrs {
 /// What a server is running, for the startup banner.
 #[derive(Debug, Clone)]
 pub struct Summary {
+    /// The CA backend and where its chain comes from, in one line.
     pub ca: String,
+    /// Certificates in the CA's chain, issuing certificate through root.
     pub chain_len: usize,
     /// SHA-256 of the root certificate, hex.
     pub root_fingerprint: String,
+    /// Where certificates are logged, in one line (disabled, remote or embedded).
     pub ct: String,
     /// The embedded log's URL path prefix.
     pub ctlog_prefix: String,
@@ -322,6 +417,14 @@ impl Server {
         clock: Arc<dyn Clock>,
     ) -> Result<Server, StartupError> {
         metrics::init();
+        // Every rejection reason exists from the start, at zero.
+        for reason in crate::authority::IssueError::REASONS
+            .iter()
+            .chain(api::API_REJECTIONS)
+        {
+            metrics::REJECTIONS.with_label_values(&[reason]);
+        }
+        crate::ct::log::Rejection::register_metrics();
         std::fs::create_dir_all(&opts.data_dir).map_err(|source| StartupError::DataDir {
             path: opts.data_dir.clone(),
             source,
@@ -545,10 +648,12 @@ impl Server {
         })
     }
 
+    /// The bound addresses (with the ports the OS chose where the options said 0).
     pub fn addrs(&self) -> &Addrs {
         &self.addrs
     }
 
+    /// What the server runs, for the startup banner.
     pub fn summary(&self) -> &Summary {
         &self.summary
     }
@@ -559,11 +664,6 @@ impl Server {
             reloader: self.reloader.clone(),
             authority: self.authority.clone(),
         }
-    }
-
-    /// The authority this server issues with (tests and benchmarks inspect it).
-    pub fn authority(&self) -> &Arc<Authority> {
-        &self.authority
     }
 
     /// Serves until `shutdown` resolves, then stops in order: readiness drops, the
@@ -592,7 +692,7 @@ impl Server {
         let state = web::Data::new(AppState {
             authority: self.authority.clone(),
             readiness: Arc::new(readiness),
-            last_readiness: Mutex::new(Ok(())),
+            last_readiness: Mutex::new(None),
             limits: self.limits,
         });
         let mut api = HttpServer::new(move || {
@@ -732,19 +832,19 @@ async fn watch_files(handle: ReloadHandle, interval: Duration) {
 /// How often a remote CT log is probed for readiness.
 const CT_PROBE_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Whether a remote log answered its last probe.
+type ProbeStatus = Arc<Mutex<Result<(), NotReady>>>;
+
 /// Probes a remote log in the background; the status says whether it answered last time.
-fn probe_remote(remote: Arc<RemoteLog>) -> Arc<Mutex<Result<(), String>>> {
-    let status = Arc::new(Mutex::new(Err("the CT log has not been probed yet".into())));
+fn probe_remote(remote: Arc<RemoteLog>) -> ProbeStatus {
+    let status = Arc::new(Mutex::new(Err(NotReady::NotProbed)));
     let out = status.clone();
     actix_web::rt::spawn(async move {
         loop {
-            let r = remote
-                .probe()
-                .await
-                .map_err(|e| format!("CT log: {}", Chain(&e)));
-            if let Err(e) = &r {
-                tracing::warn!(error = %e, "CT log probe failed");
-            }
+            let r = remote.probe().await.map_err(|e| {
+                tracing::warn!(error = %Chain(&e), "CT log probe failed");
+                NotReady::RemoteLog(Arc::new(e))
+            });
             *status.lock().unwrap_or_else(|p| p.into_inner()) = r;
             tokio::time::sleep(CT_PROBE_INTERVAL).await;
         }
@@ -758,16 +858,16 @@ fn readiness(
     authority: Arc<Authority>,
     stopping: Arc<AtomicBool>,
     log: Option<Arc<Log>>,
-    remote: Option<Arc<Mutex<Result<(), String>>>>,
-) -> impl Fn() -> Result<(), String> + Send + Sync + 'static {
+    remote: Option<ProbeStatus>,
+) -> impl Fn() -> Result<(), NotReady> + Send + Sync + 'static {
     move || {
         let result = (|| {
             if stopping.load(Ordering::Relaxed) {
-                return Err("shutting down".to_string());
+                return Err(NotReady::ShuttingDown);
             }
-            authority.can_issue()?;
+            authority.can_issue().map_err(NotReady::Ca)?;
             if let Some(log) = &log {
-                log.health().map_err(|e| format!("CT log: {e}"))?;
+                log.health().map_err(NotReady::Log)?;
             }
             if let Some(status) = &remote {
                 status.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
@@ -823,12 +923,19 @@ fn ctlog_server(
 /// `brevis ctlog serve`: a standalone log.
 #[derive(Debug, Clone)]
 pub struct CtLogServeOptions {
+    /// Address the log's listener and the metrics listener bind to.
     pub host: String,
+    /// Port of the log's listener (0 = any free port).
     pub port: u16,
+    /// URL path prefix of the log's API ("" or "/name").
     pub prefix: String,
+    /// Where the log keeps its key and database; created if missing.
     pub data_dir: PathBuf,
+    /// PEM file of the root certificates whose chains the log accepts.
     pub roots: PathBuf,
+    /// The log's settings; `roots` is replaced by the certificates read from `roots`.
     pub log: LogOptions,
+    /// Port of a Prometheus metrics listener; `None`: no metrics listener.
     pub metrics_port: Option<u16>,
 }
 
@@ -838,10 +945,11 @@ pub struct CtLogServer {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
     prefix: String,
-    /// The log's listener, and the metrics listener when there is one.
+    /// The log's listener.
     pub addr: SocketAddr,
+    /// The metrics listener's address; `None` without `metrics_port`.
     pub metrics_addr: Option<SocketAddr>,
-    /// Where the log's key is.
+    /// The log's private key file (`--key`, or `<data-dir>/log-key.pem`).
     pub key_path: PathBuf,
 }
 
@@ -849,13 +957,14 @@ impl CtLogServer {
     /// Opens the log and binds its listeners.
     pub fn build(opts: CtLogServeOptions) -> Result<CtLogServer, StartupError> {
         metrics::init();
+        crate::ct::log::Rejection::register_metrics();
         let mut log_opts = opts.log.clone();
         log_opts.roots = read_roots("--roots", &opts.roots)?;
         let key_path = opts
             .log
             .key_file
             .clone()
-            .unwrap_or_else(|| opts.data_dir.join("log-public-key.pem"));
+            .unwrap_or_else(|| crate::ct::log::key_path(&opts.data_dir));
         let log = Arc::new(Log::open(&opts.data_dir, log_opts).map_err(|source| {
             StartupError::CtLog {
                 dir: opts.data_dir.clone(),
@@ -875,10 +984,12 @@ impl CtLogServer {
         })
     }
 
+    /// The running log.
     pub fn log(&self) -> &Arc<Log> {
         &self.log
     }
 
+    /// The URL path prefix the log's API is served under.
     pub fn prefix(&self) -> &str {
         &self.prefix
     }

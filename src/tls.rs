@@ -12,47 +12,64 @@ use std::sync::{Arc, RwLock};
 /// The certificate and key files of the listener.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
+    /// PEM certificate chain, leaf first.
     pub cert: PathBuf,
+    /// PEM private key of the leaf (PKCS#8, SEC1 or PKCS#1).
     pub key: PathBuf,
 }
 
 /// Why the listener's certificate or key could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// The certificate or key file could not be read.
     #[error("cannot read {path}")]
     Read {
+        /// The file that could not be read.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The certificate file is not valid PEM.
     #[error("{path}: not a PEM certificate chain")]
     Chain {
+        /// The certificate file.
         path: PathBuf,
+        /// Why the PEM could not be parsed.
         #[source]
         source: rustls::pki_types::pem::Error,
     },
+    /// The certificate file holds no certificate.
     #[error("{0}: no certificate found")]
     NoCertificate(PathBuf),
+    /// The key file holds no private key in a supported format.
     #[error("{path}: no usable private key")]
     Key {
+        /// The key file.
         path: PathBuf,
+        /// Why no key could be read.
         #[source]
         source: rustls::pki_types::pem::Error,
     },
+    /// The key is not the leaf certificate's, or rustls cannot use it.
     #[error("{cert} and {key} do not belong together")]
     Mismatch {
+        /// The certificate file.
         cert: PathBuf,
+        /// The key file.
         key: PathBuf,
+        /// The error rustls reported.
         #[source]
         source: rustls::Error,
     },
+    /// rustls refused to build the server configuration.
     #[error("the TLS configuration")]
     Config(#[source] rustls::Error),
 }
 
 /// Loads a PEM certificate chain (leaf first) and a PEM private key (PKCS#8, SEC1 or
 /// PKCS#1), and checks that they belong together.
-pub fn load(files: &TlsFiles) -> Result<CertifiedKey, TlsError> {
+pub(crate) fn load(files: &TlsFiles) -> Result<CertifiedKey, TlsError> {
     let read = |p: &Path| {
         std::fs::read(p).map_err(|source| TlsError::Read {
             path: p.to_path_buf(),
@@ -83,7 +100,7 @@ pub fn load(files: &TlsFiles) -> Result<CertifiedKey, TlsError> {
 }
 
 /// When the served certificate (the leaf) expires, in Unix seconds.
-pub fn not_after(key: &CertifiedKey) -> Option<i64> {
+pub(crate) fn not_after(key: &CertifiedKey) -> Option<i64> {
     let leaf = key.cert.first()?;
     x509_parser::parse_x509_certificate(leaf)
         .ok()
@@ -92,18 +109,18 @@ pub fn not_after(key: &CertifiedKey) -> Option<i64> {
 
 /// Serves whatever certificate it currently holds.
 #[derive(Debug)]
-pub struct Resolver {
+pub(crate) struct Resolver {
     current: RwLock<Arc<CertifiedKey>>,
 }
 
 impl Resolver {
-    pub fn new(key: CertifiedKey) -> Resolver {
+    pub(crate) fn new(key: CertifiedKey) -> Resolver {
         Resolver {
             current: RwLock::new(Arc::new(key)),
         }
     }
 
-    pub fn replace(&self, key: CertifiedKey) {
+    pub(crate) fn replace(&self, key: CertifiedKey) {
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(key);
     }
 }
@@ -120,7 +137,7 @@ impl ResolvesServerCert for Resolver {
 }
 
 /// A server configuration (TLS 1.2 and 1.3, HTTP/1.1) served by `resolver`.
-pub fn server_config(resolver: Arc<Resolver>) -> Result<rustls::ServerConfig, TlsError> {
+pub(crate) fn server_config(resolver: Arc<Resolver>) -> Result<rustls::ServerConfig, TlsError> {
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))

@@ -18,12 +18,19 @@ pub struct KeyDetailsError(#[source] crate::model::KeyError);
 /// A TrustedRoot (or ClientTrustConfig) that cannot be used.
 #[derive(Debug, Error)]
 pub enum TrustRootError {
+    /// The text is not JSON.
     #[error("not JSON")]
     Json(#[source] serde_json::Error),
+    /// `mediaType` is not the TrustedRoot v0.1 media type (the value found, as JSON).
     #[error("unsupported trusted root media type {0}")]
     MediaType(String),
+    /// A `rawBytes` field is not standard base64.
     #[error("{what} rawBytes is not base64")]
-    Base64 { what: &'static str },
+    Base64 {
+        /// Which field: `certificate` or `ctlog`.
+        what: &'static str,
+    },
+    /// The trusted root holds no CA certificate.
     #[error("the trusted root has no certificate authorities")]
     NoAuthorities,
 }
@@ -31,26 +38,34 @@ pub enum TrustRootError {
 /// Why a certificate does not chain to the trusted root.
 #[derive(Debug, Error, Clone)]
 pub enum ChainError {
+    /// A CA certificate of the trusted root does not parse (the parser's message).
     #[error("a trusted root certificate does not parse: {0}")]
     TrustedUnparsable(String),
+    /// The certificate being verified does not parse (the parser's message).
     #[error("the certificate does not parse: {0}")]
     Unparsable(String),
+    /// The certificate is outside its validity period at the verification time.
     #[error("the certificate is not valid at the verification time")]
     NotValidThen,
+    /// No trusted CA certificate has the certificate's issuer name and a verifying signature.
     #[error("no trusted CA certificate issued this certificate")]
     NoIssuer,
+    /// The issuer found is not a CA, or not valid at the verification time (its subject carried).
     #[error("CA certificate {0} is not a valid CA at that time")]
     BadCa(String),
+    /// No self-signed root within eight issuer steps.
     #[error("certificate path too long")]
     TooLong,
 }
 
-pub const TRUSTED_ROOT_MEDIA_TYPE: &str =
+pub(crate) const TRUSTED_ROOT_MEDIA_TYPE: &str =
     "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
 
 /// A CT log as the trusted root describes it.
 pub struct CtLogEntry {
+    /// `baseUrl`: the log's URL.
     pub base_url: String,
+    /// The log's public key (`publicKey.rawBytes`; the log ID is its SHA-256).
     pub key: LogPublicKey,
     /// When the log started signing (ms since the epoch).
     pub start_ms: u64,
@@ -58,11 +73,13 @@ pub struct CtLogEntry {
 
 /// A certificate authority as the trusted root describes it.
 pub struct CaEntry {
+    /// `uri`: the CA's URL, where clients request certificates.
     pub uri: String,
     /// DER chain: issuing certificate first, root last.
     pub chain: Vec<Vec<u8>>,
 }
 
+/// Unix milliseconds as RFC 3339 text (UTC); empty when out of range.
 pub fn rfc3339_millis(ms: u64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .ok()
@@ -132,20 +149,23 @@ pub fn trusted_root(
     }))
 }
 
-pub const SIGNING_CONFIG_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.signingconfig.v0.2+json";
-pub const CLIENT_TRUST_CONFIG_MEDIA_TYPE: &str =
+pub(crate) const SIGNING_CONFIG_MEDIA_TYPE: &str =
+    "application/vnd.dev.sigstore.signingconfig.v0.2+json";
+pub(crate) const CLIENT_TRUST_CONFIG_MEDIA_TYPE: &str =
     "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json";
 
 /// A transparency log (Rekor) entry for the trusted root's `tlogs`.
 pub struct TlogEntry {
+    /// `baseUrl`: the Rekor log's URL.
     pub base_url: String,
     /// DER SubjectPublicKeyInfo.
     pub spki: Vec<u8>,
+    /// When the log started signing (ms since the epoch), its key's `validFor.start`.
     pub start_ms: u64,
 }
 
 /// The `keyDetails` name of a public key, from its SPKI.
-pub fn key_details(spki: &[u8]) -> Result<&'static str, KeyDetailsError> {
+pub(crate) fn key_details(spki: &[u8]) -> Result<&'static str, KeyDetailsError> {
     use crate::model::{KeyKind, PublicKey};
     let k = PublicKey::from_spki_der(spki).map_err(KeyDetailsError)?;
     Ok(match k.kind() {
@@ -159,6 +179,7 @@ pub fn key_details(spki: &[u8]) -> Result<&'static str, KeyDetailsError> {
     })
 }
 
+/// The trusted root's `tlogs` entry (JSON) for a Rekor log; fails when its key does not parse.
 pub fn tlog_json(t: &TlogEntry) -> Result<Value, KeyDetailsError> {
     log_json(&t.base_url, &t.spki, t.start_ms)
 }
@@ -267,7 +288,7 @@ pub fn parse_trust_root(text: &str) -> Result<TrustView, TrustRootError> {
 
 /// Builds and verifies the path from `leaf` to a self-signed root among `trust.ca_certs`,
 /// every certificate valid at `at_secs`; returns the path (leaf first).
-pub fn verify_chain(
+pub(crate) fn verify_chain(
     leaf: &[u8],
     trust: &TrustView,
     at_secs: i64,

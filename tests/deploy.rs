@@ -675,10 +675,17 @@ async fn dashboard_and_alerts_query_metrics_brevis_exports() {
         .map(|h| h.trim().to_lowercase().replace(' ', "-"))
         .collect();
     let mut alerts = BTreeSet::new();
+    let mut alerts_by_severity = BTreeSet::new();
     for group in rules["groups"].as_array().unwrap() {
         for r in group["rules"].as_array().unwrap() {
             let name = r["alert"].as_str().unwrap();
-            assert!(alerts.insert(name.to_string()), "duplicate alert {name}");
+            // One name may carry several severities (a warning, then a critical threshold).
+            let severity = r["labels"]["severity"].as_str().unwrap_or("");
+            assert!(
+                alerts_by_severity.insert(format!("{name}/{severity}")),
+                "duplicate alert {name} at {severity}"
+            );
+            alerts.insert(name.to_string());
             let expr = r["expr"].as_str().unwrap();
             assert_eq!(
                 expr.matches('(').count(),
@@ -714,6 +721,8 @@ async fn dashboard_and_alerts_query_metrics_brevis_exports() {
         "BrevisCTSubmissionFailures",
         "BrevisOIDCFetchFailures",
         "BrevisCTLogCheckpointStale",
+        "BrevisCAChainExpiring",
+        "BrevisTLSCertificateExpiring",
     ] {
         assert!(alerts.contains(a), "missing alert {a}");
     }

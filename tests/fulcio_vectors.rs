@@ -53,7 +53,7 @@ fn domain_rules() {
         );
         assert_eq!(r.is_err(), c["want_error"] == true, "{}", c["name"]);
         if let (Err(e), Some(m)) = (&r, c["error_message"].as_str()) {
-            assert_eq!(e, m, "{}", c["name"]);
+            assert_eq!(e.to_string(), m, "{}", c["name"]);
         }
     }
     for c in v["allowed_domain"]["cases"].as_array().unwrap() {
@@ -63,7 +63,7 @@ fn domain_rules() {
         );
         assert_eq!(r.is_err(), c["want_error"] == true, "{}", c["name"]);
         if let (Err(e), Some(m)) = (&r, c["error_message"].as_str()) {
-            assert_eq!(e, m, "{}", c["name"]);
+            assert_eq!(e.to_string(), m, "{}", c["name"]);
         }
     }
 }

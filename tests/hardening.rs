@@ -8,8 +8,9 @@ use base64::engine::general_purpose::STANDARD;
 use common::fake::{Fake, Reply};
 use common::keys::{ClientKey, Kind};
 use common::prom;
-use common::{Brevis, Op, email_config, now_secs};
+use common::{Brevis, InProcess, Op, email_config, now_secs};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const TOKEN_MSG: &str = "There was an error processing the identity token";
@@ -157,29 +158,37 @@ async fn readiness_probes_do_not_make_the_ca_sign_each_time() {
     );
 }
 
-#[tokio::test]
+/// In-process with a clock moved by hand: no waiting for the intermediate to expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expiring_chain_clamps_leaves_then_stops_issuance_and_readiness() {
     let op = Op::start();
     let dir = tempfile::tempdir().unwrap();
-    // The intermediate expires a few seconds from now: a leaf issued now must not outlive
-    // it, and once it is gone brevis must stop.
-    let not_after = time::OffsetDateTime::now_utc() + time::Duration::seconds(6);
-    let not_after = not_after.replace_nanosecond(0).unwrap();
+    // The intermediate expires a minute from now: a leaf issued now must not outlive it,
+    // and once it is gone brevis must stop.
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let not_after = now + time::Duration::seconds(60);
     let (chain, key) = common::testca::fileca_chain(dir.path(), not_after);
-    let brevis = Brevis::start(
-        &email_config(&op),
-        &[
-            "--ca",
-            "fileca",
-            "--fileca-cert",
-            chain.to_str().unwrap(),
-            "--fileca-key",
-            key.to_str().unwrap(),
-            "--ct-log-url",
-            "",
-        ],
+    let mut opts = InProcess::options(dir.path(), &email_config(&op));
+    opts.ca = brevis::ca::provision::CaChoice::File {
+        cert: Some(chain),
+        key: Some(key),
+        password: None,
+    };
+    opts.ct = brevis::server::CtChoice::Disabled;
+    let clock = Arc::new(brevis::model::ManualClock::at_unix(
+        now.unix_timestamp() as u64
+    ));
+    let brevis = InProcess::start(opts, clock.clone());
+    let m = prom::parse(
+        &reqwest::get(&brevis.metrics_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
     );
-    let m = scrape(&brevis).await;
     assert_eq!(
         m.value("brevis_expiry_timestamp_seconds", &[("object", "ca_chain")]),
         not_after.unix_timestamp() as f64
@@ -204,10 +213,19 @@ async fn an_expiring_chain_clamps_leaves_then_stops_issuance_and_readiness() {
         not_after.unix_timestamp(),
         "the leaf's notAfter is clamped to the intermediate's"
     );
+    assert_eq!(brevis.get("/readyz").await.status(), 200);
 
-    // After the intermediate's notAfter: 503, no certificate, not ready.
-    let wait = (not_after - time::OffsetDateTime::now_utc()).whole_milliseconds() + 1500;
-    tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await;
+    // Past the intermediate's notAfter: 503, no certificate, not ready.
+    clock.advance(Duration::from_secs(61));
+    let rejected_before = prom::parse(
+        &reqwest::get(&brevis.metrics_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .value("brevis_rejections_total", &[("reason", "ca_chain_invalid")]);
     let (s, r) = brevis
         .post_json(
             "/api/v2/signingCert",
@@ -218,11 +236,18 @@ async fn an_expiring_chain_clamps_leaves_then_stops_issuance_and_readiness() {
     assert_eq!(r["code"], 14);
     assert!(r["message"].as_str().unwrap().contains("chain"), "{r}");
     assert_eq!(brevis.get("/readyz").await.status(), 503);
-    let m = scrape(&brevis).await;
+    let m = prom::parse(
+        &reqwest::get(&brevis.metrics_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
     assert_eq!(m.value("brevis_ready", &[]), 0.0);
     assert_eq!(
         m.value("brevis_rejections_total", &[("reason", "ca_chain_invalid")]),
-        1.0
+        rejected_before + 1.0
     );
 }
 
@@ -666,6 +691,126 @@ async fn oidc_providers_that_go_down_or_hang_cost_bounded_time() {
         took < Duration::from_secs(10),
         "a hanging issuer is cut off: {took:?}"
     );
+}
+
+/// An OIDC provider that comes and goes. Once a token from it verified, its keys serve
+/// through every outage; a key brevis has not seen fails fast while the provider is away
+/// (and is not mistaken for a reason to drop the keys it has), and works once it is back.
+#[tokio::test]
+async fn an_oidc_provider_that_flaps_never_costs_a_verified_identity_its_certificate() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Mutex, OnceLock};
+    let op = Op::start();
+    let http = reqwest::Client::new();
+    let jwks_of = |op_issuer: String| {
+        let http = http.clone();
+        async move {
+            let d: Value = http
+                .get(format!("{op_issuer}/.well-known/openid-configuration"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let uri = d["jwks_uri"].as_str().unwrap().to_string();
+            http.get(uri).send().await.unwrap().text().await.unwrap()
+        }
+    };
+    // The provider's documents behind a front the test switches on and off.
+    let up = Arc::new(AtomicBool::new(true));
+    let jwks = Arc::new(Mutex::new(jwks_of(op.issuer.clone()).await));
+    let me: Arc<OnceLock<String>> = Arc::new(OnceLock::new());
+    let front = {
+        let (up, jwks, me) = (up.clone(), jwks.clone(), me.clone());
+        Fake::start(move |_, path| {
+            if !up.load(Ordering::SeqCst) {
+                return Reply::json(503, "{}");
+            }
+            let me = me.get().cloned().unwrap_or_default();
+            match path {
+                "/.well-known/openid-configuration" => Reply::json(
+                    200,
+                    &json!({"issuer": me, "jwks_uri": format!("{me}/jwks")}).to_string(),
+                ),
+                "/jwks" => Reply::json(200, &jwks.lock().unwrap()),
+                _ => Reply::json(404, "{}"),
+            }
+        })
+        .await
+    };
+    me.set(front.url.clone()).unwrap();
+    let config = format!(
+        "oidc-issuers:\n  {f}:\n    issuer-url: {f}\n    client-id: sigstore\n    type: email\n",
+        f = front.url
+    );
+    let brevis = Brevis::start(
+        &config,
+        &[
+            "--ct-log-url",
+            "",
+            "--oidc-fetch-timeout",
+            "2s",
+            "--oidc-jwks-refresh-interval",
+            "0s",
+        ],
+    );
+    let token = || {
+        op.sign(json!({"claims": {
+            "iss": front.url, "aud": "sigstore", "sub": "alice",
+            "email": "alice@example.com", "email_verified": true,
+            "iat": now_secs(), "exp": now_secs() + 600
+        }}))
+    };
+    let post = |token: String| {
+        let body = ClientKey::generate(Kind::P256).v2_key_body(&token, "alice@example.com");
+        let b = &brevis;
+        async move {
+            let started = Instant::now();
+            let (s, r) = b.post_json("/api/v2/signingCert", &body).await;
+            (s, r, started.elapsed())
+        }
+    };
+    let old_key = token().await;
+    assert_eq!(post(old_key.clone()).await.0, 200, "first contact");
+    for round in 0..3 {
+        up.store(round % 2 == 1, Ordering::SeqCst);
+        let (s, r, _) = post(old_key.clone()).await;
+        assert_eq!(
+            s,
+            200,
+            "round {round}, provider up: {}: {r}",
+            round % 2 == 1
+        );
+    }
+
+    // The provider rotates to a key brevis has not fetched, and goes away.
+    op.rotate(false).await;
+    *jwks.lock().unwrap() = jwks_of(op.issuer.clone()).await;
+    let new_key = token().await;
+    up.store(false, Ordering::SeqCst);
+    let served_before = front.requests();
+    let (s, r, took) = post(new_key.clone()).await;
+    assert_eq!((s, r["message"].as_str()), (400, Some(TOKEN_MSG)), "{r}");
+    assert!(
+        took < Duration::from_secs(5),
+        "bounded by the fetch timeout: {took:?}"
+    );
+    assert!(
+        front.requests() > served_before,
+        "brevis asked for the new key"
+    );
+    assert_eq!(post(old_key.clone()).await.0, 200, "the keys held stay");
+
+    up.store(true, Ordering::SeqCst);
+    assert_eq!(
+        post(new_key.clone()).await.0,
+        200,
+        "back: the new key is fetched"
+    );
+    up.store(false, Ordering::SeqCst);
+    assert_eq!(post(new_key).await.0, 200);
+    assert_eq!(post(old_key).await.0, 200);
 }
 
 /// The embedded log's disk fills up: issuance fails closed (no certificate, no SCT for

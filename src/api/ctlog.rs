@@ -15,16 +15,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Largest accepted `add-chain` / `add-pre-chain` body.
-pub const MAX_SUBMISSION_BYTES: usize = 512 * 1024;
+pub(crate) const MAX_SUBMISSION_BYTES: usize = 512 * 1024;
 
-pub struct CtLogState {
+pub(crate) struct CtLogState {
     pub log: Arc<Log>,
     /// The URL path prefix the routes are registered under ("" or "/name").
     pub prefix: String,
 }
 
 /// Registers the log's routes under `prefix` (empty or `/name`).
-pub fn configure(prefix: &str) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+pub(crate) fn configure(prefix: &str) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
     move |cfg: &mut web::ServiceConfig| {
         let p = |path: &str| format!("{prefix}{path}");
         cfg.route(&p("/ct/v1/add-chain"), web::post().to(add_chain))
@@ -55,7 +55,7 @@ pub fn configure(prefix: &str) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
 /// Counts every request of the log's listener by route pattern (`unmatched` for paths no
 /// route knows), method and status: all three from closed sets, whatever the client sends
 /// (a matched request carries the pattern it was registered with, never the raw path).
-pub async fn observe(
+pub(crate) async fn observe(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
@@ -127,7 +127,7 @@ fn bad(e: BadRequest) -> HttpResponse {
 
 /// Why an `add-chain` body does not parse.
 #[derive(Debug, thiserror::Error)]
-pub enum ChainRequestError {
+pub(crate) enum ChainRequestError {
     #[error("invalid JSON body")]
     Json(#[source] serde_json::Error),
     #[error("chain[{0}] is not valid base64")]
@@ -140,7 +140,7 @@ struct ChainRequest {
 }
 
 /// An `add-chain` / `add-pre-chain` body: `{"chain": [base64 DER, ...]}`.
-pub fn parse_chain_request(body: &[u8]) -> Result<Vec<Vec<u8>>, ChainRequestError> {
+pub(crate) fn parse_chain_request(body: &[u8]) -> Result<Vec<Vec<u8>>, ChainRequestError> {
     let req: ChainRequest = serde_json::from_slice(body).map_err(ChainRequestError::Json)?;
     req.chain
         .iter()
@@ -151,7 +151,7 @@ pub fn parse_chain_request(body: &[u8]) -> Result<Vec<Vec<u8>>, ChainRequestErro
 
 /// A tile level as the path spells it: canonical decimal only ("01" or "+1" name no
 /// tile, like non-canonical indexes and widths).
-pub fn parse_tile_level(text: &str) -> Option<u8> {
+pub(crate) fn parse_tile_level(text: &str) -> Option<u8> {
     text.parse::<u8>().ok().filter(|l| l.to_string() == text)
 }
 

@@ -10,19 +10,20 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::fmt;
 
-pub const MSG_TOKEN: &str = "There was an error processing the identity token";
-pub const MSG_KEY_UNPARSABLE: &str = "The public key supplied in the request could not be parsed";
-pub const MSG_KEY_INSECURE: &str = "The public key supplied in the request is insecure";
-pub const MSG_BAD_SIGNATURE: &str = "The signature supplied in the request could not be verified";
-pub const MSG_CSR_UNPARSABLE: &str = "The certificate signing request could not be parsed";
-pub const MSG_CA_BACKEND: &str = "error communicating with CA backend";
-pub const MSG_CT: &str = "Error entering certificate in CTL";
-pub const MSG_CA_CHAIN: &str = "The CA's certificate chain is not valid at this time; no certificate can be issued until the operator installs a valid one";
-pub const MSG_TRUST_BUNDLE: &str = "error retrieving trust bundle from CA backend";
+pub(crate) const MSG_TOKEN: &str = "There was an error processing the identity token";
+pub(crate) const MSG_KEY_UNPARSABLE: &str =
+    "The public key supplied in the request could not be parsed";
+pub(crate) const MSG_KEY_INSECURE: &str = "The public key supplied in the request is insecure";
+pub(crate) const MSG_BAD_SIGNATURE: &str =
+    "The signature supplied in the request could not be verified";
+pub(crate) const MSG_CSR_UNPARSABLE: &str = "The certificate signing request could not be parsed";
+pub(crate) const MSG_CA_BACKEND: &str = "error communicating with CA backend";
+pub(crate) const MSG_CT: &str = "Error entering certificate in CTL";
+pub(crate) const MSG_CA_CHAIN: &str = "The CA's certificate chain is not valid at this time; no certificate can be issued until the operator installs a valid one";
 
 /// gRPC status codes used on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
+pub(crate) enum Code {
     InvalidArgument = 3,
     DeadlineExceeded = 4,
     NotFound = 5,
@@ -34,12 +35,10 @@ pub enum Code {
 
 /// An error response.
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub status: StatusCode,
     pub code: Code,
     pub message: String,
-    /// Stable machine-readable reason (metrics, logs); not sent.
-    pub reason: &'static str,
     /// Seconds for a `Retry-After` header (429, 503).
     pub retry_after: Option<u64>,
 }
@@ -52,58 +51,52 @@ struct Body<'a> {
 }
 
 impl ApiError {
-    pub fn bad_request(reason: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             code: Code::InvalidArgument,
             message: message.into(),
-            reason,
             retry_after: None,
         }
     }
 
-    pub fn internal(reason: &'static str, message: &'static str) -> ApiError {
+    pub(crate) fn internal(message: &'static str) -> ApiError {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: Code::Internal,
             message: message.into(),
-            reason,
             retry_after: None,
         }
     }
 
-    pub fn not_found() -> ApiError {
+    pub(crate) fn not_found() -> ApiError {
         ApiError {
             status: StatusCode::NOT_FOUND,
             code: Code::NotFound,
             message: "Not Found".into(),
-            reason: "not_found",
             retry_after: None,
         }
     }
 
-    pub fn method_not_allowed() -> ApiError {
+    pub(crate) fn method_not_allowed() -> ApiError {
         ApiError {
             status: StatusCode::NOT_IMPLEMENTED,
             code: Code::Unimplemented,
             message: "Method Not Allowed".into(),
-            reason: "method_not_allowed",
             retry_after: None,
         }
     }
 
-    pub fn unavailable(reason: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: Code::Unavailable,
             message: message.into(),
-            reason,
             retry_after: None,
         }
     }
 
-    pub fn too_many_requests(
-        reason: &'static str,
+    pub(crate) fn too_many_requests(
         message: impl Into<String>,
         retry_after: std::time::Duration,
     ) -> ApiError {
@@ -111,28 +104,25 @@ impl ApiError {
             status: StatusCode::TOO_MANY_REQUESTS,
             code: Code::ResourceExhausted,
             message: message.into(),
-            reason,
             retry_after: Some(crate::ratelimit::retry_after_secs(retry_after)),
         }
     }
 
     /// 503 with gRPC code 4: brevis could not finish in time (not the client's fault).
-    pub fn deadline_exceeded(message: impl Into<String>) -> ApiError {
+    pub(crate) fn deadline_exceeded(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: Code::DeadlineExceeded,
             message: message.into(),
-            reason: "issuance_timeout",
             retry_after: Some(1),
         }
     }
 
-    pub fn request_timeout(message: impl Into<String>) -> ApiError {
+    pub(crate) fn request_timeout(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::REQUEST_TIMEOUT,
             code: Code::DeadlineExceeded,
             message: message.into(),
-            reason: "body_timeout",
             retry_after: None,
         }
     }
@@ -165,29 +155,27 @@ impl ResponseError for ApiError {
 /// The exhaustive map from an issuance failure to what the client sees.
 impl From<&IssueError> for ApiError {
     fn from(e: &IssueError) -> ApiError {
-        let reason = e.reason();
         match e {
             IssueError::Token(_) | IssueError::Identity(IdentityError::Claim(_)) => {
-                ApiError::bad_request(reason, MSG_TOKEN)
+                ApiError::bad_request(MSG_TOKEN)
             }
-            IssueError::Identity(IdentityError::Template(m)) => ApiError::bad_request(reason, m),
+            IssueError::Identity(IdentityError::Template(m)) => ApiError::bad_request(m),
             IssueError::Key(k) => match k {
-                KeyProblem::Unparsable(_) => ApiError::bad_request(reason, MSG_KEY_UNPARSABLE),
-                KeyProblem::Insecure(_) => ApiError::bad_request(reason, MSG_KEY_INSECURE),
-                KeyProblem::Unsupported(_) => ApiError::bad_request(reason, k.to_string()),
-                KeyProblem::BadProof => ApiError::bad_request(reason, MSG_BAD_SIGNATURE),
-                KeyProblem::NotPermitted(..) => ApiError::bad_request(reason, k.to_string()),
-                KeyProblem::CsrUnparsable(_) => ApiError::bad_request(reason, MSG_CSR_UNPARSABLE),
-                KeyProblem::CsrAlgorithm(_) => ApiError::bad_request(reason, k.to_string()),
+                KeyProblem::Unparsable(_) => ApiError::bad_request(MSG_KEY_UNPARSABLE),
+                KeyProblem::Insecure(_) => ApiError::bad_request(MSG_KEY_INSECURE),
+                KeyProblem::Unsupported(_) => ApiError::bad_request(k.to_string()),
+                KeyProblem::BadProof => ApiError::bad_request(MSG_BAD_SIGNATURE),
+                KeyProblem::NotPermitted(..) => ApiError::bad_request(k.to_string()),
+                KeyProblem::CsrUnparsable(_) => ApiError::bad_request(MSG_CSR_UNPARSABLE),
+                KeyProblem::CsrAlgorithm(_) => ApiError::bad_request(k.to_string()),
             },
-            IssueError::Ca(CaError::Template(m)) => ApiError::bad_request(reason, m.to_string()),
+            IssueError::Ca(CaError::Template(m)) => ApiError::bad_request(m.to_string()),
             IssueError::Ca(CaError::ChainExpired { .. } | CaError::ChainNotYetValid { .. }) => {
-                ApiError::unavailable(reason, MSG_CA_CHAIN)
+                ApiError::unavailable(MSG_CA_CHAIN)
             }
-            IssueError::Ca(_) => ApiError::internal(reason, MSG_CA_BACKEND),
-            IssueError::Ct(_) => ApiError::internal(reason, MSG_CT),
+            IssueError::Ca(_) => ApiError::internal(MSG_CA_BACKEND),
+            IssueError::Ct(_) => ApiError::internal(MSG_CT),
             IssueError::RateLimited { retry_after, .. } => ApiError::too_many_requests(
-                reason,
                 format!(
                     "too many certificate requests for this identity; retry after {} seconds",
                     crate::ratelimit::retry_after_secs(*retry_after)

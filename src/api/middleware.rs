@@ -34,7 +34,7 @@ fn request_id(req: &ServiceRequest) -> String {
 /// The `method` label: the lower-case name of a standard method, `other` for any other
 /// token. A label value must come from a closed set: the method is chosen by the client,
 /// and each new value would be a new series kept for the life of the process.
-pub fn method_label(method: &Method) -> &'static str {
+pub(crate) fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "get",
         Method::POST => "post",
@@ -50,7 +50,7 @@ pub fn method_label(method: &Method) -> &'static str {
 }
 
 /// Wraps every request of the main listener.
-pub async fn observe(
+pub(crate) async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {

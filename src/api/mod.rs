@@ -1,8 +1,8 @@
 //! The HTTP API: Fulcio's REST routes (v2 and legacy v1), health, and the metrics
 //! endpoint. The only module that knows actix-web.
 
-pub mod ctlog;
-pub mod error;
+pub(crate) mod ctlog;
+pub(crate) mod error;
 pub mod json;
 mod middleware;
 
@@ -16,22 +16,40 @@ use error::ApiError;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The rejection reasons the API itself reports (beside the authority's).
+pub(crate) const API_REJECTIONS: &[&str] = &["rate_limited_client", "issuance_timeout"];
+
 /// Fulcio's request size cap (4 MiB).
 pub const MAX_BODY_BYTES: usize = 4 << 20;
 
+/// Why brevis cannot issue right now (`/readyz` answers 503; the cause goes to the log).
+#[derive(Debug, thiserror::Error, Clone)]
+pub(crate) enum NotReady {
+    #[error("shutting down")]
+    ShuttingDown,
+    #[error("the CA cannot issue")]
+    Ca(#[source] Arc<crate::ca::CaError>),
+    #[error("the embedded CT log")]
+    Log(#[source] crate::ct::log::Unhealthy),
+    #[error("the remote CT log")]
+    RemoteLog(#[source] Arc<crate::ct::client::ProbeError>),
+    #[error("the remote CT log has not been probed yet")]
+    NotProbed,
+}
+
 /// What the handlers share.
-pub struct AppState {
+pub(crate) struct AppState {
     pub authority: Arc<Authority>,
     /// Readiness checks beyond "the process runs" (CT log, signer, config).
-    pub readiness: Arc<dyn Fn() -> Result<(), String> + Send + Sync>,
-    /// The last readiness outcome, so a change is logged once.
-    pub last_readiness: std::sync::Mutex<Result<(), String>>,
+    pub readiness: Arc<dyn Fn() -> Result<(), NotReady> + Send + Sync>,
+    /// The last readiness outcome (its cause as text), so a change is logged once.
+    pub last_readiness: std::sync::Mutex<Option<String>>,
     /// Protection of the signing endpoints.
     pub limits: Limits,
 }
 
 /// Per-client limits on the signing endpoints.
-pub struct Limits {
+pub(crate) struct Limits {
     /// Token bucket per client address (off when `None`).
     pub per_client: Option<RateLimiter>,
     /// Header carrying the client address when a trusted proxy sets it (for example
@@ -79,7 +97,6 @@ impl Limits {
                 .with_label_values(&["rate_limited_client"])
                 .inc();
             ApiError::too_many_requests(
-                "rate_limited_client",
                 format!(
                     "too many requests from this client address; retry after {} seconds",
                     crate::ratelimit::retry_after_secs(wait)
@@ -92,7 +109,7 @@ impl Limits {
 
 /// The rate-limit key of a client address: an IPv4 address (or an IPv4-mapped IPv6 one)
 /// as itself, an IPv6 address as its network of `v6_prefix` bits.
-pub fn client_key(ip: std::net::IpAddr, v6_prefix: u8) -> String {
+pub(crate) fn client_key(ip: std::net::IpAddr, v6_prefix: u8) -> String {
     use std::net::IpAddr;
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
@@ -108,54 +125,36 @@ pub fn client_key(ip: std::net::IpAddr, v6_prefix: u8) -> String {
     }
 }
 
-/// Registers every route of the main listener.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let not_allowed =
-        || web::to(|| async { Err::<HttpResponse, _>(ApiError::method_not_allowed()) });
-    cfg.service(
-        web::resource("/api/v2/signingCert")
-            .route(web::post().to(signing_cert_v2))
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/api/v2/trustBundle")
-            .route(web::get().to(trust_bundle))
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/api/v2/configuration")
-            .route(web::get().to(configuration))
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/api/v1/signingCert")
-            .route(web::post().to(signing_cert_v1))
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/api/v1/rootCert")
-            .route(web::get().to(root_cert))
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/healthz")
-            .route(web::get().to(healthz))
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/readyz")
-            .route(web::get().to(readyz))
-            .default_service(not_allowed()),
-    )
-    .default_service(web::to(|| async {
+/// Registers every route of the main listener: Fulcio's, each with the one method it
+/// answers (any other method gets Fulcio's 501), and 404 for everything else.
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    let routes: [(&str, actix_web::Route); 7] = [
+        ("/api/v2/signingCert", web::post().to(signing_cert_v2)),
+        ("/api/v2/trustBundle", web::get().to(trust_bundle)),
+        ("/api/v2/configuration", web::get().to(configuration)),
+        ("/api/v1/signingCert", web::post().to(signing_cert_v1)),
+        ("/api/v1/rootCert", web::get().to(root_cert)),
+        ("/healthz", web::get().to(healthz)),
+        ("/readyz", web::get().to(readyz)),
+    ];
+    for (path, route) in routes {
+        cfg.service(
+            web::resource(path)
+                .route(route)
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ApiError::method_not_allowed())
+                })),
+        );
+    }
+    cfg.default_service(web::to(|| async {
         Err::<HttpResponse, _>(ApiError::not_found())
     }));
 }
 
-pub use middleware::observe;
+pub(crate) use middleware::observe;
 
 /// The metrics listener's one route.
-pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure_metrics(cfg: &mut web::ServiceConfig) {
     cfg.route(
         "/metrics",
         web::get().to(|| async {
@@ -174,14 +173,10 @@ async fn read_body(payload: web::Payload, limits: &Limits) -> Result<web::Bytes,
             limits.body_timeout.as_secs_f64()
         ))),
         Ok(Ok(Ok(b))) => Ok(b),
-        Ok(Ok(Err(_))) => Err(ApiError::bad_request(
-            "body_unreadable",
-            "could not read the request body",
-        )),
-        Ok(Err(_)) => Err(ApiError::bad_request(
-            "body_too_large",
-            format!("request body exceeds the limit of {MAX_BODY_BYTES} bytes"),
-        )),
+        Ok(Ok(Err(_))) => Err(ApiError::bad_request("could not read the request body")),
+        Ok(Err(_)) => Err(ApiError::bad_request(format!(
+            "request body exceeds the limit of {MAX_BODY_BYTES} bytes"
+        ))),
     }
 }
 
@@ -196,17 +191,15 @@ fn header_token(req: &HttpRequest) -> String {
 }
 
 fn decode_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request("malformed_request", format!("invalid request body: {e}"))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
 }
 
 fn bytes_field(value: &str, field: &str) -> Result<Vec<u8>, ApiError> {
     decode_proto_bytes(value).ok_or_else(|| {
-        ApiError::bad_request(
-            "malformed_request",
-            format!("invalid request body: field {field} is not valid base64"),
-        )
+        ApiError::bad_request(format!(
+            "invalid request body: field {field} is not valid base64"
+        ))
     })
 }
 
@@ -272,7 +265,6 @@ async fn signing_cert_v2(
     let parsed: json::CreateSigningCertificateRequest = decode_json(&body)?;
     if parsed.public_key_request.is_some() && parsed.certificate_signing_request.is_some() {
         return Err(ApiError::bad_request(
-            "malformed_request",
             "invalid request body: publicKeyRequest and certificateSigningRequest are mutually exclusive (oneof key)",
         ));
     }
@@ -404,24 +396,25 @@ async fn healthz() -> HttpResponse {
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let result = (state.readiness)();
     {
+        let cause = result
+            .as_ref()
+            .err()
+            .map(|e| crate::errors::Chain(e).to_string());
         let mut last = state
             .last_readiness
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if *last != result {
-            match &result {
-                Ok(()) => tracing::info!("ready"),
-                Err(reason) => tracing::warn!(reason = %reason, "not ready"),
+        if *last != cause {
+            match &cause {
+                None => tracing::info!("ready"),
+                Some(reason) => tracing::warn!(reason = %reason, "not ready"),
             }
-            *last = result.clone();
+            *last = cause;
         }
     }
     match result {
         Ok(()) => Ok(HttpResponse::Ok().json(serde_json::json!({"status": "SERVING"}))),
-        Err(_) => Err(ApiError::unavailable(
-            "not_ready",
-            "not ready to issue certificates",
-        )),
+        Err(_) => Err(ApiError::unavailable("not ready to issue certificates")),
     }
 }
 

@@ -6,32 +6,87 @@ use std::time::SystemTime;
 use thiserror::Error;
 use x509_parser::prelude::*;
 
+/// Why a CA certificate chain was rejected at load time.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ChainError {
+    /// The chain (file or slice) contains no certificates.
     #[error("the certificate chain file holds no certificates")]
     Empty,
+    /// A certificate (or the PEM text around it) fails to decode.
     #[error("certificate {index} of the chain does not parse: {reason}")]
-    Unparsable { index: usize, reason: String },
+    Unparsable {
+        /// Position of the certificate in the chain (0 = issuing certificate; also 0 for PEM
+        /// errors).
+        index: usize,
+        /// The parser's error message.
+        reason: String,
+    },
+    /// A certificate's issuer name does not match, or its signature does not verify against,
+    /// the next certificate of the chain.
     #[error("certificate {index} of the chain ({subject}) is not signed by the next one")]
-    BrokenLink { index: usize, subject: String },
+    BrokenLink {
+        /// Position of the certificate in the chain (0 = issuing certificate).
+        index: usize,
+        /// Subject DN of the offending certificate.
+        subject: String,
+    },
+    /// The last certificate is not a self-issued certificate whose signature verifies with its
+    /// own key.
     #[error("the last certificate of the chain ({subject}) is not a self-signed root")]
-    NotRooted { subject: String },
+    NotRooted {
+        /// Subject DN of the last certificate.
+        subject: String,
+    },
+    /// A certificate's notBefore is in the future or its notAfter is in the past.
     #[error("certificate {index} of the chain ({subject}) is not valid at this time")]
-    OutsideValidity { index: usize, subject: String },
+    OutsideValidity {
+        /// Position of the certificate in the chain (0 = issuing certificate).
+        index: usize,
+        /// Subject DN of the offending certificate.
+        subject: String,
+    },
+    /// A certificate lacks basicConstraints with cA set.
     #[error("certificate {index} of the chain ({subject}) is not a CA (basicConstraints cA)")]
-    NotCa { index: usize, subject: String },
+    NotCa {
+        /// Position of the certificate in the chain (0 = issuing certificate).
+        index: usize,
+        /// Subject DN of the offending certificate.
+        subject: String,
+    },
+    /// A certificate has an extended key usage extension that does not allow codeSigning.
     #[error(
         "certificate {index} of the chain ({subject}) has an extended key usage without codeSigning"
     )]
-    EkuDisallows { index: usize, subject: String },
+    EkuDisallows {
+        /// Position of the certificate in the chain (0 = issuing certificate).
+        index: usize,
+        /// Subject DN of the offending certificate.
+        subject: String,
+    },
+    /// The issuing certificate is an intermediate (chain longer than one) without an explicit
+    /// codeSigning extended key usage.
     #[error(
         "the issuing certificate ({subject}) is an intermediate and must carry extended key usage codeSigning"
     )]
-    EkuChaining { subject: String },
+    EkuChaining {
+        /// Subject DN of the issuing certificate.
+        subject: String,
+    },
+    /// More CA certificates sit below a certificate than its pathLenConstraint allows.
     #[error("certificate {index} of the chain ({subject}) exceeds its issuer's path length")]
-    PathLength { index: usize, subject: String },
+    PathLength {
+        /// Position in the chain of the certificate whose pathLenConstraint is exceeded.
+        index: usize,
+        /// Subject DN of that certificate.
+        subject: String,
+    },
+    /// The signer's public key differs from the issuing certificate's key.
     #[error("the private key does not belong to the issuing certificate ({subject})")]
-    KeyMismatch { subject: String },
+    KeyMismatch {
+        /// Subject DN of the issuing certificate.
+        subject: String,
+    },
+    /// The CA key fails the key-strength checks applied to client keys; holds the reason.
     #[error("the CA key is not acceptable: {0}")]
     WeakKey(String),
 }
@@ -58,7 +113,11 @@ pub fn parse_pem_chain(text: &str) -> Result<Vec<Vec<u8>>, ChainError> {
 /// codeSigning allowed, `chain[0]` is a CA, an intermediate `chain[0]` carries EKU
 /// codeSigning, `chain[0]` holds the signer's public key, and that key passes the same
 /// strength checks as client keys.
-pub fn validate(chain: &[Vec<u8>], signer_spki: &[u8], now: SystemTime) -> Result<(), ChainError> {
+pub(crate) fn validate(
+    chain: &[Vec<u8>],
+    signer_spki: &[u8],
+    now: SystemTime,
+) -> Result<(), ChainError> {
     if chain.is_empty() {
         return Err(ChainError::Empty);
     }
@@ -156,7 +215,7 @@ pub fn validate(chain: &[Vec<u8>], signer_spki: &[u8], now: SystemTime) -> Resul
 
 /// The window in which every certificate of `chain` is valid (Unix seconds): the latest
 /// notBefore and the earliest notAfter.
-pub fn validity_window(chain: &[Vec<u8>]) -> Result<(i64, i64), ChainError> {
+pub(crate) fn validity_window(chain: &[Vec<u8>]) -> Result<(i64, i64), ChainError> {
     let mut window = (i64::MIN, i64::MAX);
     for (index, der) in chain.iter().enumerate() {
         let (_, c) = parse_x509_certificate(der).map_err(|e| ChainError::Unparsable {

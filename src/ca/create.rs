@@ -10,7 +10,7 @@ use rcgen::{
 use time::{Duration, OffsetDateTime};
 
 /// A freshly generated certificate and its key.
-pub struct Generated {
+pub(crate) struct Generated {
     pub der: Vec<u8>,
     pub signer: LocalSigner,
 }
@@ -18,11 +18,17 @@ pub struct Generated {
 /// Options for a new root + intermediate pair.
 #[derive(Debug, Clone)]
 pub struct PairSpec {
+    /// Subject `O` of both certificates.
     pub organization: String,
+    /// Start of both subject `CN`s: `"{prefix} root"` and `"{prefix} intermediate"`.
     pub common_name_prefix: String,
+    /// Key algorithm of the root.
     pub root_algorithm: SigningAlgorithm,
+    /// Key algorithm of the intermediate, the key that signs every leaf.
     pub intermediate_algorithm: SigningAlgorithm,
+    /// Root lifetime in years of 365 days.
     pub root_years: i64,
+    /// Intermediate lifetime in years of 365 days, cut to end no later than the root.
     pub intermediate_years: i64,
 }
 
@@ -54,7 +60,7 @@ fn whole_second(t: OffsetDateTime) -> OffsetDateTime {
 }
 
 /// A self-signed root: CN + O, KU certSign|cRLSign, basicConstraints CA:TRUE, SKI, no EKU.
-pub fn root(
+pub(crate) fn root(
     spec: &PairSpec,
     now: OffsetDateTime,
 ) -> Result<(Generated, CertificateParams), CaError> {
@@ -85,7 +91,7 @@ pub fn root(
 
 /// An intermediate under `root`: KU certSign|cRLSign, EKU codeSigning, CA:TRUE pathlen 0,
 /// SKI, AKI, lifetime inside the root's.
-pub fn intermediate(
+pub(crate) fn intermediate(
     spec: &PairSpec,
     root_params: &CertificateParams,
     root_signer: &LocalSigner,
@@ -97,7 +103,7 @@ pub fn intermediate(
 
 /// A new intermediate under an existing root certificate (DER) and its key: how an
 /// operator rotates the issuing key without changing what clients trust.
-pub fn intermediate_under(
+pub(crate) fn intermediate_under(
     spec: &PairSpec,
     root_der: &[u8],
     root_signer: &LocalSigner,
@@ -151,7 +157,7 @@ fn intermediate_signed_by(
 /// Fulcio's ephemeral CA: an in-memory P-256 self-signed root with Fulcio's subject
 /// (`O=sigstore, C=USA, ST=WA, L=Kirkland, street=767 6th St S, postalCode=98033`),
 /// ten years, KU certSign|cRLSign, CA:TRUE pathlen 1.
-pub fn ephemeral_root(now: OffsetDateTime) -> Result<Generated, CaError> {
+pub(crate) fn ephemeral_root(now: OffsetDateTime) -> Result<Generated, CaError> {
     let signer = LocalSigner::generate(SigningAlgorithm::EcdsaP256Sha256)?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();

@@ -16,18 +16,25 @@ use cbc::cipher::{BlockModeDecrypt, KeyIvInit, block_padding::Pkcs7};
 use md5::{Digest, Md5};
 use thiserror::Error;
 
+/// Why a CA private key file could not be read (or a new one encrypted).
 #[derive(Debug, Error)]
 pub enum KeyFileError {
+    /// The text holds no PEM block whose label ends in `PRIVATE KEY`.
     #[error("no PEM private key block found")]
     NoKey,
+    /// The key is encrypted (PKCS#8 or legacy OpenSSL) and no password was given.
     #[error("the key is encrypted; supply its password with --fileca-key-passwd")]
     PasswordRequired,
+    /// Decryption failed: wrong password, malformed encryption headers or an unsupported cipher.
     #[error("could not decrypt the key (wrong password or unsupported encryption: {0})")]
     Decrypt(String),
+    /// The PEM label names a key format brevis does not read (the label is carried).
     #[error("unsupported key file format {0:?}")]
     UnsupportedFormat(String),
+    /// The decoded key is malformed or of an unsupported type.
     #[error(transparent)]
     Signer(#[from] SignerError),
+    /// Encrypting a generated key with PBES2 failed (the reason is carried).
     #[error("could not encrypt the key: {0}")]
     Encrypt(String),
 }
@@ -69,7 +76,7 @@ pub fn load(pem_text: &str, password: Option<&str>) -> Result<LocalSigner, KeyFi
 }
 
 /// Decrypts an `EncryptedPrivateKeyInfo`.
-pub fn pkcs8_decrypt(der_bytes: &[u8], password: &str) -> Result<Vec<u8>, KeyFileError> {
+pub(crate) fn pkcs8_decrypt(der_bytes: &[u8], password: &str) -> Result<Vec<u8>, KeyFileError> {
     let bad = |m: &str| KeyFileError::Decrypt(m.to_string());
     let repaired = repair_smallstep_prf(der_bytes);
     let outer = der::read_single(&repaired, TAG_SEQUENCE).map_err(|_| bad("not PKCS#8"))?;
@@ -89,7 +96,7 @@ pub fn pkcs8_decrypt(der_bytes: &[u8], password: &str) -> Result<Vec<u8>, KeyFil
 
 /// Encrypts a PKCS#8 document with PBES2 (PBKDF2-HMAC-SHA256, 600,000 rounds, AES-256-CBC),
 /// a format OpenSSL, Go and brevis all read.
-pub fn pkcs8_encrypt(pkcs8: &[u8], password: &str) -> Result<Vec<u8>, KeyFileError> {
+pub(crate) fn pkcs8_encrypt(pkcs8: &[u8], password: &str) -> Result<Vec<u8>, KeyFileError> {
     let mut salt = [0u8; 16];
     let mut iv = [0u8; 16];
     aws_lc_rs::rand::fill(&mut salt).map_err(|_| KeyFileError::Encrypt("no randomness".into()))?;

@@ -8,7 +8,7 @@
 pub mod chain;
 pub mod create;
 pub mod keyfile;
-pub mod profile;
+pub(crate) mod profile;
 pub mod provision;
 
 use crate::model::der;
@@ -16,9 +16,9 @@ use crate::model::extensions::Extension;
 use crate::model::oid;
 pub use crate::model::signer::{self, LocalSigner, Signer, SignerError, SigningAlgorithm};
 use crate::model::{Principal, PublicKey, pem, x509};
-pub use chain::ChainError;
-pub use keyfile::KeyFileError;
-pub use profile::PreparedLeaf;
+pub(crate) use chain::ChainError;
+pub(crate) use keyfile::KeyFileError;
+pub(crate) use profile::PreparedLeaf;
 use std::sync::Arc;
 use std::time::SystemTime;
 use thiserror::Error;
@@ -27,8 +27,10 @@ use x509_parser::prelude::*;
 /// Why the CA could not load, prepare or sign.
 #[derive(Debug, Error)]
 pub enum CaError {
+    /// The CA certificate chain was rejected when loaded.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// The CA private key file could not be read.
     #[error(transparent)]
     KeyFile(#[from] KeyFileError),
     /// The principal could not fill the certificate (client-side problem).
@@ -59,32 +61,30 @@ pub enum CaError {
     #[error(
         "the CA certificate chain expired at {not_after} (Unix time); nothing can be issued until a new chain is installed"
     )]
-    ChainExpired { not_after: i64 },
+    ChainExpired {
+        /// The earliest `notAfter` in the chain (Unix seconds).
+        not_after: i64,
+    },
     /// A certificate of the chain is not valid yet.
     #[error("the CA certificate chain is not valid before {not_before} (Unix time)")]
-    ChainNotYetValid { not_before: i64 },
+    ChainNotYetValid {
+        /// The latest `notBefore` in the chain (Unix seconds).
+        not_before: i64,
+    },
 }
 
 /// A signed precertificate: what goes to the CT log.
 #[derive(Debug, Clone)]
 pub struct Precertificate {
+    /// The precertificate's DER encoding (it carries the CT poison extension).
     pub der: Vec<u8>,
 }
 
-/// Which backend a CA came from (shown in logs and metrics).
+/// Which backend a CA came from (shown in its `Debug` form).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     File,
     Ephemeral,
-}
-
-impl Backend {
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::File => "fileca",
-            Backend::Ephemeral => "ephemeralca",
-        }
-    }
 }
 
 /// A CA key and its chain (issuing certificate first, root last).
@@ -113,7 +113,7 @@ impl std::fmt::Debug for CertificateAuthority {
 
 impl CertificateAuthority {
     /// Builds a CA from a signer and its chain after validating them as Fulcio does.
-    pub fn new(
+    pub(crate) fn new(
         signer: Arc<dyn Signer>,
         chain: Vec<Vec<u8>>,
         backend: Backend,
@@ -156,7 +156,7 @@ impl CertificateAuthority {
 
     /// Fulcio's `fileca` from file contents: a PEM chain (issuing certificate first, root
     /// last) and a PEM private key (encrypted when `password` is given).
-    pub fn from_pem(
+    pub(crate) fn from_pem(
         chain_pem: &str,
         key_pem: &str,
         password: Option<&str>,
@@ -165,10 +165,6 @@ impl CertificateAuthority {
         let chain = chain::parse_pem_chain(chain_pem)?;
         let signer = keyfile::load(key_pem, password)?;
         CertificateAuthority::new(Arc::new(signer), chain, Backend::File, now)
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
     }
 
     /// The chain without a leaf, issuing certificate first, root last (DER).
@@ -181,24 +177,24 @@ impl CertificateAuthority {
         &self.chain_pem
     }
 
-    pub fn root_der(&self) -> &[u8] {
+    pub(crate) fn root_der(&self) -> &[u8] {
         // `new` refuses an empty chain.
         self.chain.last().map(|c| c.as_slice()).unwrap_or_default()
     }
 
     /// DER SubjectPublicKeyInfo of the issuing certificate (the CT `issuer_key_hash` input).
-    pub fn issuer_spki(&self) -> &[u8] {
+    pub(crate) fn issuer_spki(&self) -> &[u8] {
         &self.issuer_spki
     }
 
     /// The window in which this CA can issue (Unix seconds): from the latest notBefore
     /// to the earliest notAfter of its chain.
-    pub fn validity_window(&self) -> (i64, i64) {
+    pub(crate) fn validity_window(&self) -> (i64, i64) {
         (self.valid_from, self.valid_until)
     }
 
     /// Whether the chain is valid at `now_unix` (readiness, and before every issuance).
-    pub fn check_validity(&self, now_unix: i64) -> Result<(), CaError> {
+    pub(crate) fn check_validity(&self, now_unix: i64) -> Result<(), CaError> {
         if now_unix >= self.valid_until {
             return Err(CaError::ChainExpired {
                 not_after: self.valid_until,
@@ -260,7 +256,7 @@ impl CertificateAuthority {
 
     /// Signs a fixed message with the CA key and verifies it with the issuing
     /// certificate's public key: the signer works and matches the chain (readiness, reload).
-    pub fn self_test(&self) -> Result<(), CaError> {
+    pub(crate) fn self_test(&self) -> Result<(), CaError> {
         const MESSAGE: &[u8] = b"brevis CA signer self-test";
         let signature = self.signer.sign(MESSAGE)?;
         // `new` validated the issuing certificate's key; a key that no longer parses is as
@@ -275,7 +271,7 @@ impl CertificateAuthority {
     }
 
     /// Signs a certificate with no CT extension (CT explicitly disabled).
-    pub fn sign_without_ct(&self, leaf: &PreparedLeaf) -> Result<Vec<u8>, CaError> {
+    pub(crate) fn sign_without_ct(&self, leaf: &PreparedLeaf) -> Result<Vec<u8>, CaError> {
         profile::assemble(&leaf.tbs(None), self.signer.as_ref())
     }
 }

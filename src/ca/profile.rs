@@ -12,7 +12,7 @@ use aws_lc_rs::digest;
 use time::OffsetDateTime;
 
 /// Certificate lifetime: ten minutes, as Fulcio.
-pub const LEAF_LIFETIME_SECS: i64 = 600;
+pub(crate) const LEAF_LIFETIME_SECS: i64 = 600;
 
 /// A leaf TBS with everything decided, waiting for its last extension (CT poison or SCT
 /// list). Only [`super::CertificateAuthority::prepare`] makes one, after the principal and
@@ -30,7 +30,7 @@ pub struct PreparedLeaf {
 
 impl PreparedLeaf {
     /// The TBS with `last` as the final extension (or none).
-    pub fn tbs(&self, last: Option<&Extension>) -> Vec<u8> {
+    pub(crate) fn tbs(&self, last: Option<&Extension>) -> Vec<u8> {
         let last = last.map(|e| e.to_der()).unwrap_or_default();
         let exts = der::sequence(&[&self.extensions, &last]);
         let exts = der::tlv(der::context_constructed(3), &exts);
@@ -39,14 +39,14 @@ impl PreparedLeaf {
 }
 
 /// The issuing side of a leaf: what comes from the CA certificate.
-pub struct IssuerInfo<'a> {
+pub(crate) struct IssuerInfo<'a> {
     pub subject_raw: &'a [u8],
     pub key_id: Option<&'a [u8]>,
     /// No leaf may be valid after this (Unix seconds): the chain's earliest notAfter.
     pub not_after_limit: i64,
 }
 
-pub fn prepare(
+pub(crate) fn prepare(
     issuer: &IssuerInfo<'_>,
     signer: &dyn Signer,
     principal: &Principal,
@@ -154,7 +154,7 @@ fn time(unix: i64) -> Result<Vec<u8>, CaError> {
 }
 
 /// `Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }`.
-pub fn assemble(tbs: &[u8], signer: &dyn Signer) -> Result<Vec<u8>, CaError> {
+pub(crate) fn assemble(tbs: &[u8], signer: &dyn Signer) -> Result<Vec<u8>, CaError> {
     let signature = signer.sign(tbs)?;
     Ok(der::sequence(&[
         tbs,

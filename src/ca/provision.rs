@@ -15,29 +15,43 @@ use thiserror::Error;
 /// Why CA material could not be read or written.
 #[derive(Debug, Error)]
 pub enum ProvisionError {
+    /// A CA file (chain or key) could not be read.
     #[error("cannot read {path}")]
     Read {
+        /// The file that could not be read.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// A directory for new CA material could not be created.
     #[error("cannot create {path}")]
     CreateDir {
+        /// The directory that could not be created.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// Writing a new certificate or key file failed.
     #[error(transparent)]
     Write(#[from] FileError),
+    /// A file to be written already exists; CA material is never overwritten.
     #[error("{0} already exists; refusing to overwrite CA material")]
     Exists(PathBuf),
+    /// The root certificate file holds no certificate or more than one.
     #[error("{0}: expected exactly one certificate (the root)")]
     NotOneRoot(PathBuf),
+    /// Only one of `--fileca-cert` and `--fileca-key` was given.
     #[error("--fileca-cert and --fileca-key must be given together")]
     HalfAPair,
+    /// The CA material was read but is unusable: a bad chain or key, a wrong password, or a
+    /// failure generating or issuing a certificate.
     #[error("the CA in {path}")]
     Ca {
+        /// The file the CA material came from (`(memory)` for `ephemeralca`).
         path: PathBuf,
+        /// What was wrong with it.
         #[source]
         source: CaError,
     },
@@ -49,8 +63,11 @@ pub enum CaChoice {
     /// A chain + key on disk. Without explicit paths, the data directory's CA, created on
     /// first start.
     File {
+        /// The PEM chain file (issuing certificate first); `None` for the data directory's CA.
         cert: Option<PathBuf>,
+        /// The PEM private key of the issuing certificate; `None` for the data directory's CA.
         key: Option<PathBuf>,
+        /// Decrypts an encrypted key; also encrypts the keys of a newly created default CA.
         password: Option<String>,
     },
     /// Fulcio's `ephemeralca`: a new in-memory root at every start.
@@ -58,7 +75,7 @@ pub enum CaChoice {
 }
 
 /// A CA ready to issue, and where it came from.
-pub struct Provisioned {
+pub(crate) struct Provisioned {
     pub ca: CertificateAuthority,
     /// One line for the startup summary.
     pub description: String,
@@ -70,7 +87,7 @@ pub struct Provisioned {
 }
 
 /// Loads the CA `choice` names, creating the data directory's default CA on first start.
-pub fn load_or_create(
+pub(crate) fn load_or_create(
     choice: &CaChoice,
     data_dir: &Path,
     now: SystemTime,
@@ -158,13 +175,19 @@ fn read(path: &Path) -> Result<String, ProvisionError> {
 /// on a machine that is not online.
 #[derive(Debug, Clone)]
 pub struct DataDirFiles {
+    /// The chain file: the intermediate certificate, then the root (`chain.pem`).
     pub chain: PathBuf,
+    /// The intermediate's private key (`intermediate-key.pem`).
     pub key: PathBuf,
+    /// The root certificate alone (`root.pem`).
     pub root: PathBuf,
+    /// The root's private key (`root-key.pem`); belongs offline.
     pub root_key: PathBuf,
 }
 
 impl DataDirFiles {
+    /// The default layout for `data_dir`: chain, key and root in `<data-dir>/ca/`, the root's key
+    /// in `<data-dir>-offline/`.
     pub fn new(data_dir: &Path) -> DataDirFiles {
         let dir = data_dir.join("ca");
         DataDirFiles {
@@ -187,14 +210,14 @@ impl DataDirFiles {
     }
 
     /// Where releases before this layout wrote the root key: inside the serving directory.
-    pub fn legacy_root_key(data_dir: &Path) -> PathBuf {
+    pub(crate) fn legacy_root_key(data_dir: &Path) -> PathBuf {
         data_dir.join("ca").join("root-key.pem")
     }
 }
 
 /// The directory beside `data_dir` for material that must not stay on the server:
 /// `brevis-data` -> `brevis-data-offline`.
-pub fn offline_dir(data_dir: &Path) -> PathBuf {
+pub(crate) fn offline_dir(data_dir: &Path) -> PathBuf {
     let text = data_dir.to_string_lossy();
     let trimmed = text.trim_end_matches('/');
     let base = if trimmed.is_empty() || trimmed == "." {
@@ -267,12 +290,17 @@ fn write_intermediate_files(
 
 /// What `brevis ca intermediate` needs.
 pub struct IntermediateRequest<'a> {
+    /// The root certificate (PEM); the file must hold exactly one certificate.
     pub root_cert: &'a Path,
+    /// The root's private key (PEM).
     pub root_key: &'a Path,
+    /// Decrypts the root key when it is encrypted.
     pub root_password: Option<&'a str>,
     /// Where the new chain (intermediate, then root) and key go; never overwritten.
     pub chain: &'a Path,
+    /// Where the new intermediate's private key goes (0600); never overwritten.
     pub key: &'a Path,
+    /// Subject names, key algorithm and validity of the new intermediate.
     pub spec: &'a PairSpec,
     /// Encrypts the new key.
     pub password: Option<&'a str>,

@@ -7,22 +7,29 @@ use thiserror::Error;
 /// An allow-list that cannot be used.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum AlgorithmError {
+    /// An entry is not one of the names Fulcio's flag parser knows.
     #[error("unknown signing algorithm {name:?}; known: {known}")]
-    Unknown { name: String, known: String },
+    Unknown {
+        /// The unrecognised entry.
+        name: String,
+        /// Every known name, comma-separated.
+        known: String,
+    },
+    /// The list has no entries.
     #[error("the allow-list must name at least one algorithm")]
     Empty,
 }
 
 /// One allow-list entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AlgorithmEntry {
+pub(crate) struct AlgorithmEntry {
     pub name: &'static str,
     pub key: KeyKind,
     pub hash: Option<HashAlg>,
 }
 
 /// Every name Fulcio's flag parser knows.
-pub const KNOWN: [AlgorithmEntry; 13] = [
+pub(crate) const KNOWN: [AlgorithmEntry; 13] = [
     entry(
         "ecdsa-sha2-256-nistp256",
         KeyKind::EcdsaP256,
@@ -136,11 +143,11 @@ impl AlgorithmRegistry {
         Ok(AlgorithmRegistry { entries })
     }
 
-    pub fn permits(&self, key: KeyKind, hash: Option<HashAlg>) -> bool {
+    pub(crate) fn permits(&self, key: KeyKind, hash: Option<HashAlg>) -> bool {
         self.entries.iter().any(|e| e.key == key && e.hash == hash)
     }
 
-    pub fn names(&self) -> Vec<&'static str> {
+    pub(crate) fn names(&self) -> Vec<&'static str> {
         self.entries.iter().map(|e| e.name).collect()
     }
 }

@@ -12,7 +12,10 @@ use thiserror::Error;
 /// A configuration problem, with the path of the offending field.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// Where the problem is, e.g. `oidc-issuers."https://issuer.example".client-id`; empty
+    /// when it concerns the whole file.
     pub path: String,
+    /// What is wrong there.
     pub reason: String,
 }
 
@@ -36,16 +39,28 @@ fn err(path: impl Into<String>, reason: impl Into<String>) -> ConfigError {
 /// Issuer types Fulcio recognises (`type:`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IssuerType {
+    /// `email`: the SAN is the token's `email` claim.
     Email,
+    /// `spiffe`: `sub` is a SPIFFE ID in the configured trust domain.
     Spiffe,
+    /// `uri`: `sub` is a URL on the configured subject domain.
     Uri,
+    /// `username`: the SAN is `sub!<subject-domain>`.
     Username,
+    /// `kubernetes`: the service account from the token's `kubernetes.io` claim.
     Kubernetes,
+    /// `github-workflow`: GitHub Actions workload tokens.
     GithubWorkflow,
+    /// `gitlab-pipeline`: GitLab CI job tokens.
     GitlabPipeline,
+    /// `buildkite-job`: Buildkite job tokens.
     BuildkiteJob,
+    /// `codefresh-workflow`: Codefresh workflow tokens.
     CodefreshWorkflow,
+    /// `chainguard-identity`: Chainguard identity tokens.
     ChainguardIdentity,
+    /// `ci-provider`: SAN and extensions come from the provider's `ci-issuer-metadata`
+    /// templates.
     CiProvider,
     /// A type brevis does not know, accepted (as Fulcio does) only with an explicit
     /// challenge claim; tokens from such an issuer are always refused.
@@ -53,6 +68,7 @@ pub enum IssuerType {
 }
 
 impl IssuerType {
+    /// Reads a `type:` value; a name brevis does not know becomes [`IssuerType::Unknown`].
     pub fn parse(s: &str) -> IssuerType {
         match s {
             "email" => IssuerType::Email,
@@ -70,6 +86,7 @@ impl IssuerType {
         }
     }
 
+    /// The `type:` name, as written in the configuration (the inverse of [`IssuerType::parse`]).
     pub fn as_str(&self) -> &str {
         match self {
             IssuerType::Email => "email",
@@ -100,39 +117,49 @@ impl IssuerType {
 /// A JSONPath of the simple form Fulcio's configs use: `$.a.b` or `$['a']['b']`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimPath {
+    /// The path as written.
     pub text: String,
+    /// The claim names it selects, outermost first; never empty.
     pub segments: Vec<String>,
 }
 
+/// Why a JSONPath is not of the form Fulcio's configs use.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("JSONPath {text:?} {problem}")]
+pub(crate) struct ClaimPathError {
+    pub text: String,
+    pub problem: &'static str,
+}
+
 impl ClaimPath {
-    pub fn parse(text: &str) -> Result<ClaimPath, String> {
+    pub(crate) fn parse(text: &str) -> Result<ClaimPath, ClaimPathError> {
+        let bad = |problem| ClaimPathError {
+            text: text.to_string(),
+            problem,
+        };
         let rest = text
             .strip_prefix('$')
-            .ok_or_else(|| format!("JSONPath {text:?} must start with '$'"))?;
+            .ok_or_else(|| bad("must start with '$'"))?;
         let mut segments = Vec::new();
         let mut s = rest;
         while !s.is_empty() {
             if let Some(r) = s.strip_prefix('.') {
                 let end = r.find(['.', '[']).unwrap_or(r.len());
                 if end == 0 {
-                    return Err(format!("JSONPath {text:?} has an empty segment"));
+                    return Err(bad("has an empty segment"));
                 }
                 segments.push(r[..end].to_string());
                 s = &r[end..];
             } else if let Some(r) = s.strip_prefix("['") {
-                let end = r
-                    .find("']")
-                    .ok_or_else(|| format!("JSONPath {text:?} has an unclosed bracket"))?;
+                let end = r.find("']").ok_or_else(|| bad("has an unclosed bracket"))?;
                 segments.push(r[..end].to_string());
                 s = &r[end + 2..];
             } else {
-                return Err(format!(
-                    "JSONPath {text:?} is not of the form $.a.b or $['a']['b']"
-                ));
+                return Err(bad("is not of the form $.a.b or $['a']['b']"));
             }
         }
         if segments.is_empty() {
-            return Err(format!("JSONPath {text:?} selects nothing"));
+            return Err(bad("selects nothing"));
         }
         Ok(ClaimPath {
             text: text.to_string(),
@@ -149,18 +176,32 @@ pub struct IssuerConfig {
     /// The URL the token's `iss` must equal after verification (Fulcio's `IssuerURL`;
     /// for meta-issuers, the pattern until a concrete URL replaces it).
     pub issuer_url: String,
+    /// The audience a token must carry (`client-id`); never empty.
     pub client_id: String,
+    /// How a token's claims become the certificate's identity (`type`).
     pub kind: IssuerType,
+    /// For `ci-provider` issuers: the `ci-issuer-metadata` entry to use (required then).
     pub ci_provider: Option<String>,
+    /// For `email` issuers only: the claim recorded as the certificate's issuer instead of
+    /// `iss`.
     pub issuer_claim: Option<ClaimPath>,
+    /// For `uri` (a URL) and `username` (a bare domain) issuers: the domain subjects must be
+    /// on; required for them.
     pub subject_domain: Option<String>,
+    /// For `spiffe` issuers: the trust domain SPIFFE IDs must be in; required for them.
     pub spiffe_trust_domain: Option<String>,
     /// Explicitly configured challenge claim (only advertised, as in Fulcio).
     pub challenge_claim: Option<String>,
+    /// PEM certificates trusted, besides the system roots, when fetching the issuer's
+    /// discovery document and keys.
     pub ca_cert: Option<String>,
+    /// For `email` issuers: accept tokens whose `email_verified` is not true.
     pub skip_email_verification: bool,
+    /// Free-text description of the issuer; informational only.
     pub description: Option<String>,
+    /// Who runs the issuer; informational only.
     pub contact: Option<String>,
+    /// The environment the issuer serves (e.g. `prod`); informational only.
     pub environment: Option<String>,
 }
 
@@ -176,7 +217,7 @@ impl IssuerConfig {
 
     /// The configuration a meta-issuer match runs with: the concrete URL plus the fields
     /// Fulcio copies (not the SPIFFE trust domain or the challenge claim).
-    pub fn for_concrete_issuer(&self, url: &str) -> IssuerConfig {
+    pub(crate) fn for_concrete_issuer(&self, url: &str) -> IssuerConfig {
         IssuerConfig {
             key: url.to_string(),
             issuer_url: url.to_string(),
@@ -190,18 +231,25 @@ impl IssuerConfig {
 /// A CI provider's template block (`ci-issuer-metadata.<name>`), as written.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CiProviderMetadata {
+    /// Values the templates use for claims a token lacks; the token's claims win.
     pub default_template_values: BTreeMap<String, String>,
+    /// One template per certificate extension, sorted by field.
     pub extension_templates: Vec<(Field, String)>,
+    /// The template for the certificate's SAN URI; empty when not written (then refused when
+    /// the provider is compiled).
     pub subject_alternative_name_template: String,
 }
 
 /// The validated identity configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IdentityConfig {
+    /// The exact issuers (`oidc-issuers`), in key order.
     pub issuers: Vec<IssuerConfig>,
     /// Problems that do not stop startup but that an operator should see.
     pub warnings: Vec<String>,
+    /// The meta-issuer patterns (`meta-issuers`), in pattern order.
     pub meta_issuers: Vec<IssuerConfig>,
+    /// The `ci-issuer-metadata` blocks, by provider name.
     pub ci_metadata: BTreeMap<String, CiProviderMetadata>,
 }
 
@@ -306,14 +354,6 @@ impl IdentityConfig {
         };
         let raw = raw.ok_or_else(|| err("", "the configuration is empty"))?;
         validate(raw)
-    }
-
-    /// Every issuer type used by this configuration.
-    pub fn issuer_types(&self) -> impl Iterator<Item = &IssuerType> {
-        self.issuers
-            .iter()
-            .chain(self.meta_issuers.iter())
-            .map(|i| &i.kind)
     }
 }
 
@@ -451,7 +491,9 @@ fn issuer(path: &str, key: &str, raw: RawIssuer, meta: bool) -> Result<IssuerCon
         non_empty(raw.issuer_url).unwrap_or_else(|| key.to_string())
     };
     let issuer_claim = non_empty(raw.issuer_claim)
-        .map(|p| ClaimPath::parse(&p).map_err(|e| err(format!("{path}.issuer-claim"), e)))
+        .map(|p| {
+            ClaimPath::parse(&p).map_err(|e| err(format!("{path}.issuer-claim"), e.to_string()))
+        })
         .transpose()?;
     Ok(IssuerConfig {
         key: key.to_string(),
@@ -533,7 +575,7 @@ fn validate_issuer(
                 )
             })?;
             uri_subject_allowed(sd, &issuer.issuer_url)
-                .map_err(|e| err(format!("{path}.subject-domain"), e))?;
+                .map_err(|e| err(format!("{path}.subject-domain"), e.to_string()))?;
         }
         IssuerType::Username if !meta => {
             let sd = issuer.subject_domain.as_deref().ok_or_else(|| {
@@ -551,7 +593,8 @@ fn validate_issuer(
             let issuer_url = url::Url::parse(&issuer.issuer_url)
                 .map_err(|_| err(format!("{path}.issuer-url"), "must be a URL with a scheme"))?;
             let host = issuer_url.host_str().unwrap_or("");
-            allowed_domain(sd, host).map_err(|e| err(format!("{path}.subject-domain"), e))?;
+            allowed_domain(sd, host)
+                .map_err(|e| err(format!("{path}.subject-domain"), e.to_string()))?;
         }
         IssuerType::Uri | IssuerType::Username if meta && issuer.subject_domain.is_none() => {
             return Err(err(
@@ -586,36 +629,64 @@ fn valid_trust_domain(td: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
 }
 
+/// Why a subject's domain does not belong to its issuer (Fulcio's wording).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum DomainError {
+    /// The subject is not a URL with a scheme.
+    #[error("{0:?} must be a URL with a scheme")]
+    SubjectNotUrl(String),
+    /// The issuer URL is not a URL with a scheme.
+    #[error("issuer URL {0:?} must have a scheme")]
+    IssuerNotUrl(String),
+    /// The subject and issuer URLs have different schemes.
+    #[error("subject ({subject}) and issuer ({issuer}) URI schemes do not match")]
+    Scheme {
+        /// The subject URL's scheme.
+        subject: String,
+        /// The issuer URL's scheme.
+        issuer: String,
+    },
+    /// A hostname has fewer than two labels.
+    #[error("URI hostname too short: {0}")]
+    TooShort(String),
+    /// The subject's and issuer's hostnames differ in their last two labels.
+    #[error("hostname top-level and second-level domains do not match: {subject}, {issuer}")]
+    Mismatch {
+        /// The subject's hostname.
+        subject: String,
+        /// The issuer's hostname.
+        issuer: String,
+    },
+}
+
 /// Fulcio's `isURISubjectAllowed`: same scheme, and the hostnames share their last two labels.
-pub fn uri_subject_allowed(subject: &str, issuer: &str) -> Result<(), String> {
-    let s =
-        url::Url::parse(subject).map_err(|_| format!("{subject:?} must be a URL with a scheme"))?;
-    let i =
-        url::Url::parse(issuer).map_err(|_| format!("issuer URL {issuer:?} must have a scheme"))?;
+pub fn uri_subject_allowed(subject: &str, issuer: &str) -> Result<(), DomainError> {
+    let s = url::Url::parse(subject).map_err(|_| DomainError::SubjectNotUrl(subject.into()))?;
+    let i = url::Url::parse(issuer).map_err(|_| DomainError::IssuerNotUrl(issuer.into()))?;
     if s.scheme() != i.scheme() {
-        return Err(format!(
-            "subject ({}) and issuer ({}) URI schemes do not match",
-            s.scheme(),
-            i.scheme()
-        ));
+        return Err(DomainError::Scheme {
+            subject: s.scheme().to_string(),
+            issuer: i.scheme().to_string(),
+        });
     }
     allowed_domain(s.host_str().unwrap_or(""), i.host_str().unwrap_or(""))
 }
 
 /// Fulcio's `isDomainAllowed`: both names have at least two labels and share the last two.
-pub fn allowed_domain(subject: &str, issuer: &str) -> Result<(), String> {
+pub fn allowed_domain(subject: &str, issuer: &str) -> Result<(), DomainError> {
     let s: Vec<&str> = subject.split('.').collect();
     let i: Vec<&str> = issuer.split('.').collect();
     if s.len() < 2 {
-        return Err(format!("URI hostname too short: {subject}"));
+        return Err(DomainError::TooShort(subject.into()));
     }
     if i.len() < 2 {
-        return Err(format!("URI hostname too short: {issuer}"));
+        return Err(DomainError::TooShort(issuer.into()));
     }
     if s[s.len() - 2..] != i[i.len() - 2..] {
-        return Err(format!(
-            "hostname top-level and second-level domains do not match: {subject}, {issuer}"
-        ));
+        return Err(DomainError::Mismatch {
+            subject: subject.into(),
+            issuer: issuer.into(),
+        });
     }
     Ok(())
 }

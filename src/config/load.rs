@@ -9,16 +9,22 @@ use thiserror::Error;
 /// Why the identity configuration could not be loaded.
 #[derive(Debug, Error)]
 pub enum LoadError {
+    /// The named configuration file could not be read.
     #[error("cannot read identity config {path}")]
     Read {
+        /// The configuration file's path.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The configuration does not parse or validate, or names an issuer over plain http when that
+    /// is not allowed.
     #[error("identity config {origin}")]
     Invalid {
         /// The file, or `built-in`.
         origin: String,
+        /// What is wrong, and where in the configuration.
         #[source]
         source: ConfigError,
     },
@@ -56,7 +62,10 @@ pub fn load_identity_config(
 }
 
 /// Every issuer URL must be https, or http when `allow_http` (local testing).
-pub fn check_issuer_schemes(cfg: &IdentityConfig, allow_http: bool) -> Result<(), ConfigError> {
+pub(crate) fn check_issuer_schemes(
+    cfg: &IdentityConfig,
+    allow_http: bool,
+) -> Result<(), ConfigError> {
     for (kind, list) in [
         ("oidc-issuers", &cfg.issuers),
         ("meta-issuers", &cfg.meta_issuers),

@@ -12,27 +12,37 @@ use serde::{Deserialize, Serialize};
 /// A tree head and the log's signature over it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedTreeHead {
+    /// Number of entries in the tree.
     pub tree_size: u64,
+    /// When the head was signed, in milliseconds since the Unix epoch.
     pub timestamp: u64,
+    /// The Merkle tree hash (RFC 6962 `sha256_root_hash`) of the first `tree_size` entries.
     pub root: Hash,
+    /// The log's signature over the `TreeHeadSignature` structure.
     pub signature: DigitallySigned,
 }
 
 /// `get-sth` response JSON.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct GetSth {
+    /// `tree_size`: number of entries in the tree.
     pub tree_size: u64,
+    /// `timestamp`: milliseconds since the Unix epoch.
     pub timestamp: u64,
+    /// `sha256_root_hash`: base64 of the 32-byte Merkle tree hash.
     pub sha256_root_hash: String,
+    /// `tree_head_signature`: base64 of the TLS-encoded `DigitallySigned` over the tree head.
     pub tree_head_signature: String,
 }
 
 impl SignedTreeHead {
+    /// The bytes the log signs: RFC 6962's `TreeHeadSignature` (version, signature type,
+    /// timestamp, tree size, root hash).
     pub fn signature_input(&self) -> Vec<u8> {
         sct::tree_head_signature_input(self.timestamp, self.tree_size, &self.root)
     }
 
-    pub fn to_json(&self) -> GetSth {
+    pub(crate) fn to_json(&self) -> GetSth {
         GetSth {
             tree_size: self.tree_size,
             timestamp: self.timestamp,
@@ -41,6 +51,8 @@ impl SignedTreeHead {
         }
     }
 
+    /// Decodes `get-sth` JSON (without verifying it); `None` if the root hash or the signature
+    /// does not decode.
     pub fn from_json(j: &GetSth) -> Option<SignedTreeHead> {
         let root: Hash = STANDARD.decode(&j.sha256_root_hash).ok()?.try_into().ok()?;
         let sig = STANDARD.decode(&j.tree_head_signature).ok()?;
@@ -52,6 +64,7 @@ impl SignedTreeHead {
         })
     }
 
+    /// Whether `signature` is `key`'s valid signature over this tree head.
     pub fn verify(&self, key: &LogPublicKey) -> bool {
         key.verify(&self.signature_input(), &self.signature)
     }

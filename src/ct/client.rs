@@ -10,6 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
+/// How the remote-log client submits (defaults: 10 s per attempt, 30 s overall, 4 attempts).
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// Timeout of one HTTP attempt.
@@ -39,23 +40,29 @@ impl Default for ClientOptions {
 /// Why a client for a remote log could not be built.
 #[derive(Debug, Error)]
 pub enum ClientError {
+    /// The log's base URL does not parse.
     #[error("{url:?} is not a URL")]
     Url {
+        /// The URL as given.
         url: String,
+        /// The parser's error.
         #[source]
         source: url::ParseError,
     },
+    /// The log's URL scheme is neither `http` nor `https` (the URL is carried).
     #[error("{0:?}: must be http or https")]
     Scheme(String),
+    /// `tls_ca` is not a readable PEM certificate bundle.
     #[error("the log's TLS CA certificates")]
     TlsCa(#[source] reqwest::Error),
+    /// The HTTP client could not be built.
     #[error("the HTTP client")]
     Http(#[source] reqwest::Error),
 }
 
 /// Why a submission to a remote log gave no SCT.
 #[derive(Debug, Error)]
-pub enum SubmitError {
+pub(crate) enum SubmitError {
     #[error("{url}: no answer after {attempts} attempts")]
     Transport {
         url: String,
@@ -97,7 +104,7 @@ pub enum SubmitError {
 
 /// Why a response body was not read.
 #[derive(Debug, Error)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     #[error("larger than {0} bytes")]
     TooLarge(usize),
     #[error(transparent)]
@@ -106,7 +113,7 @@ pub enum BodyError {
 
 /// Why a readiness probe failed.
 #[derive(Debug, Error)]
-pub enum ProbeError {
+pub(crate) enum ProbeError {
     #[error("{url}")]
     Transport {
         url: String,
@@ -125,7 +132,7 @@ pub enum ProbeError {
     NotTreeHead { url: String },
 }
 
-pub struct RemoteLog {
+pub(crate) struct RemoteLog {
     base: String,
     http: reqwest::Client,
     key: Option<LogPublicKey>,
@@ -133,7 +140,7 @@ pub struct RemoteLog {
 }
 
 impl RemoteLog {
-    pub fn new(
+    pub(crate) fn new(
         base_url: &str,
         key: Option<LogPublicKey>,
         options: ClientOptions,
@@ -163,7 +170,7 @@ impl RemoteLog {
     }
 
     /// Whether the log answers: `get-sth` returns 200 with a tree head (readiness).
-    pub async fn probe(&self) -> Result<(), ProbeError> {
+    pub(crate) async fn probe(&self) -> Result<(), ProbeError> {
         let url = format!("{}/ct/v1/get-sth", self.base);
         let mut req = self.http.get(&url).timeout(PROBE_TIMEOUT);
         if let Some(h) = &self.options.host {
@@ -304,13 +311,16 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(4);
 /// An `add-pre-chain` answer or a tree head is a few hundred bytes; a log that sends more
 /// than this is not answering the question.
-pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// Of an error answer, this much is read (and 300 characters logged).
 const MAX_ERROR_TEXT_BYTES: usize = 4 * 1024;
 
 /// Reads a response body, refusing it once it exceeds `cap` bytes (whatever its
 /// `Content-Length` claims).
-pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+pub(crate) async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, BodyError> {
     if resp.content_length().is_some_and(|n| n > cap as u64) {
         return Err(BodyError::TooLarge(cap));
     }

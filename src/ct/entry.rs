@@ -3,25 +3,83 @@
 //! Every structure must be consumed exactly; trailing bytes are errors.
 
 use super::merkle::{self, Hash};
+use thiserror::Error;
 use x509_parser::prelude::*;
 
+/// Why an entry does not parse. `what` names the TLS structure.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum EntryError {
+    /// The input ends before the named structure is complete.
+    #[error("failed to unmarshal {0}: truncated")]
+    Truncated(&'static str),
+    /// Bytes remain after the named structure was fully parsed.
+    #[error("{0}: trailing data")]
+    TrailingData(&'static str),
+    /// A `MerkleTreeLeaf` whose version is not v1 (0) or whose leaf type is not
+    /// `timestamped_entry` (0).
+    #[error("failed to unmarshal MerkleTreeLeaf: unsupported version or leaf type")]
+    LeafType,
+    /// A `LogEntryType` other than `x509_entry` (0) or `precert_entry` (1); holds the value read.
+    #[error("unknown entry type {0:#x}")]
+    EntryType(u64),
+    /// An embedded certificate is not valid X.509 DER.
+    #[error("failed to parse {what}: {reason}")]
+    Certificate {
+        /// Which certificate: `"certificate"` or `"precertificate"`.
+        what: &'static str,
+        /// The X.509 parser's error message.
+        reason: String,
+    },
+    /// A precert entry's `tbs_certificate` is not exactly one DER `TBSCertificate`.
+    #[error("failed to parse precertificate TBS")]
+    PrecertTbs,
+    /// A `TileLeaf`'s `certificate_chain` fingerprint list length is not a multiple of 32.
+    #[error("TileLeaf: fingerprint list is not a multiple of 32 bytes")]
+    Fingerprints,
+}
+
+fn certificate(what: &'static str, der: &[u8]) -> Result<(), EntryError> {
+    parse_x509_certificate(der)
+        .map(|_| ())
+        .map_err(|e| EntryError::Certificate {
+            what,
+            reason: e.to_string(),
+        })
+}
+
+/// The `signed_entry` of a `TimestampedEntry`, by `LogEntryType`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignedEntry {
-    X509 { certificate: Vec<u8> },
-    Precert { issuer_key_hash: Hash, tbs: Vec<u8> },
+    /// An `x509_entry`: a final certificate.
+    X509 {
+        /// The leaf certificate (`ASN.1Cert`, DER).
+        certificate: Vec<u8>,
+    },
+    /// A `precert_entry`: a `PreCert` as RFC 6962 section 3.2 defines it.
+    Precert {
+        /// SHA-256 of the issuer's DER `SubjectPublicKeyInfo` (`issuer_key_hash`).
+        issuer_key_hash: Hash,
+        /// The precertificate's `TBSCertificate` (DER) without the poison extension
+        /// (`tbs_certificate`).
+        tbs: Vec<u8>,
+    },
 }
 
 /// A parsed `TimestampedEntry`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedEntry {
+    /// The entry's `timestamp`, in milliseconds since the Unix epoch.
     pub timestamp: u64,
+    /// The certificate or precertificate the entry logs.
     pub entry: SignedEntry,
+    /// The raw `CtExtensions` bytes (without their length prefix); may be empty.
     pub extensions: Vec<u8>,
     /// The encoded `TimestampedEntry` (what the leaf hash covers, after `00 00`).
     pub timestamped_entry: Vec<u8>,
 }
 
 impl ParsedEntry {
+    /// The RFC 6962 Merkle leaf hash of the v1 `timestamped_entry` `MerkleTreeLeaf`.
     pub fn leaf_hash(&self) -> Hash {
         let mut leaf = vec![0, 0];
         leaf.extend_from_slice(&self.timestamped_entry);
@@ -35,56 +93,56 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], EntryError> {
         if self.b.len() < n {
-            return Err(format!("failed to unmarshal {}: truncated", self.what));
+            return Err(EntryError::Truncated(self.what));
         }
         let (h, t) = self.b.split_at(n);
         self.b = t;
         Ok(h)
     }
-    fn uint(&mut self, n: usize) -> Result<u64, String> {
+    fn uint(&mut self, n: usize) -> Result<u64, EntryError> {
         Ok(self
             .take(n)?
             .iter()
             .fold(0u64, |a, b| (a << 8) | u64::from(*b)))
     }
-    fn vec(&mut self, len_bytes: usize) -> Result<&'a [u8], String> {
+    fn vec(&mut self, len_bytes: usize) -> Result<&'a [u8], EntryError> {
         let n = self.uint(len_bytes)? as usize;
         self.take(n)
     }
-    fn done(&self) -> Result<(), String> {
+    fn done(&self) -> Result<(), EntryError> {
         if self.b.is_empty() {
             Ok(())
         } else {
-            Err(format!("{}: trailing data", self.what))
+            Err(EntryError::TrailingData(self.what))
         }
     }
 }
 
-fn parse_timestamped_entry(c: &mut Cursor<'_>) -> Result<ParsedEntry, String> {
+fn parse_timestamped_entry(c: &mut Cursor<'_>) -> Result<ParsedEntry, EntryError> {
     let start = c.b;
     let timestamp = c.uint(8)?;
     let entry = match c.uint(2)? {
         0 => {
             let cert = c.vec(3)?.to_vec();
-            parse_x509_certificate(&cert)
-                .map_err(|e| format!("failed to parse certificate: {e}"))?;
+            certificate("certificate", &cert)?;
             SignedEntry::X509 { certificate: cert }
         }
         1 => {
-            let ikh: Hash = c.take(32)?.try_into().map_err(|_| "bad issuer key hash")?;
+            let mut ikh: Hash = [0; merkle::HASH_LEN];
+            ikh.copy_from_slice(c.take(merkle::HASH_LEN)?);
             let tbs = c.vec(3)?.to_vec();
             match TbsCertificate::from_der(&tbs) {
                 Ok(([], _)) => {}
-                _ => return Err("failed to parse precertificate TBS".into()),
+                _ => return Err(EntryError::PrecertTbs),
             }
             SignedEntry::Precert {
                 issuer_key_hash: ikh,
                 tbs,
             }
         }
-        other => return Err(format!("unknown entry type {other:#x}")),
+        other => return Err(EntryError::EntryType(other)),
     };
     let extensions = c.vec(2)?.to_vec();
     let consumed = start.len() - c.b.len();
@@ -97,13 +155,13 @@ fn parse_timestamped_entry(c: &mut Cursor<'_>) -> Result<ParsedEntry, String> {
 }
 
 /// Parses a `MerkleTreeLeaf` (`get-entries` `leaf_input`).
-pub fn parse_leaf_input(b: &[u8]) -> Result<ParsedEntry, String> {
+pub fn parse_leaf_input(b: &[u8]) -> Result<ParsedEntry, EntryError> {
     let mut c = Cursor {
         b,
         what: "MerkleTreeLeaf",
     };
     if c.uint(1)? != 0 || c.uint(1)? != 0 {
-        return Err("failed to unmarshal MerkleTreeLeaf: unsupported version or leaf type".into());
+        return Err(EntryError::LeafType);
     }
     let e = parse_timestamped_entry(&mut c)?;
     c.done()?;
@@ -113,32 +171,32 @@ pub fn parse_leaf_input(b: &[u8]) -> Result<ParsedEntry, String> {
 /// `extra_data` of an entry: the precertificate (for precert entries) and the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtraData {
+    /// The full precertificate (`pre_certificate`, DER) for precert entries; `None` for x509.
     pub precertificate: Option<Vec<u8>>,
+    /// The chain certificates (DER) after the leaf, issuer first; may be empty.
     pub chain: Vec<Vec<u8>>,
 }
 
-fn cert_list(b: &[u8], what: &'static str) -> Result<Vec<Vec<u8>>, String> {
+fn cert_list(b: &[u8], what: &'static str) -> Result<Vec<Vec<u8>>, EntryError> {
     let mut c = Cursor { b, what };
     let mut out = Vec::new();
     while !c.b.is_empty() {
         let cert = c.vec(3)?.to_vec();
-        parse_x509_certificate(&cert).map_err(|e| format!("failed to parse certificate: {e}"))?;
+        certificate("certificate", &cert)?;
         out.push(cert);
     }
     Ok(out)
 }
 
 /// Parses `extra_data` for an entry of the given kind.
-pub fn parse_extra_data(entry: &SignedEntry, b: &[u8]) -> Result<ExtraData, String> {
+pub fn parse_extra_data(entry: &SignedEntry, b: &[u8]) -> Result<ExtraData, EntryError> {
     match entry {
         SignedEntry::X509 { .. } => {
             let mut c = Cursor {
                 b,
                 what: "CertificateChain",
             };
-            let list = c
-                .vec(3)
-                .map_err(|_| "failed to unmarshal CertificateChain".to_string())?;
+            let list = c.vec(3)?;
             c.done()?;
             Ok(ExtraData {
                 precertificate: None,
@@ -150,15 +208,9 @@ pub fn parse_extra_data(entry: &SignedEntry, b: &[u8]) -> Result<ExtraData, Stri
                 b,
                 what: "PrecertChainEntry",
             };
-            let pre = c
-                .vec(3)
-                .map_err(|_| "failed to unmarshal PrecertChainEntry".to_string())?
-                .to_vec();
-            parse_x509_certificate(&pre)
-                .map_err(|e| format!("failed to parse precertificate: {e}"))?;
-            let list = c
-                .vec(3)
-                .map_err(|_| "failed to unmarshal PrecertChainEntry".to_string())?;
+            let pre = c.vec(3)?.to_vec();
+            certificate("precertificate", &pre)?;
+            let list = c.vec(3)?;
             c.done()?;
             Ok(ExtraData {
                 precertificate: Some(pre),
@@ -171,13 +223,16 @@ pub fn parse_extra_data(entry: &SignedEntry, b: &[u8]) -> Result<ExtraData, Stri
 /// One entry of a static-ct-api data tile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TileLeaf {
+    /// The leaf's `TimestampedEntry`.
     pub entry: ParsedEntry,
+    /// The full precertificate (DER) for precert entries; `None` for x509 entries.
     pub precertificate: Option<Vec<u8>>,
+    /// SHA-256 fingerprints of the chain certificates (`certificate_chain`), issuer first.
     pub chain_fingerprints: Vec<Hash>,
 }
 
 /// Parses a data tile into its `TileLeaf`s.
-pub fn parse_data_tile(b: &[u8]) -> Result<Vec<TileLeaf>, String> {
+pub fn parse_data_tile(b: &[u8]) -> Result<Vec<TileLeaf>, EntryError> {
     let mut c = Cursor {
         b,
         what: "TileLeaf",
@@ -189,14 +244,8 @@ pub fn parse_data_tile(b: &[u8]) -> Result<Vec<TileLeaf>, String> {
             SignedEntry::Precert { .. } => Some(c.vec(3)?.to_vec()),
             SignedEntry::X509 { .. } => None,
         };
-        let fps = c.vec(2)?;
-        if fps.len() % 32 != 0 {
-            return Err("TileLeaf: fingerprint list is not a multiple of 32 bytes".into());
-        }
-        let chain_fingerprints = fps
-            .chunks_exact(32)
-            .map(|f| f.try_into().unwrap_or([0u8; 32]))
-            .collect();
+        let chain_fingerprints =
+            merkle::hashes_from(c.vec(2)?).map_err(|_| EntryError::Fingerprints)?;
         out.push(TileLeaf {
             entry,
             precertificate,

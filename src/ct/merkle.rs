@@ -5,18 +5,20 @@ use aws_lc_rs::digest::{Context, SHA256};
 use thiserror::Error;
 
 /// Bytes in a SHA-256 hash, as every node of the tree is.
-pub const HASH_LEN: usize = 32;
+pub(crate) const HASH_LEN: usize = 32;
 
-pub type Hash = [u8; HASH_LEN];
+pub(crate) type Hash = [u8; HASH_LEN];
+
+/// Bytes that are not a whole number of hashes.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("{0} bytes is not a whole number of {HASH_LEN}-byte hashes")]
+pub(crate) struct HashLenError(pub usize);
 
 /// Splits concatenated hashes (a tile, a stored chain) into hashes; the length must be a
 /// multiple of [`HASH_LEN`].
-pub fn hashes_from(bytes: &[u8]) -> Result<Vec<Hash>, String> {
+pub(crate) fn hashes_from(bytes: &[u8]) -> Result<Vec<Hash>, HashLenError> {
     if !bytes.len().is_multiple_of(HASH_LEN) {
-        return Err(format!(
-            "{} bytes is not a whole number of {HASH_LEN}-byte hashes",
-            bytes.len()
-        ));
+        return Err(HashLenError(bytes.len()));
     }
     Ok(bytes
         .chunks_exact(HASH_LEN)
@@ -58,7 +60,7 @@ pub fn node_hash(left: &[u8], right: &[u8]) -> Hash {
 }
 
 /// The largest power of two strictly below `n` (n >= 2).
-pub fn split(n: u64) -> u64 {
+pub(crate) fn split(n: u64) -> u64 {
     debug_assert!(n >= 2);
     1u64 << (63 - (n - 1).leading_zeros())
 }
@@ -86,10 +88,11 @@ pub struct Frontier {
 }
 
 impl Frontier {
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         self.size
     }
 
+    /// Appends a leaf by its hash ([`leaf_hash`]: `SHA-256(0x00 || leaf)`).
     pub fn push(&mut self, leaf: Hash) {
         let mut h = leaf;
         let mut level = 0;
@@ -103,6 +106,7 @@ impl Frontier {
         self.size += 1;
     }
 
+    /// The Merkle tree hash of every leaf pushed so far; the empty-tree hash when there is none.
     pub fn root(&self) -> Hash {
         let mut iter = self.hashes.iter().rev();
         let Some(last) = iter.next() else {
@@ -115,7 +119,7 @@ impl Frontier {
         h
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut out = self.size.to_be_bytes().to_vec();
         for h in &self.hashes {
             out.extend_from_slice(h);
@@ -123,7 +127,7 @@ impl Frontier {
         out
     }
 
-    pub fn from_bytes(b: &[u8]) -> Option<Frontier> {
+    pub(crate) fn from_bytes(b: &[u8]) -> Option<Frontier> {
         let size = u64::from_be_bytes(b.get(..8)?.try_into().ok()?);
         let rest = &b[8..];
         if rest.len() != 32 * size.count_ones() as usize {
@@ -144,12 +148,14 @@ impl Frontier {
 /// A source of hashes of complete, aligned subtrees: `hash(level, index)` is the root of
 /// leaves `[index << level, (index + 1) << level)`.
 pub trait SubtreeHashes {
+    /// Why a subtree hash could not be had (e.g. a storage error).
     type Error;
+    /// The root of the complete subtree of `2^level` leaves at position `index` on that level.
     fn hash(&self, level: u8, index: u64) -> Result<Hash, Self::Error>;
 }
 
 /// MTH of leaves `[start, start + size)`, using complete subtrees where possible.
-pub fn range_hash<S: SubtreeHashes + ?Sized>(
+pub(crate) fn range_hash<S: SubtreeHashes + ?Sized>(
     s: &S,
     start: u64,
     size: u64,
@@ -237,16 +243,22 @@ fn subproof<S: SubtreeHashes + ?Sized>(
     Ok(())
 }
 
+/// Why a Merkle inclusion or consistency proof was rejected.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum ProofError {
+    /// The leaf index is not below the tree size (index, size).
     #[error("index {0} is not below tree size {1}")]
     IndexOutOfRange(u64, u64),
+    /// A leaf hash, proof node or root is not 32 bytes.
     #[error("hash is not 32 bytes")]
     BadHash,
+    /// The proof has too many or too few nodes for the tree sizes.
     #[error("proof has the wrong length")]
     WrongLength,
+    /// The proof does not lead to the given root (or roots).
     #[error("computed root does not match")]
     RootMismatch,
+    /// The first tree size is zero or larger than the second.
     #[error("invalid tree sizes")]
     BadSizes,
 }

@@ -5,13 +5,11 @@ use crate::model::der;
 use crate::model::sct::{self, Entry, Sct};
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{self as sig, UnparsedPublicKey, VerificationAlgorithm};
-use std::future::Future;
-use std::pin::Pin;
 use thiserror::Error;
 
 /// Why a precertificate did not come back with a valid SCT; the request fails either way.
 #[derive(Debug, Error)]
-pub enum CtError {
+pub(crate) enum CtError {
     /// The embedded log refused or could not take the submission.
     #[error("the embedded CT log")]
     Embedded(#[from] log::LogError),
@@ -22,18 +20,18 @@ pub enum CtError {
     /// The SCT's signature does not verify with the log's public key.
     #[error("the SCT from {log} does not verify with the log's public key")]
     BadSignature { log: String },
-    /// The precertificate lost its poison on the way (a bug).
-    #[error("the precertificate has no poison extension")]
-    NoPoison,
 }
 
 /// Why a public key is not a usable CT log key.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum LogKeyError {
+    /// The key is not a well-formed DER SubjectPublicKeyInfo.
     #[error("not a DER SubjectPublicKeyInfo")]
     NotSpki(#[source] der::DerError),
+    /// The key is neither ECDSA P-256 nor RSA, the types RFC 6962 allows.
     #[error("CT log keys must be ECDSA P-256 or RSA")]
     Unsupported,
+    /// The PEM text has no `PUBLIC KEY` block.
     #[error("no PUBLIC KEY block")]
     NoPublicKey,
 }
@@ -41,12 +39,22 @@ pub enum LogKeyError {
 /// Why the SCTs of a certificate could not be extracted.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum EmbeddedSctError {
+    /// The leaf or the issuer certificate is not a parsable X.509 certificate.
     #[error("the {which} certificate does not parse: {reason}")]
-    Unparsable { which: &'static str, reason: String },
+    Unparsable {
+        /// `"leaf"` or `"issuer"`.
+        which: &'static str,
+        /// The parser's message.
+        reason: String,
+    },
+    /// The leaf has no SCT-list extension (OID 1.3.6.1.4.1.11129.2.4.2).
     #[error("the certificate has no embedded SCT list")]
     NoSctList,
+    /// The SCT-list extension is not a DER OCTET STRING, or the TBS cannot be re-encoded
+    /// without it.
     #[error("the SCT list extension is malformed")]
     Der(#[source] der::DerError),
+    /// The `SignedCertificateTimestampList` inside the extension does not parse.
     #[error("the SCT list is malformed")]
     Sct(#[source] crate::model::sct::SctError),
 }
@@ -113,6 +121,7 @@ impl LogPublicKey {
         LogPublicKey::from_spki_der(&block.der)
     }
 
+    /// The RFC 6962 log ID: SHA-256 of the log's DER SubjectPublicKeyInfo.
     pub fn log_id(&self) -> &[u8; 32] {
         &self.log_id
     }
@@ -122,12 +131,12 @@ impl LogPublicKey {
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, self.log_id)
     }
 
-    pub fn spki_der(&self) -> &[u8] {
+    pub(crate) fn spki_der(&self) -> &[u8] {
         &self.spki
     }
 
     /// Verifies a signature over `message` made by this log.
-    pub fn verify(&self, message: &[u8], signed: &sct::DigitallySigned) -> bool {
+    pub(crate) fn verify(&self, message: &[u8], signed: &sct::DigitallySigned) -> bool {
         signed.hash_algorithm == sct::HASH_SHA256
             && signed.signature_algorithm == self.signature_algorithm
             && UnparsedPublicKey::new(self.alg, &self.key_bits)
@@ -154,10 +163,10 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) use crate::model::BoxFuture;
 
 /// Where the authority logs precertificates: the embedded log or a remote RFC 6962 log.
-pub trait Submitter: Send + Sync {
+pub(crate) trait Submitter: Send + Sync {
     /// A metrics label: `embedded` or the log URL.
     fn label(&self) -> &str;
     /// The key the returned SCTs must verify with, if known.
@@ -174,7 +183,7 @@ pub mod merkle;
 pub mod tiles;
 
 /// The embedded log as the authority's [`Submitter`].
-pub struct EmbeddedLog(pub std::sync::Arc<log::Log>);
+pub(crate) struct EmbeddedLog(pub std::sync::Arc<log::Log>);
 
 impl Submitter for EmbeddedLog {
     fn label(&self) -> &str {
@@ -193,13 +202,16 @@ impl Submitter for EmbeddedLog {
 /// An SCT embedded in a final certificate, with the precertificate entry it signs.
 #[derive(Debug, Clone)]
 pub struct EmbeddedSct {
+    /// The SCT as parsed from the certificate's SCT list.
     pub sct: Sct,
+    /// SHA-256 of the issuer's SubjectPublicKeyInfo (RFC 6962 `issuer_key_hash`).
     pub issuer_key_hash: [u8; 32],
     /// The certificate's TBS with the SCT-list extension removed.
     pub tbs: Vec<u8>,
 }
 
 impl EmbeddedSct {
+    /// The precertificate entry this SCT signs (RFC 6962 `PreCert`: issuer key hash and TBS).
     pub fn entry(&self) -> crate::model::sct::Entry<'_> {
         crate::model::sct::Entry::Precert {
             issuer_key_hash: &self.issuer_key_hash,

@@ -1,9 +1,9 @@
 //! static-ct-api tile addressing and the data-tile entry format.
 
 /// Hashes per full tile.
-pub const TILE_WIDTH: u64 = 256;
+pub(crate) const TILE_WIDTH: u64 = 256;
 /// Tree levels per tile level.
-pub const TILE_HEIGHT: u8 = 8;
+pub(crate) const TILE_HEIGHT: u8 = 8;
 
 /// `tile/<L>/<N>[.p/<W>]` path component for index `n`: three-digit groups, all but the
 /// last prefixed with `x` (1234067 -> `x001/x234/067`).
@@ -35,7 +35,7 @@ pub fn encode_index(n: u64) -> String {
 
 /// Parses the path after `tile/<L>/` or `tile/data/`: `N` groups and an optional
 /// `.p/<W>` width. Returns (index, width) with width 256 for full tiles.
-pub fn decode_path(path: &str) -> Option<(u64, u64)> {
+pub(crate) fn decode_path(path: &str) -> Option<(u64, u64)> {
     let (index_part, width) = match path.split_once(".p/") {
         Some((i, text)) => {
             let w: u64 = text.parse().ok()?;
@@ -68,8 +68,9 @@ pub fn decode_path(path: &str) -> Option<(u64, u64)> {
     Some((n, width))
 }
 
-/// The tile path for a tile (data tiles use level `None`).
-pub fn path(level: Option<u8>, index: u64, width: u64) -> String {
+/// The tile path for a tile (data tiles use level `None`); [`decode_path`] reads back the part after the level.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn path(level: Option<u8>, index: u64, width: u64) -> String {
     let l = level
         .map(|l| l.to_string())
         .unwrap_or_else(|| "data".into());

@@ -6,28 +6,38 @@
 use super::IdentityError;
 use super::claims::{Claims, stringify};
 use super::template::{Template, Vars};
+use crate::config::ConfigError;
 use crate::config::identity::CiProviderMetadata;
 use crate::model::{Extensions, Field, Principal, SubjectAltName};
 
 /// One provider's compiled templates.
 #[derive(Debug, Clone)]
 pub struct Provider {
+    /// `default-template-values`: values the templates see where the token lacks the claim.
     pub defaults: Vars,
+    /// `subject-alternative-name-template`: must render a non-empty URL (the SAN URI).
     pub san: Template,
+    /// The Sigstore extension templates with their fields (blank ones, issuer and subject left
+    /// out: those come from the token).
     pub extensions: Vec<(Field, Template)>,
 }
 
 impl Provider {
-    pub fn compile(name: &str, meta: &CiProviderMetadata) -> Result<Provider, String> {
-        let at = |what: &str| format!("ci-issuer-metadata.{name:?}.{what}");
+    /// Parses provider `name`'s templates; a missing SAN template or a parse error is a
+    /// `ConfigError` naming the offending `ci-issuer-metadata` key.
+    pub fn compile(name: &str, meta: &CiProviderMetadata) -> Result<Provider, ConfigError> {
+        let at = |what: &str, reason: String| ConfigError {
+            path: format!("ci-issuer-metadata.{name:?}.{what}"),
+            reason,
+        };
         if meta.subject_alternative_name_template.trim().is_empty() {
-            return Err(format!(
-                "{}: is required",
-                at("subject-alternative-name-template")
+            return Err(at(
+                "subject-alternative-name-template",
+                "is required".into(),
             ));
         }
         let san = Template::parse(&meta.subject_alternative_name_template)
-            .map_err(|e| format!("{}: {e}", at("subject-alternative-name-template")))?;
+            .map_err(|e| at("subject-alternative-name-template", e.to_string()))?;
         let mut extensions = Vec::new();
         for (field, text) in &meta.extension_templates {
             // Blank templates are skipped, and the issuer and subject never come from
@@ -36,9 +46,9 @@ impl Provider {
                 continue;
             }
             let t = Template::parse(text).map_err(|e| {
-                format!(
-                    "{}: {e}",
-                    at(&format!("extension-templates.{}", field.yaml_key()))
+                at(
+                    &format!("extension-templates.{}", field.yaml_key()),
+                    e.to_string(),
                 )
             })?;
             extensions.push((*field, t));
@@ -50,7 +60,34 @@ impl Provider {
         })
     }
 
-    pub fn principal(&self, claims: &Claims<'_>) -> Result<Principal, IdentityError> {
+    /// What this provider's certificate fields are built from (`config check`).
+    pub(crate) fn describe(&self) -> Vec<(String, String)> {
+        let src = |t: &Template| {
+            if t.is_lookup() {
+                format!("claim {}", t.source())
+            } else {
+                format!("template {}", t.source())
+            }
+        };
+        let mut rows = vec![
+            ("challenge".to_string(), "claim sub".to_string()),
+            ("SAN URI".to_string(), src(&self.san)),
+        ];
+        for (f, t) in &self.extensions {
+            rows.push((format!(".{} {}", f.arc(), f.yaml_key()), src(t)));
+        }
+        if !self.defaults.is_empty() {
+            let d: Vec<String> = self
+                .defaults
+                .iter()
+                .map(|(k, v)| format!("{k}={v:?}"))
+                .collect();
+            rows.push(("defaults".into(), d.join(", ")));
+        }
+        rows
+    }
+
+    pub(crate) fn principal(&self, claims: &Claims<'_>) -> Result<Principal, IdentityError> {
         let sub = claims.subject()?;
         let (san, ext) = self.render(claims)?;
         Ok(Principal {
@@ -61,7 +98,7 @@ impl Provider {
     }
 
     /// The defaults with the token's claims (stringified) laid over them.
-    pub fn variables(&self, claims: &Claims<'_>) -> Vars {
+    pub(crate) fn variables(&self, claims: &Claims<'_>) -> Vars {
         let mut vars = self.defaults.clone();
         for (k, v) in claims.0 {
             vars.insert(k.clone(), stringify(v));

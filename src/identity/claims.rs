@@ -3,15 +3,16 @@
 use super::IdentityError;
 use serde_json::{Map, Value};
 
+/// A verified token's claims, with typed accessors that report wrong types as `IdentityError`s.
 pub struct Claims<'a>(pub &'a Map<String, Value>);
 
 impl<'a> Claims<'a> {
-    pub fn get(&self, name: &str) -> Option<&'a Value> {
+    pub(crate) fn get(&self, name: &str) -> Option<&'a Value> {
         self.0.get(name)
     }
 
     /// A string claim, or `None` when absent or null; another type is an error.
-    pub fn optional_string(&self, name: &str) -> Result<Option<&'a str>, IdentityError> {
+    pub(crate) fn optional_string(&self, name: &str) -> Result<Option<&'a str>, IdentityError> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.as_str())),
@@ -22,7 +23,7 @@ impl<'a> Claims<'a> {
     }
 
     /// A non-empty string claim.
-    pub fn required_string(&self, name: &str) -> Result<&'a str, IdentityError> {
+    pub(crate) fn required_string(&self, name: &str) -> Result<&'a str, IdentityError> {
         match self.optional_string(name)? {
             Some(s) if !s.is_empty() => Ok(s),
             _ => Err(IdentityError::Claim(format!(
@@ -31,17 +32,17 @@ impl<'a> Claims<'a> {
         }
     }
 
-    pub fn subject(&self) -> Result<&'a str, IdentityError> {
+    pub(crate) fn subject(&self) -> Result<&'a str, IdentityError> {
         self.required_string("sub")
     }
 
-    pub fn issuer(&self) -> &'a str {
+    pub(crate) fn issuer(&self) -> &'a str {
         self.0.get("iss").and_then(Value::as_str).unwrap_or("")
     }
 
     /// Go's `stringAsBool` over `email_verified`: JSON booleans or the strings
     /// `true`/`True`/`false`/`False`; absent means false; anything else is an error.
-    pub fn email_verified(&self) -> Result<bool, IdentityError> {
+    pub(crate) fn email_verified(&self) -> Result<bool, IdentityError> {
         match self.0.get("email_verified") {
             None | Some(Value::Null) => Ok(false),
             Some(Value::Bool(b)) => Ok(*b),
@@ -97,7 +98,7 @@ pub fn stringify(v: &Value) -> String {
 
 /// A syntactic email check in the spirit of govalidator's `IsEmail`: dot-atoms on the left,
 /// a dotted hostname of letters, digits and hyphens on the right.
-pub fn is_email(s: &str) -> bool {
+pub(crate) fn is_email(s: &str) -> bool {
     let Some((local, domain)) = s.rsplit_once('@') else {
         return false;
     };

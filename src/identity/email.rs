@@ -6,7 +6,10 @@ use crate::config::IssuerConfig;
 use crate::model::{Extensions, Field, Principal, SubjectAltName};
 use serde_json::Value;
 
-pub fn principal(issuer: &IssuerConfig, claims: &Claims<'_>) -> Result<Principal, IdentityError> {
+pub(crate) fn principal(
+    issuer: &IssuerConfig,
+    claims: &Claims<'_>,
+) -> Result<Principal, IdentityError> {
     let email = claims.required_string("email")?;
     if !issuer.skip_email_verification && !claims.email_verified()? {
         return Err(IdentityError::Claim(
@@ -43,4 +46,19 @@ pub fn principal(issuer: &IssuerConfig, claims: &Claims<'_>) -> Result<Principal
         san: SubjectAltName::email(email).map_err(|e| IdentityError::Claim(e.to_string()))?,
         extensions: ext,
     })
+}
+
+/// What an email issuer's certificate fields are built from (`config check`).
+pub(crate) fn describe(issuer: &IssuerConfig) -> Vec<(String, String)> {
+    vec![
+        ("challenge".into(), "claim email".into()),
+        (
+            "SAN rfc822Name".into(),
+            if issuer.skip_email_verification {
+                "claim email (email_verified not required)".into()
+            } else {
+                "claim email (email_verified must be true)".into()
+            },
+        ),
+    ]
 }

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// Template variables: claim or default-value name to its string value.
 pub type Vars = BTreeMap<String, String>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,7 @@ enum Kind {
     Go(Vec<Node>),
 }
 
+/// Why a template was refused when parsed or failed when rendered (a human-readable message).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateError(pub String);
 
@@ -58,6 +60,19 @@ impl fmt::Display for TemplateError {
 
 fn err<T>(msg: impl Into<String>) -> Result<T, TemplateError> {
     Err(TemplateError(msg.into()))
+}
+
+/// Why a template could not be executed over given values (Go's wording).
+#[derive(Debug, thiserror::Error)]
+enum RenderError {
+    #[error("map has no entry for key {0:?}")]
+    NoKey(String),
+    #[error("can't index a string")]
+    IndexString,
+    #[error("index key must be a string")]
+    IndexKey,
+    #[error("incompatible types for comparison")]
+    Compare,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -407,12 +422,12 @@ impl Template {
     }
 
     /// The configured text.
-    pub fn source(&self) -> &str {
+    pub(crate) fn source(&self) -> &str {
         &self.source
     }
 
     /// Whether this is a bare claim-name lookup rather than a Go template.
-    pub fn is_lookup(&self) -> bool {
+    pub(crate) fn is_lookup(&self) -> bool {
         self.kind == Kind::Lookup
     }
 
@@ -470,21 +485,21 @@ enum Val<'a> {
     Str(String),
 }
 
-fn eval<'a>(e: &Expr, vars: &'a Vars) -> Result<Val<'a>, String> {
+fn eval<'a>(e: &Expr, vars: &'a Vars) -> Result<Val<'a>, RenderError> {
     Ok(match e {
         Expr::Dot => Val::Map(vars),
         Expr::Field(f) => Val::Str(
             vars.get(f)
                 .cloned()
-                .ok_or_else(|| format!("map has no entry for key {f:?}"))?,
+                .ok_or_else(|| RenderError::NoKey(f.clone()))?,
         ),
         Expr::Str(s) => Val::Str(s.clone()),
         Expr::Index(coll, key) => {
             let Val::Map(m) = eval(coll, vars)? else {
-                return Err("can't index a string".into());
+                return Err(RenderError::IndexString);
             };
             let Val::Str(k) = eval(key, vars)? else {
-                return Err("index key must be a string".into());
+                return Err(RenderError::IndexKey);
             };
             Val::Str(m.get(&k).cloned().unwrap_or_default())
         }
@@ -504,14 +519,14 @@ fn eval<'a>(e: &Expr, vars: &'a Vars) -> Result<Val<'a>, String> {
     })
 }
 
-fn string(v: Val<'_>) -> Result<String, String> {
+fn string(v: Val<'_>) -> Result<String, RenderError> {
     match v {
         Val::Str(s) => Ok(s),
-        Val::Map(_) => Err("incompatible types for comparison".into()),
+        Val::Map(_) => Err(RenderError::Compare),
     }
 }
 
-fn truthy(e: &Expr, vars: &Vars) -> Result<bool, String> {
+fn truthy(e: &Expr, vars: &Vars) -> Result<bool, RenderError> {
     Ok(match (e, eval(e, vars)?) {
         (Expr::Eq(..) | Expr::Ne(..), Val::Str(s)) => s == "true",
         (_, Val::Str(s)) => !s.is_empty(),
@@ -519,7 +534,7 @@ fn truthy(e: &Expr, vars: &Vars) -> Result<bool, String> {
     })
 }
 
-fn render_nodes(nodes: &[Node], vars: &Vars, out: &mut String) -> Result<(), String> {
+fn render_nodes(nodes: &[Node], vars: &Vars, out: &mut String) -> Result<(), RenderError> {
     for n in nodes {
         match n {
             Node::Text(t) => out.push_str(t),

@@ -3,7 +3,7 @@
 
 use super::IdentityError;
 use super::claims::{Claims, is_email};
-use crate::config::IssuerConfig;
+use crate::config::{IssuerConfig, IssuerType};
 use crate::model::{Extensions, Field, Principal, SubjectAltName};
 use serde_json::Value;
 
@@ -19,7 +19,7 @@ fn uri_san(v: &str) -> Result<SubjectAltName, IdentityError> {
 }
 
 /// `uri`: `sub` is a URL on exactly the configured subject domain's scheme and host.
-pub fn uri(issuer: &IssuerConfig, claims: &Claims<'_>) -> Result<Principal, IdentityError> {
+pub(crate) fn uri(issuer: &IssuerConfig, claims: &Claims<'_>) -> Result<Principal, IdentityError> {
     let sub = claims.subject()?;
     if is_email(sub) {
         return Err(IdentityError::Claim(
@@ -53,7 +53,10 @@ pub fn uri(issuer: &IssuerConfig, claims: &Claims<'_>) -> Result<Principal, Iden
 }
 
 /// `username`: `<sub>!<subject-domain>` as an otherName SAN.
-pub fn username(issuer: &IssuerConfig, claims: &Claims<'_>) -> Result<Principal, IdentityError> {
+pub(crate) fn username(
+    issuer: &IssuerConfig,
+    claims: &Claims<'_>,
+) -> Result<Principal, IdentityError> {
     let sub = claims.subject()?;
     if sub.contains('!') {
         return Err(IdentityError::Claim(
@@ -74,7 +77,10 @@ pub fn username(issuer: &IssuerConfig, claims: &Claims<'_>) -> Result<Principal,
 }
 
 /// `spiffe`: `sub` is a SPIFFE ID in exactly the configured trust domain.
-pub fn spiffe(issuer: &IssuerConfig, claims: &Claims<'_>) -> Result<Principal, IdentityError> {
+pub(crate) fn spiffe(
+    issuer: &IssuerConfig,
+    claims: &Claims<'_>,
+) -> Result<Principal, IdentityError> {
     let sub = claims.subject()?;
     let rest = sub
         .strip_prefix("spiffe://")
@@ -113,7 +119,7 @@ pub fn spiffe(issuer: &IssuerConfig, claims: &Claims<'_>) -> Result<Principal, I
 }
 
 /// `kubernetes`: the service account from the `kubernetes.io` claim.
-pub fn kubernetes(claims: &Claims<'_>) -> Result<Principal, IdentityError> {
+pub(crate) fn kubernetes(claims: &Claims<'_>) -> Result<Principal, IdentityError> {
     let sub = claims.subject()?;
     let k8s = claims
         .get("kubernetes.io")
@@ -137,4 +143,31 @@ pub fn kubernetes(claims: &Claims<'_>) -> Result<Principal, IdentityError> {
         san: uri_san(&san)?,
         extensions: base_extensions(claims, sub),
     })
+}
+
+/// What a URI-shaped issuer's certificate fields are built from (`config check`).
+pub(crate) fn describe(issuer: &IssuerConfig) -> Vec<(String, String)> {
+    let domain = issuer.subject_domain.as_deref().unwrap_or("?");
+    let san = match issuer.kind {
+        IssuerType::Uri => ("SAN URI", format!("claim sub (a URL on {domain})")),
+        IssuerType::Username => (
+            "SAN otherName 1.3.6.1.4.1.57264.1.7",
+            format!("claim sub + \"!{domain}\""),
+        ),
+        IssuerType::Spiffe => (
+            "SAN URI",
+            format!(
+                "claim sub (a SPIFFE ID in trust domain {})",
+                issuer.spiffe_trust_domain.as_deref().unwrap_or("?")
+            ),
+        ),
+        _ => (
+            "SAN URI",
+            "https://kubernetes.io/namespaces/{kubernetes.io.namespace}/serviceaccounts/{kubernetes.io.serviceaccount.name}".to_string(),
+        ),
+    };
+    vec![
+        ("challenge".into(), "claim sub".into()),
+        (san.0.into(), san.1),
+    ]
 }

@@ -7,19 +7,18 @@
 
 use thiserror::Error;
 
-pub const TAG_BOOLEAN: u8 = 0x01;
-pub const TAG_INTEGER: u8 = 0x02;
-pub const TAG_BIT_STRING: u8 = 0x03;
-pub const TAG_OCTET_STRING: u8 = 0x04;
-pub const TAG_NULL: u8 = 0x05;
-pub const TAG_OID: u8 = 0x06;
-pub const TAG_UTF8_STRING: u8 = 0x0c;
-pub const TAG_PRINTABLE_STRING: u8 = 0x13;
-pub const TAG_IA5_STRING: u8 = 0x16;
-pub const TAG_UTC_TIME: u8 = 0x17;
-pub const TAG_GENERALIZED_TIME: u8 = 0x18;
-pub const TAG_SEQUENCE: u8 = 0x30;
-pub const TAG_SET: u8 = 0x31;
+pub(crate) const TAG_BOOLEAN: u8 = 0x01;
+pub(crate) const TAG_INTEGER: u8 = 0x02;
+pub(crate) const TAG_BIT_STRING: u8 = 0x03;
+pub(crate) const TAG_OCTET_STRING: u8 = 0x04;
+pub(crate) const TAG_NULL: u8 = 0x05;
+pub(crate) const TAG_OID: u8 = 0x06;
+pub(crate) const TAG_UTF8_STRING: u8 = 0x0c;
+pub(crate) const TAG_PRINTABLE_STRING: u8 = 0x13;
+pub(crate) const TAG_IA5_STRING: u8 = 0x16;
+pub(crate) const TAG_UTC_TIME: u8 = 0x17;
+pub(crate) const TAG_GENERALIZED_TIME: u8 = 0x18;
+pub(crate) const TAG_SEQUENCE: u8 = 0x30;
 
 /// Context-specific, constructed tag `[n]`.
 pub const fn context_constructed(n: u8) -> u8 {
@@ -27,7 +26,7 @@ pub const fn context_constructed(n: u8) -> u8 {
 }
 
 /// Context-specific, primitive tag `[n]`.
-pub const fn context_primitive(n: u8) -> u8 {
+pub(crate) const fn context_primitive(n: u8) -> u8 {
     0x80 | n
 }
 
@@ -44,7 +43,7 @@ pub fn write_len(out: &mut Vec<u8>, len: usize) {
 }
 
 /// Appends one TLV.
-pub fn write_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
+pub(crate) fn write_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
     out.push(tag);
     write_len(out, content.len());
     out.extend_from_slice(content);
@@ -58,7 +57,7 @@ pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
 }
 
 /// A constructed TLV whose content is the concatenation of `parts`.
-pub fn constructed(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn constructed(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     let len = parts.iter().map(|p| p.len()).sum();
     let mut out = Vec::with_capacity(len + 6);
     out.push(tag);
@@ -69,20 +68,18 @@ pub fn constructed(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// SEQUENCE TLV around `parts`, each an already-encoded element, in order.
 pub fn sequence(parts: &[&[u8]]) -> Vec<u8> {
     constructed(TAG_SEQUENCE, parts)
 }
 
-pub fn octet_string(content: &[u8]) -> Vec<u8> {
+pub(crate) fn octet_string(content: &[u8]) -> Vec<u8> {
     tlv(TAG_OCTET_STRING, content)
 }
 
+/// UTF8String TLV holding `s`.
 pub fn utf8_string(s: &str) -> Vec<u8> {
     tlv(TAG_UTF8_STRING, s.as_bytes())
-}
-
-pub fn ia5_string(s: &str) -> Vec<u8> {
-    tlv(TAG_IA5_STRING, s.as_bytes())
 }
 
 /// BIT STRING with zero unused bits.
@@ -113,8 +110,9 @@ pub fn unsigned_integer(magnitude: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Encodes an OBJECT IDENTIFIER TLV from its arcs.
-pub fn oid(arcs: &[u64]) -> Vec<u8> {
+/// Encodes an OBJECT IDENTIFIER TLV from its arcs (tests build OIDs brevis never emits).
+#[cfg(test)]
+pub(crate) fn oid(arcs: &[u64]) -> Vec<u8> {
     let mut body = Vec::with_capacity(arcs.len() * 2);
     // The first two arcs share one sub-identifier; every OID used here has at least two.
     let first = arcs[0] * 40 + arcs.get(1).copied().unwrap_or(0);
@@ -125,6 +123,7 @@ pub fn oid(arcs: &[u64]) -> Vec<u8> {
     tlv(TAG_OID, &body)
 }
 
+#[cfg(test)]
 fn push_base128(out: &mut Vec<u8>, mut v: u64) {
     let mut tmp = [0u8; 10];
     let mut i = tmp.len();
@@ -165,13 +164,14 @@ pub fn oid_to_string(content: &[u8]) -> String {
         .join(".")
 }
 
+/// DER that could not be read; the message says what was wrong (e.g. `"truncated header"`).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[error("malformed DER: {0}")]
 pub struct DerError(pub &'static str);
 
 /// One parsed TLV borrowed from its input.
 #[derive(Debug, Clone, Copy)]
-pub struct Tlv<'a> {
+pub(crate) struct Tlv<'a> {
     pub tag: u8,
     /// Content bytes.
     pub content: &'a [u8],
@@ -181,7 +181,7 @@ pub struct Tlv<'a> {
 
 /// Reads one TLV from the front of `input`, returning it and the remaining bytes.
 /// Only single-byte tags and definite lengths are accepted, as DER requires.
-pub fn read_tlv(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), DerError> {
+pub(crate) fn read_tlv(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), DerError> {
     if input.len() < 2 {
         return Err(DerError("truncated header"));
     }
@@ -222,7 +222,7 @@ pub fn read_tlv(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), DerError> {
 }
 
 /// Reads exactly one TLV with the expected tag and nothing after it.
-pub fn read_single(input: &[u8], tag: u8) -> Result<Tlv<'_>, DerError> {
+pub(crate) fn read_single(input: &[u8], tag: u8) -> Result<Tlv<'_>, DerError> {
     let (t, rest) = read_tlv(input)?;
     if t.tag != tag {
         return Err(DerError("unexpected tag"));
@@ -234,7 +234,7 @@ pub fn read_single(input: &[u8], tag: u8) -> Result<Tlv<'_>, DerError> {
 }
 
 /// Splits a constructed value's content into its child TLVs.
-pub fn children(mut content: &[u8]) -> Result<Vec<Tlv<'_>>, DerError> {
+pub(crate) fn children(mut content: &[u8]) -> Result<Vec<Tlv<'_>>, DerError> {
     let mut out = Vec::new();
     while !content.is_empty() {
         let (t, rest) = read_tlv(content)?;
@@ -247,7 +247,10 @@ pub fn children(mut content: &[u8]) -> Result<Vec<Tlv<'_>>, DerError> {
 /// Returns `tbs` with the extension identified by `oid_tlv` removed, re-encoding every length.
 /// Returns `None` when the TBS has no such extension. This is how RFC 6962 verifiers rebuild
 /// a precertificate's TBS from a final certificate, and how brevis checks its own output.
-pub fn tbs_without_extension(tbs: &[u8], oid_tlv: &[u8]) -> Result<Option<Vec<u8>>, DerError> {
+pub(crate) fn tbs_without_extension(
+    tbs: &[u8],
+    oid_tlv: &[u8],
+) -> Result<Option<Vec<u8>>, DerError> {
     let seq = read_single(tbs, TAG_SEQUENCE)?;
     let fields = children(seq.content)?;
     let mut found = false;

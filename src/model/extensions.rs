@@ -9,13 +9,14 @@ use thiserror::Error;
 pub struct Extension {
     /// DER content octets of the extension's OID.
     pub oid: Vec<u8>,
+    /// Whether the extension is critical (the BOOLEAN is encoded only when true).
     pub critical: bool,
     /// The content of `extnValue` (the OCTET STRING wrapper is added on encoding).
     pub value: Vec<u8>,
 }
 
 impl Extension {
-    pub fn new(oid: &Oid, critical: bool, value: Vec<u8>) -> Self {
+    pub(crate) fn new(oid: &Oid, critical: bool, value: Vec<u8>) -> Self {
         Extension {
             oid: oid.content.to_vec(),
             critical,
@@ -35,46 +36,59 @@ impl Extension {
     }
 }
 
-/// How a Sigstore extension value is carried in `extnValue`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// The UTF-8 bytes directly, with no inner DER (deprecated `.1`-`.6`).
-    Raw,
-    /// A DER UTF8String (`.8` onwards).
-    Utf8String,
-}
-
 /// The fields of Fulcio's `certificate.Extensions`, in the order they are emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Field {
+    /// The OIDC issuer URL; emitted twice, as `.1` (raw, deprecated) and `.8` (DER).
     Issuer,
+    /// `.2` (raw, deprecated): the event that triggered the GitHub workflow.
     GithubWorkflowTrigger,
+    /// `.3` (raw, deprecated): the commit SHA the GitHub workflow ran on.
     GithubWorkflowSha,
+    /// `.4` (raw, deprecated): the GitHub workflow's name.
     GithubWorkflowName,
+    /// `.5` (raw, deprecated): the GitHub repository (`owner/name`) of the workflow.
     GithubWorkflowRepository,
+    /// `.6` (raw, deprecated): the git ref the GitHub workflow ran on.
     GithubWorkflowRef,
+    /// `.9`: reference to the build instructions that signed (e.g. a workflow file at a ref).
     BuildSignerUri,
+    /// `.10`: immutable digest of the build instructions that signed.
     BuildSignerDigest,
+    /// `.11`: whether the build ran on platform-hosted or self-hosted runners.
     RunnerEnvironment,
+    /// `.12`: URI of the source repository the build ran from.
     SourceRepositoryUri,
+    /// `.13`: immutable digest (e.g. commit SHA) of the source that was built.
     SourceRepositoryDigest,
+    /// `.14`: the source ref that was built (e.g. `refs/heads/main`).
     SourceRepositoryRef,
+    /// `.15`: immutable identifier of the source repository.
     SourceRepositoryIdentifier,
+    /// `.16`: URI of the source repository's owner.
     SourceRepositoryOwnerUri,
+    /// `.17`: immutable identifier of the source repository's owner.
     SourceRepositoryOwnerIdentifier,
+    /// `.18`: reference to the top-level build configuration.
     BuildConfigUri,
+    /// `.19`: immutable digest of the top-level build configuration.
     BuildConfigDigest,
+    /// `.20`: the event or action that started the build.
     BuildTrigger,
+    /// `.21`: URI of the specific build run.
     RunInvocationUri,
+    /// `.22`: the source repository's visibility (e.g. `public`) when signing.
     SourceRepositoryVisibilityAtSigning,
+    /// `.23`: the CI deployment environment (e.g. GitHub's `environment` claim).
     DeploymentEnvironment,
+    /// `.24`: the OIDC token's subject (`sub` claim).
     Subject,
 }
 
-pub const FIELD_COUNT: usize = 22;
+pub(crate) const FIELD_COUNT: usize = 22;
 
 impl Field {
-    pub const ALL: [Field; FIELD_COUNT] = [
+    pub(crate) const ALL: [Field; FIELD_COUNT] = [
         Field::Issuer,
         Field::GithubWorkflowTrigger,
         Field::GithubWorkflowSha,
@@ -100,7 +114,7 @@ impl Field {
     ];
 
     /// The OID arc number (`1.3.6.1.4.1.57264.1.<n>`); the Issuer's DER form is `.8`.
-    pub fn arc(self) -> u8 {
+    pub(crate) fn arc(self) -> u8 {
         match self {
             Field::Issuer => 8,
             Field::GithubWorkflowTrigger => 2,
@@ -127,16 +141,8 @@ impl Field {
         }
     }
 
-    pub fn encoding(self) -> Encoding {
-        if self.arc() <= 6 {
-            Encoding::Raw
-        } else {
-            Encoding::Utf8String
-        }
-    }
-
     /// Field name in Fulcio's JSON config (`ExtensionTemplates` keys).
-    pub fn json_name(self) -> &'static str {
+    pub(crate) fn json_name(self) -> &'static str {
         match self {
             Field::Issuer => "Issuer",
             Field::GithubWorkflowTrigger => "GithubWorkflowTrigger",
@@ -164,7 +170,7 @@ impl Field {
     }
 
     /// Key in Fulcio's YAML config (`extension-templates` keys).
-    pub fn yaml_key(self) -> &'static str {
+    pub(crate) fn yaml_key(self) -> &'static str {
         match self {
             Field::Issuer => "issuer",
             Field::GithubWorkflowTrigger => "github-workflow-trigger",
@@ -203,8 +209,10 @@ impl Field {
     }
 }
 
+/// Why a set of Sigstore extensions cannot be rendered.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ExtensionError {
+    /// The issuer field is unset or empty; every certificate must carry it.
     #[error("the issuer extension value is empty")]
     MissingIssuer,
 }
@@ -216,12 +224,13 @@ pub struct Extensions {
 }
 
 impl Extensions {
+    /// Sets `field` to `value`; an empty value clears the field, so it is not emitted.
     pub fn set(&mut self, field: Field, value: impl Into<String>) {
         let value = value.into();
         self.values[field.index()] = if value.is_empty() { None } else { Some(value) };
     }
 
-    pub fn get(&self, field: Field) -> Option<&str> {
+    pub(crate) fn get(&self, field: Field) -> Option<&str> {
         self.values[field.index()].as_deref()
     }
 

@@ -20,14 +20,14 @@ use thiserror::Error;
 
 /// Message digests a client may pair with its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HashAlg {
+pub(crate) enum HashAlg {
     Sha256,
     Sha384,
     Sha512,
 }
 
 impl HashAlg {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             HashAlg::Sha256 => "SHA-256",
             HashAlg::Sha384 => "SHA-384",
@@ -38,7 +38,7 @@ impl HashAlg {
 
 /// The family, size or curve of a validated key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyKind {
+pub(crate) enum KeyKind {
     EcdsaP256,
     EcdsaP384,
     EcdsaP521,
@@ -50,7 +50,7 @@ pub enum KeyKind {
 
 impl KeyKind {
     /// The hash Fulcio pairs with the key on the public-key path (curve-matched for ECDSA).
-    pub fn default_hash(self) -> Option<HashAlg> {
+    pub(crate) fn default_hash(self) -> Option<HashAlg> {
         match self {
             KeyKind::EcdsaP256 => Some(HashAlg::Sha256),
             KeyKind::EcdsaP384 => Some(HashAlg::Sha384),
@@ -61,7 +61,7 @@ impl KeyKind {
     }
 
     /// Go's type name for the key, as Fulcio prints it in allow-list errors.
-    pub fn go_type(self) -> &'static str {
+    pub(crate) fn go_type(self) -> &'static str {
         match self {
             KeyKind::EcdsaP256 | KeyKind::EcdsaP384 | KeyKind::EcdsaP521 => "*ecdsa.PublicKey",
             KeyKind::Rsa2048 | KeyKind::Rsa3072 | KeyKind::Rsa4096 => "*rsa.PublicKey",
@@ -70,7 +70,7 @@ impl KeyKind {
     }
 
     /// A short label for logs and metrics (closed set).
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             KeyKind::EcdsaP256 => "ecdsa-p256",
             KeyKind::EcdsaP384 => "ecdsa-p384",
@@ -100,7 +100,7 @@ impl fmt::Display for KeyKind {
 
 /// A signature scheme a client used: the key's family plus the hash (none for Ed25519).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignatureScheme {
+pub(crate) enum SignatureScheme {
     Ecdsa(HashAlg),
     RsaPkcs1(HashAlg),
     Ed25519,
@@ -109,7 +109,7 @@ pub enum SignatureScheme {
 impl SignatureScheme {
     /// Maps a signature AlgorithmIdentifier OID (content bytes) to a scheme; `None` for the
     /// algorithms Fulcio does not recognise on CSRs (RSA-PSS, SHA-1, ...).
-    pub fn from_oid(oid_content: &[u8]) -> Option<SignatureScheme> {
+    pub(crate) fn from_oid(oid_content: &[u8]) -> Option<SignatureScheme> {
         Some(match oid_content {
             c if c == oid::ECDSA_SHA256.content => SignatureScheme::Ecdsa(HashAlg::Sha256),
             c if c == oid::ECDSA_SHA384.content => SignatureScheme::Ecdsa(HashAlg::Sha384),
@@ -122,7 +122,7 @@ impl SignatureScheme {
         })
     }
 
-    pub fn hash(self) -> Option<HashAlg> {
+    pub(crate) fn hash(self) -> Option<HashAlg> {
         match self {
             SignatureScheme::Ecdsa(h) | SignatureScheme::RsaPkcs1(h) => Some(h),
             SignatureScheme::Ed25519 => None,
@@ -130,12 +130,17 @@ impl SignatureScheme {
     }
 }
 
+/// Why a client public key was refused.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum KeyError {
+    /// The PEM or DER encoding is malformed (the message says where).
     #[error("malformed public key: {0}")]
     Malformed(&'static str),
+    /// The key algorithm is not EC, RSA or Ed25519 (its OID, dotted).
     #[error("unsupported public key algorithm: {0}")]
     Unsupported(String),
+    /// The key fails a strength check: unsupported curve or RSA size, exponent other than 65537,
+    /// weak modulus (small factor, ROCA, Fermat) or small-order Ed25519 point.
     #[error("insecure public key: {0}")]
     Insecure(String),
 }
@@ -161,7 +166,7 @@ impl fmt::Debug for PublicKey {
 impl PublicKey {
     /// Parses Fulcio's `publicKey.content`: a PEM `PUBLIC KEY` (or PKCS#1 `RSA PUBLIC KEY`)
     /// block, or failing PEM, DER SubjectPublicKeyInfo.
-    pub fn from_content(content: &[u8]) -> Result<PublicKey, KeyError> {
+    pub(crate) fn from_content(content: &[u8]) -> Result<PublicKey, KeyError> {
         if let Ok(text) = std::str::from_utf8(content)
             && text.contains("-----BEGIN")
         {
@@ -237,17 +242,17 @@ impl PublicKey {
         }
     }
 
-    pub fn kind(&self) -> KeyKind {
+    pub(crate) fn kind(&self) -> KeyKind {
         self.kind
     }
 
     /// Canonical DER SubjectPublicKeyInfo.
-    pub fn spki_der(&self) -> &[u8] {
+    pub(crate) fn spki_der(&self) -> &[u8] {
         &self.spki
     }
 
     /// The subjectPublicKey BIT STRING contents (what an SKI is computed over).
-    pub fn key_bits(&self) -> &[u8] {
+    pub(crate) fn key_bits(&self) -> &[u8] {
         &self.key_bits
     }
 
@@ -274,7 +279,7 @@ impl PublicKey {
     }
 
     /// Verifies a signature made with an explicit scheme (a CSR's self-signature).
-    pub fn verify(&self, scheme: SignatureScheme, message: &[u8], signature: &[u8]) -> bool {
+    pub(crate) fn verify(&self, scheme: SignatureScheme, message: &[u8], signature: &[u8]) -> bool {
         let Some(alg) = verification_algorithm(self.kind, scheme) else {
             return false;
         };
@@ -289,7 +294,7 @@ impl PublicKey {
 
 /// The aws-lc-rs verification algorithm for a key kind and scheme; `None` when the scheme
 /// does not fit the key.
-pub fn verification_algorithm(
+pub(crate) fn verification_algorithm(
     kind: KeyKind,
     scheme: SignatureScheme,
 ) -> Option<&'static dyn VerificationAlgorithm> {
@@ -371,7 +376,7 @@ mod ed25519 {
     }
 
     /// A canonical encoding (y < p) of a point not of small order.
-    pub fn check_point(encoded: &[u8]) -> Result<(), KeyError> {
+    pub(crate) fn check_point(encoded: &[u8]) -> Result<(), KeyError> {
         let y = y_of(encoded);
         // p = 2^255 - 19: the non-canonical y are p..2^255-1.
         let mut p = [0xff; 32];
@@ -390,7 +395,7 @@ mod ed25519 {
 
     /// A 64-byte signature whose R is a canonical point not of small order and whose S is
     /// reduced.
-    pub fn signature_ok(signature: &[u8]) -> bool {
+    pub(crate) fn signature_ok(signature: &[u8]) -> bool {
         signature.len() == 64
             && check_point(&signature[..32]).is_ok()
             && less_than(&signature[32..], &ORDER)

@@ -3,8 +3,10 @@
 
 use super::der;
 
+/// An object identifier, in dotted text and as DER content octets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Oid {
+    /// Dotted-decimal form, e.g. `2.5.29.17`.
     pub dotted: &'static str,
     /// DER content octets of the OBJECT IDENTIFIER.
     pub content: &'static [u8],
@@ -19,7 +21,10 @@ impl Oid {
 
 macro_rules! oids {
     ($($name:ident = $dotted:literal => [$($b:literal),*];)*) => {
-        $(pub const $name: Oid = Oid { dotted: $dotted, content: &[$($b),*] };)*
+        $(
+            #[doc = concat!("The OID `", $dotted, "`.")]
+            pub const $name: Oid = Oid { dotted: $dotted, content: &[$($b),*] };
+        )*
         #[cfg(test)]
         pub(crate) const ALL: &[Oid] = &[$($name),*];
     };
@@ -58,7 +63,7 @@ oids! {
 }
 
 /// The Sigstore OID `1.3.6.1.4.1.57264.1.<n>` as content bytes.
-pub fn sigstore(n: u8) -> [u8; 10] {
+pub(crate) fn sigstore(n: u8) -> [u8; 10] {
     [0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xbf, 0x30, 0x01, n]
 }
 

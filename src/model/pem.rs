@@ -25,24 +25,32 @@ pub fn encode(label: &str, der: &[u8]) -> String {
     out
 }
 
+/// Canonical PEM for one DER certificate (`CERTIFICATE` block).
 pub fn certificate(der: &[u8]) -> String {
     encode("CERTIFICATE", der)
 }
 
+/// One decoded PEM block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
+    /// The label of the `-----BEGIN <label>-----` line, e.g. `CERTIFICATE`.
     pub label: String,
     /// RFC 1421 headers (name, value) in order, e.g. `Proc-Type`, `DEK-Info`.
     pub headers: Vec<(String, String)>,
+    /// The base64 body, decoded (for encrypted legacy keys: the ciphertext).
     pub der: Vec<u8>,
 }
 
+/// Why PEM text could not be read.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum PemError {
+    /// The text holds no PEM block at all.
     #[error("no PEM block found")]
     NoBlock,
+    /// A `BEGIN` line (its label carried) has no matching `END` line.
     #[error("PEM block {0:?} has no matching END line")]
     Unterminated(String),
+    /// The body of the block (its label carried) is not valid standard base64.
     #[error("PEM block {0:?} does not contain valid base64")]
     BadBase64(String),
 }
@@ -104,7 +112,7 @@ pub fn parse_first(text: &str) -> Result<Block, PemError> {
 
 /// Decodes protobuf-JSON `bytes`: standard or URL-safe alphabet, padded or not, as the
 /// grpc-gateway accepts them.
-pub fn decode_proto_bytes(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_proto_bytes(s: &str) -> Option<Vec<u8>> {
     use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
     let trimmed = s.trim_end_matches('=');
     if trimmed.contains(['-', '_']) {

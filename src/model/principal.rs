@@ -8,12 +8,15 @@ use thiserror::Error;
 /// Why a claim cannot become a subject alternative name.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum SanError {
+    /// The value has non-ASCII characters, which an `IA5String` cannot hold (the value carried).
     #[error("subject alternative name {0:?} cannot be encoded as an IA5String")]
     NotAscii(String),
+    /// The value has whitespace, a control character or a backslash (the value carried).
     #[error(
         "subject alternative name {0:?} contains whitespace, a control character or a backslash"
     )]
     ForbiddenCharacter(String),
+    /// The value does not parse as an absolute URI (the value carried).
     #[error("subject alternative name {0:?} is not an absolute URI")]
     NotUri(String),
     /// Other URL parsers would read a different URI (host, path, encoding) than the one
@@ -21,7 +24,12 @@ pub enum SanError {
     #[error(
         "subject alternative name {given:?} is not in canonical form (it parses as {canonical:?})"
     )]
-    NotCanonical { given: String, canonical: String },
+    NotCanonical {
+        /// The value as the claim gave it.
+        given: String,
+        /// How the URL parser serializes it.
+        canonical: String,
+    },
 }
 
 /// The one GeneralName a Fulcio leaf carries.
@@ -47,7 +55,7 @@ impl SubjectAltName {
     /// as `/`, RFC 3986 does not, so `http://127.0.0.1\@evil.com/` names two different
     /// hosts); an absolute URI that serializes back to exactly the given text, so any
     /// verifier that parses it reads the scheme, host and path the CA checked.
-    pub fn uri(v: impl Into<String>) -> Result<Self, SanError> {
+    pub(crate) fn uri(v: impl Into<String>) -> Result<Self, SanError> {
         let v = plain(ascii(v.into())?)?;
         let parsed = url::Url::parse(&v).map_err(|_| SanError::NotUri(v.clone()))?;
         // An empty path and "/" are the same resource (RFC 3986 6.2.3): `https://x` is
@@ -66,27 +74,19 @@ impl SubjectAltName {
         Ok(SubjectAltName::Uri(v))
     }
 
-    pub fn username(v: impl Into<String>) -> Self {
+    pub(crate) fn username(v: impl Into<String>) -> Self {
         SubjectAltName::Username(v.into())
     }
 
+    /// The SAN's text, whatever its kind.
     pub fn value(&self) -> &str {
         match self {
             SubjectAltName::Email(v) | SubjectAltName::Uri(v) | SubjectAltName::Username(v) => v,
         }
     }
 
-    /// A closed label for logs and metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SubjectAltName::Email(_) => "email",
-            SubjectAltName::Uri(_) => "uri",
-            SubjectAltName::Username(_) => "username",
-        }
-    }
-
     /// The SAN extension, critical because the subject is empty.
-    pub fn extension(&self) -> Extension {
+    pub(crate) fn extension(&self) -> Extension {
         let name = match self {
             SubjectAltName::Email(v) => der::tlv(der::context_primitive(1), v.as_bytes()),
             SubjectAltName::Uri(v) => der::tlv(der::context_primitive(6), v.as_bytes()),
@@ -125,8 +125,11 @@ fn plain(v: String) -> Result<String, SanError> {
 /// the client's proof of possession must be a signature over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
+    /// What the proof of possession signs: the token's `email` (email issuers) or `sub` claim.
     pub challenge: String,
+    /// The certificate's single subject alternative name.
     pub san: SubjectAltName,
+    /// The Sigstore extensions (`1.3.6.1.4.1.57264.1.*`) to put in the certificate.
     pub extensions: Extensions,
 }
 

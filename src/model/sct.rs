@@ -6,12 +6,16 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+/// TLS `HashAlgorithm` value for SHA-256 (RFC 5246 section 7.4.1.4.1).
 pub const HASH_SHA256: u8 = 4;
-pub const SIG_RSA: u8 = 1;
+pub(crate) const SIG_RSA: u8 = 1;
+/// TLS `SignatureAlgorithm` value for ECDSA (RFC 5246 section 7.4.1.4.1).
 pub const SIG_ECDSA: u8 = 3;
 
+/// Why an SCT or `DigitallySigned` does not decode.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum SctError {
+    /// The bytes or JSON fields are not a well-formed v1 SCT; holds what is wrong.
     #[error("malformed SCT: {0}")]
     Malformed(&'static str),
 }
@@ -20,17 +24,22 @@ pub enum SctError {
 /// with the poison removed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry<'a> {
+    /// An `x509_entry`.
     X509 {
+        /// The leaf certificate, DER (`ASN.1Cert`).
         certificate: &'a [u8],
     },
+    /// A `precert_entry`.
     Precert {
+        /// SHA-256 of the issuer's DER `SubjectPublicKeyInfo` (`issuer_key_hash`).
         issuer_key_hash: &'a [u8; 32],
+        /// The precertificate's DER `TBSCertificate` without the poison (`tbs_certificate`).
         tbs: &'a [u8],
     },
 }
 
 impl Entry<'_> {
-    pub fn entry_type(&self) -> u16 {
+    pub(crate) fn entry_type(&self) -> u16 {
         match self {
             Entry::X509 { .. } => 0,
             Entry::Precert { .. } => 1,
@@ -129,13 +138,16 @@ pub fn parse_leaf_index(mut extensions: &[u8]) -> Option<u64> {
 /// A TLS `DigitallySigned`: hash algorithm, signature algorithm, signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DigitallySigned {
+    /// TLS `HashAlgorithm` (e.g. [`HASH_SHA256`]).
     pub hash_algorithm: u8,
+    /// TLS `SignatureAlgorithm` (e.g. [`SIG_ECDSA`]).
     pub signature_algorithm: u8,
+    /// The signature bytes, without their length prefix.
     pub signature: Vec<u8>,
 }
 
 impl DigitallySigned {
-    pub fn to_tls(&self) -> Vec<u8> {
+    pub(crate) fn to_tls(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(4 + self.signature.len());
         out.push(self.hash_algorithm);
         out.push(self.signature_algorithm);
@@ -163,9 +175,13 @@ impl DigitallySigned {
 /// A v1 SignedCertificateTimestamp.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sct {
+    /// The log's ID: SHA-256 of its DER `SubjectPublicKeyInfo` (`LogID`).
     pub log_id: [u8; 32],
+    /// When the log saw the entry, in milliseconds since the Unix epoch.
     pub timestamp: u64,
+    /// Raw `CtExtensions` (without the length prefix); empty if none.
     pub extensions: Vec<u8>,
+    /// The log's signature over [`signature_input`].
     pub signature: DigitallySigned,
 }
 
@@ -173,10 +189,15 @@ pub struct Sct {
 /// `ct.AddChainResponse`; field order as Go marshals it).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AddChainResponse {
+    /// SCT version; 0 (v1) is the only one accepted.
     pub sct_version: u8,
+    /// Base64 of the 32-byte log ID.
     pub id: String,
+    /// The SCT timestamp, in milliseconds since the Unix epoch.
     pub timestamp: u64,
+    /// Base64 of the raw `CtExtensions` (empty string if none).
     pub extensions: String,
+    /// Base64 of the TLS-encoded `DigitallySigned`.
     pub signature: String,
 }
 
@@ -193,6 +214,7 @@ impl Sct {
         out
     }
 
+    /// Decodes exactly one TLS-encoded v1 SCT, refusing other versions and trailing bytes.
     pub fn from_tls(b: &[u8]) -> Result<Sct, SctError> {
         if b.len() < 1 + 32 + 8 + 2 {
             return Err(SctError::Malformed("SCT too short"));
@@ -222,7 +244,7 @@ impl Sct {
         })
     }
 
-    pub fn to_json(&self) -> AddChainResponse {
+    pub(crate) fn to_json(&self) -> AddChainResponse {
         AddChainResponse {
             sct_version: 0,
             id: STANDARD.encode(self.log_id),
@@ -232,6 +254,8 @@ impl Sct {
         }
     }
 
+    /// Decodes an `add-chain` / `add-pre-chain` response; refuses versions other than v1 and
+    /// bad base64.
     pub fn from_json(r: &AddChainResponse) -> Result<Sct, SctError> {
         if r.sct_version != 0 {
             return Err(SctError::Malformed("SCT version is not v1"));
@@ -269,7 +293,7 @@ pub fn sct_list(scts: &[Sct]) -> Vec<u8> {
 }
 
 /// Parses an SCT list.
-pub fn parse_sct_list(b: &[u8]) -> Result<Vec<Sct>, SctError> {
+pub(crate) fn parse_sct_list(b: &[u8]) -> Result<Vec<Sct>, SctError> {
     if b.len() < 2 {
         return Err(SctError::Malformed("SCT list too short"));
     }

@@ -15,16 +15,21 @@ use thiserror::Error;
 /// Signature algorithms a CA key can sign certificates with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigningAlgorithm {
+    /// ECDSA on P-256 with SHA-256.
     EcdsaP256Sha256,
+    /// ECDSA on P-384 with SHA-384.
     EcdsaP384Sha384,
+    /// ECDSA on P-521 with SHA-512.
     EcdsaP521Sha512,
+    /// RSA PKCS#1 v1.5 with SHA-256 (generated keys are 3072-bit).
     RsaPkcs1Sha256,
+    /// Ed25519 (PureEdDSA).
     Ed25519,
 }
 
 impl SigningAlgorithm {
     /// The DER `AlgorithmIdentifier` that goes into `signature` and `signatureAlgorithm`.
-    pub fn algorithm_identifier(self) -> Vec<u8> {
+    pub(crate) fn algorithm_identifier(self) -> Vec<u8> {
         match self {
             SigningAlgorithm::EcdsaP256Sha256 => der::sequence(&[&oid::ECDSA_SHA256.tlv()]),
             SigningAlgorithm::EcdsaP384Sha384 => der::sequence(&[&oid::ECDSA_SHA384.tlv()]),
@@ -36,7 +41,7 @@ impl SigningAlgorithm {
         }
     }
 
-    pub fn rcgen(self) -> &'static rcgen::SignatureAlgorithm {
+    pub(crate) fn rcgen(self) -> &'static rcgen::SignatureAlgorithm {
         match self {
             SigningAlgorithm::EcdsaP256Sha256 => &rcgen::PKCS_ECDSA_P256_SHA256,
             SigningAlgorithm::EcdsaP384Sha384 => &rcgen::PKCS_ECDSA_P384_SHA384,
@@ -45,30 +50,22 @@ impl SigningAlgorithm {
             SigningAlgorithm::Ed25519 => &rcgen::PKCS_ED25519,
         }
     }
-
-    /// Parses the names `brevis ca create --key-type` accepts.
-    pub fn from_name(name: &str) -> Option<SigningAlgorithm> {
-        Some(match name {
-            "ecdsa-p256" | "p256" => SigningAlgorithm::EcdsaP256Sha256,
-            "ecdsa-p384" | "p384" => SigningAlgorithm::EcdsaP384Sha384,
-            "ecdsa-p521" | "p521" => SigningAlgorithm::EcdsaP521Sha512,
-            "rsa-3072" | "rsa" => SigningAlgorithm::RsaPkcs1Sha256,
-            "ed25519" => SigningAlgorithm::Ed25519,
-            _ => return None,
-        })
-    }
 }
 
+/// Why a signing key could not be loaded, generated or used.
 #[derive(Debug, Error)]
 pub enum SignerError {
+    /// The private key is malformed or of an unsupported type (the reason carried).
     #[error("unsupported or malformed private key: {0}")]
     BadKey(String),
+    /// Key generation or a signature failed inside the crypto library.
     #[error("signing failed")]
     Failed,
 }
 
 /// Something that signs certificates: the CA key.
 pub trait Signer: Send + Sync + 'static {
+    /// The algorithm this key signs with.
     fn algorithm(&self) -> SigningAlgorithm;
     /// DER SubjectPublicKeyInfo of the signing key.
     fn public_key_spki(&self) -> &[u8];
@@ -156,7 +153,7 @@ impl LocalSigner {
     }
 
     /// A SEC1 `ECPrivateKey` (`EC PRIVATE KEY`).
-    pub fn from_sec1(sec1: &[u8]) -> Result<LocalSigner, SignerError> {
+    pub(crate) fn from_sec1(sec1: &[u8]) -> Result<LocalSigner, SignerError> {
         for (algorithm, alg, curve) in EC_CURVES {
             if let Ok(kp) = EcdsaKeyPair::from_private_key_der(alg, sec1) {
                 return Ok(LocalSigner::ecdsa(kp, algorithm, curve));
@@ -168,7 +165,7 @@ impl LocalSigner {
     }
 
     /// A PKCS#1 `RSAPrivateKey` (`RSA PRIVATE KEY`).
-    pub fn from_pkcs1(pkcs1: &[u8]) -> Result<LocalSigner, SignerError> {
+    pub(crate) fn from_pkcs1(pkcs1: &[u8]) -> Result<LocalSigner, SignerError> {
         RsaKeyPair::from_der(pkcs1)
             .map(LocalSigner::rsa)
             .map_err(|e| SignerError::BadKey(e.to_string()))
@@ -215,11 +212,6 @@ impl LocalSigner {
             Key::Rsa(kp) => kp.as_der().map(|d| d.as_ref().to_vec()),
         }
         .map_err(|_| SignerError::Failed)
-    }
-
-    /// The subjectPublicKey BIT STRING contents.
-    pub fn key_bits(&self) -> &[u8] {
-        &self.key_bits
     }
 }
 

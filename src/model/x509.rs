@@ -10,7 +10,7 @@ use x509_parser::x509::SubjectPublicKeyInfo;
 
 /// Verifies `signature` over `message` with the key in `spki`, for the signature algorithm
 /// whose OID content bytes are `sig_alg`.
-pub fn verify_with_spki(
+pub(crate) fn verify_with_spki(
     spki: &SubjectPublicKeyInfo<'_>,
     sig_alg: &[u8],
     message: &[u8],
@@ -90,13 +90,13 @@ pub fn subject_key_id(cert: &X509Certificate<'_>) -> Option<Vec<u8>> {
 }
 
 /// Whether the certificate is a CA (basicConstraints cA = TRUE).
-pub fn is_ca(cert: &X509Certificate<'_>) -> bool {
+pub(crate) fn is_ca(cert: &X509Certificate<'_>) -> bool {
     matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca)
 }
 
 /// EKU usage test the way Go's verifier applies it to CA certificates: no EKU extension
 /// means any usage; otherwise codeSigning or anyExtendedKeyUsage must be listed.
-pub fn allows_code_signing(cert: &X509Certificate<'_>) -> bool {
+pub(crate) fn allows_code_signing(cert: &X509Certificate<'_>) -> bool {
     match cert.extended_key_usage() {
         Ok(Some(eku)) => eku.value.code_signing || eku.value.any,
         Ok(None) => true,
@@ -105,26 +105,26 @@ pub fn allows_code_signing(cert: &X509Certificate<'_>) -> bool {
 }
 
 /// Whether the certificate explicitly lists EKU codeSigning.
-pub fn has_code_signing_eku(cert: &X509Certificate<'_>) -> bool {
+pub(crate) fn has_code_signing_eku(cert: &X509Certificate<'_>) -> bool {
     matches!(cert.extended_key_usage(), Ok(Some(eku)) if eku.value.code_signing)
 }
 
 /// Whether the certificate carries an extension with the given OID.
-pub fn has_extension(cert: &X509Certificate<'_>, oid_content: &[u8]) -> bool {
+pub(crate) fn has_extension(cert: &X509Certificate<'_>, oid_content: &[u8]) -> bool {
     cert.extensions()
         .iter()
         .any(|e| e.oid.as_bytes() == oid_content)
 }
 
 /// The TBSCertificate bytes of a DER certificate (which must be exactly one certificate).
-pub fn tbs_of(cert: &[u8]) -> Result<&[u8], DerError> {
+pub(crate) fn tbs_of(cert: &[u8]) -> Result<&[u8], DerError> {
     let outer = der::read_single(cert, der::TAG_SEQUENCE)?;
     let (tbs, _) = der::read_tlv(outer.content)?;
     Ok(tbs.raw)
 }
 
 /// A TBS with the extension `oid` removed; `None` when it carries none.
-pub fn tbs_without(tbs: &[u8], oid: &Oid) -> Result<Option<Vec<u8>>, DerError> {
+pub(crate) fn tbs_without(tbs: &[u8], oid: &Oid) -> Result<Option<Vec<u8>>, DerError> {
     der::tbs_without_extension(tbs, &oid.tlv())
 }
 

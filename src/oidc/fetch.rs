@@ -6,7 +6,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 /// Discovery documents and JWKS larger than this are refused.
-pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, Error, Clone)]
 pub enum FetchError {
@@ -23,7 +23,10 @@ pub enum FetchError {
 }
 
 /// Builds the HTTP client used for one issuer.
-pub fn client(ca_cert: Option<&str>, timeout: Duration) -> Result<reqwest::Client, FetchError> {
+pub(crate) fn client(
+    ca_cert: Option<&str>,
+    timeout: Duration,
+) -> Result<reqwest::Client, FetchError> {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
         if attempt.previous().len() >= 5 {
             return attempt.error("too many redirects");
@@ -55,7 +58,7 @@ pub fn client(ca_cert: Option<&str>, timeout: Duration) -> Result<reqwest::Clien
 
 /// Whether two URLs share scheme, host and port: a redirect may move within an issuer's
 /// origin, never to another service on the same host or down from https to http.
-pub fn same_origin(a: &url::Url, b: &url::Url) -> bool {
+pub(crate) fn same_origin(a: &url::Url, b: &url::Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
         && a.port_or_known_default() == b.port_or_known_default()
@@ -63,12 +66,35 @@ pub fn same_origin(a: &url::Url, b: &url::Url) -> bool {
 
 /// A document an issuer points to (its `jwks_uri`) must be https when the issuer is: a
 /// key set fetched in plain text could be swapped by anyone on the path.
-pub fn document_url_allowed(issuer: &str, document: &str) -> bool {
+pub(crate) fn document_url_allowed(issuer: &str, document: &str) -> bool {
     !issuer.starts_with("https://") || document.starts_with("https://")
 }
 
+/// Where discovery documents and key sets come from: HTTP in production, a fixed map in
+/// tests of the authority.
+pub(crate) trait Fetcher: Send + Sync {
+    /// GETs `url` and parses a JSON object.
+    fn get_json<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> crate::model::BoxFuture<'a, Result<serde_json::Map<String, serde_json::Value>, FetchError>>;
+}
+
+/// Fetches over HTTP with one issuer's client (its timeouts, redirect policy, CA).
+pub(crate) struct HttpFetcher(pub reqwest::Client);
+
+impl Fetcher for HttpFetcher {
+    fn get_json<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> crate::model::BoxFuture<'a, Result<serde_json::Map<String, serde_json::Value>, FetchError>>
+    {
+        Box::pin(get_json(&self.0, url))
+    }
+}
+
 /// GETs `url` and parses a JSON object, reading at most [`MAX_DOCUMENT_BYTES`].
-pub async fn get_json(
+pub(crate) async fn get_json(
     client: &reqwest::Client,
     url: &str,
 ) -> Result<serde_json::Map<String, serde_json::Value>, FetchError> {

@@ -5,7 +5,7 @@
 //! signature with that issuer's cached JWKS using only algorithms its discovery document
 //! advertises; then check `iss`, `aud`, `exp`, `nbf` and `iat` on the same parsed claims.
 
-pub mod fetch;
+pub(crate) mod fetch;
 pub mod keys;
 pub mod token;
 
@@ -23,15 +23,15 @@ use token::{ParseError, UnverifiedToken};
 
 /// Verified meta-issuers kept at once (Fulcio: an LRU of 100). Only issuers whose tokens
 /// verified enter, and only another verified issuer can displace one.
-pub const META_CACHE_SIZE: usize = 100;
+pub(crate) const META_CACHE_SIZE: usize = 100;
 /// How long an admitted, not yet verified meta-issuer is kept for further tokens (its
 /// discovery and keys fetched once) before it must be admitted again.
-pub const META_PENDING_TTL: Duration = Duration::from_secs(60);
+pub(crate) const META_PENDING_TTL: Duration = Duration::from_secs(60);
 
 /// Why a token was refused. Clients always see Fulcio's fixed message; this goes to logs
 /// and to the `brevis_rejections_total{reason}` metric.
 #[derive(Debug, Error, Clone)]
-pub enum TokenError {
+pub(crate) enum TokenError {
     #[error("no identity token was supplied")]
     Missing,
     #[error("token too large")]
@@ -70,7 +70,7 @@ pub enum TokenError {
 
 impl TokenError {
     /// A closed set of reason codes for metrics.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             TokenError::Missing => "token_missing",
             TokenError::TooLarge => "token_too_large",
@@ -95,32 +95,38 @@ impl TokenError {
 /// never at request time).
 #[derive(Debug, Error)]
 pub enum BuildError {
+    /// An issuer's `ca-cert` cannot be used to build its HTTP client.
     #[error("issuer {issuer}: unusable ca-cert")]
     CaCert {
+        /// The issuer URL, or the meta-issuer pattern.
         issuer: String,
+        /// Why the certificate or the client was refused.
         #[source]
         source: fetch::FetchError,
     },
+    /// A meta-issuer pattern does not make a valid regex.
     #[error("meta-issuer {pattern}: the pattern does not compile")]
     Pattern {
+        /// The configured pattern.
         pattern: String,
+        /// The regex compiler's error.
         #[source]
         source: regex::Error,
     },
 }
 
 /// A configured issuer with its key cache.
-pub struct Issuer {
+pub(crate) struct Issuer {
     /// The effective configuration (for meta matches: the concrete URL and copied fields).
     pub config: Arc<IssuerConfig>,
     /// The configured URL or pattern this issuer came from (a closed set: metrics label).
     pub label: String,
-    keys: KeySet,
+    keys: Arc<KeySet>,
 }
 
 /// A token whose signature and standard claims checked out.
 #[derive(Debug, Clone)]
-pub struct VerifiedToken {
+pub(crate) struct VerifiedToken {
     pub issuer: Arc<IssuerConfig>,
     pub label: String,
     pub claims: Map<String, Value>,
@@ -138,14 +144,14 @@ struct MetaPattern {
     regex: Regex,
     config: Arc<IssuerConfig>,
     /// Built once at startup: admitting an issuer builds nothing.
-    client: reqwest::Client,
+    fetcher: Arc<dyn fetch::Fetcher>,
     /// New concrete issuers admitted under this pattern (one bucket).
     admission: RateLimiter,
 }
 
 /// Turns a meta-issuer pattern into its anchored regex: every character literal, each `*`
 /// one or more of `[-_a-zA-Z0-9]` (never `.`, `/`, `:`, `?`).
-pub fn meta_regex(pattern: &str) -> Result<Regex, regex::Error> {
+pub(crate) fn meta_regex(pattern: &str) -> Result<Regex, regex::Error> {
     let body: Vec<String> = pattern.split('*').map(regex::escape).collect();
     Regex::new(&format!("^{}$", body.join("[-_a-zA-Z0-9]+")))
 }
@@ -159,8 +165,22 @@ pub struct VerifierOptions {
     pub fetch_timeout: Duration,
     /// Minimum time between JWKS fetches caused by unknown key ids, per issuer.
     pub jwks_refresh_interval: Duration,
+    /// Age after which an issuer's keys are refreshed in the background on next use.
+    pub jwks_refresh_after: Duration,
+    /// Age after which keys not refreshed successfully are no longer trusted.
+    pub jwks_max_age: Duration,
     /// New issuers admitted per meta-issuer pattern (default 10 per minute, burst 10).
     pub meta_admission: Rate,
+}
+
+impl VerifierOptions {
+    fn freshness(&self) -> keys::Freshness {
+        keys::Freshness {
+            fetch_interval: self.jwks_refresh_interval,
+            refresh_after: self.jwks_refresh_after,
+            max_age: self.jwks_max_age,
+        }
+    }
 }
 
 impl Default for VerifierOptions {
@@ -169,6 +189,8 @@ impl Default for VerifierOptions {
             clock_skew: Duration::from_secs(60),
             fetch_timeout: Duration::from_secs(10),
             jwks_refresh_interval: keys::REFRESH_INTERVAL,
+            jwks_refresh_after: keys::REFRESH_AFTER,
+            jwks_max_age: keys::MAX_AGE,
             meta_admission: Rate {
                 per_second: 10.0 / 60.0,
                 burst: 10,
@@ -196,7 +218,7 @@ enum Route {
 }
 
 /// Routes and verifies identity tokens.
-pub struct Verifier {
+pub(crate) struct Verifier {
     exact: HashMap<String, Arc<Issuer>>,
     meta: Vec<MetaPattern>,
     meta_cache: Mutex<MetaCache>,
@@ -205,28 +227,48 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    pub fn new(
+    pub(crate) fn new(
         config: &IdentityConfig,
         clock: Arc<dyn Clock>,
         options: VerifierOptions,
     ) -> Result<Verifier, BuildError> {
+        Verifier::with_fetcher(config, clock, options, None)
+    }
+
+    /// A verifier whose issuers' documents all come from `fetcher` (tests of the
+    /// authority); `None`: each issuer gets an HTTP client of its own.
+    pub(crate) fn with_fetcher(
+        config: &IdentityConfig,
+        clock: Arc<dyn Clock>,
+        options: VerifierOptions,
+        fetcher: Option<Arc<dyn fetch::Fetcher>>,
+    ) -> Result<Verifier, BuildError> {
+        let fetcher_for =
+            |ca_cert: Option<&str>| -> Result<Arc<dyn fetch::Fetcher>, fetch::FetchError> {
+                Ok(match &fetcher {
+                    Some(f) => f.clone(),
+                    None => Arc::new(fetch::HttpFetcher(fetch::client(
+                        ca_cert,
+                        options.fetch_timeout,
+                    )?)),
+                })
+            };
         let mut exact = HashMap::new();
         for issuer in &config.issuers {
-            let client = fetch::client(issuer.ca_cert.as_deref(), options.fetch_timeout).map_err(
-                |source| BuildError::CaCert {
+            let client =
+                fetcher_for(issuer.ca_cert.as_deref()).map_err(|source| BuildError::CaCert {
                     issuer: issuer.issuer_url.clone(),
                     source,
-                },
-            )?;
+                })?;
             let entry = Issuer {
                 config: Arc::new(issuer.clone()),
                 label: issuer.key.clone(),
-                keys: KeySet::new(
+                keys: Arc::new(KeySet::new(
                     issuer.issuer_url.clone(),
                     issuer.key.clone(),
                     client,
-                    options.jwks_refresh_interval,
-                ),
+                    options.freshness(),
+                )),
             };
             exact.insert(issuer.key.clone(), Arc::new(entry));
         }
@@ -238,16 +280,14 @@ impl Verifier {
             })?;
             // Fail at startup, not at request time, on an unusable CA certificate.
             let client =
-                fetch::client(m.ca_cert.as_deref(), options.fetch_timeout).map_err(|source| {
-                    BuildError::CaCert {
-                        issuer: m.key.clone(),
-                        source,
-                    }
+                fetcher_for(m.ca_cert.as_deref()).map_err(|source| BuildError::CaCert {
+                    issuer: m.key.clone(),
+                    source,
                 })?;
             meta.push(MetaPattern {
                 regex,
                 config: Arc::new(m.clone()),
-                client,
+                fetcher: client,
                 admission: RateLimiter::new(options.meta_admission, 1),
             });
         }
@@ -262,7 +302,7 @@ impl Verifier {
 
     /// Runs discovery for every exact issuer. Failures are logged only; such issuers are
     /// discovered again on first use, as in Fulcio.
-    pub async fn warm_up(&self) {
+    pub(crate) async fn warm_up(&self) {
         for issuer in self.exact.values() {
             if let Err(e) = issuer.keys.keys().await {
                 tracing::warn!(issuer = %issuer.label, error = %e, "OIDC discovery failed at startup; will retry on first use");
@@ -301,12 +341,12 @@ impl Verifier {
             });
         }
         let issuer = Arc::new(Issuer {
-            keys: KeySet::new(
+            keys: Arc::new(KeySet::new(
                 iss.to_string(),
                 pattern.config.key.clone(),
-                pattern.client.clone(),
-                self.options.jwks_refresh_interval,
-            ),
+                pattern.fetcher.clone(),
+                self.options.freshness(),
+            )),
             label: pattern.config.key.clone(),
             config: Arc::new(pattern.config.for_concrete_issuer(iss)),
         });
@@ -339,7 +379,7 @@ impl Verifier {
     }
 
     /// Verifies `token` completely.
-    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
+    pub(crate) async fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
         let parsed = UnverifiedToken::parse(token).map_err(|e| match e {
             ParseError::Empty => TokenError::Missing,
             ParseError::TooLarge => TokenError::TooLarge,

@@ -8,23 +8,33 @@ use serde_json::{Map, Value};
 
 /// Raw tokens longer than this are refused before any decoding (real tokens are 0.4-2 KB;
 /// large Entra tokens stay well under it).
-pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_TOKEN_BYTES: usize = 64 * 1024;
 
+/// Why a string is not a compact JWS brevis will consider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseError {
+    /// The token is empty.
     Empty,
+    /// The token is longer than `MAX_TOKEN_BYTES` (64 KiB).
     TooLarge,
+    /// Not three non-empty, dot-separated parts (a JWE or JSON serialisation, for instance).
     NotCompact,
+    /// The header is not a base64url JSON object, has no string `alg`, or has a non-string `kid`.
     BadHeader,
+    /// The payload is not a base64url JSON object.
     BadPayload,
+    /// The header carries `crit`, `enc` or `cty: JWT`, which brevis refuses (the name carried).
     UnsupportedHeader(&'static str),
 }
 
 /// A compact JWS split into its parts, not yet trusted.
 #[derive(Debug, Clone)]
 pub struct UnverifiedToken<'a> {
+    /// The header's `alg`, not yet checked against what the issuer allows.
     pub alg: String,
+    /// The header's `kid`, if any (`null` counts as absent).
     pub kid: Option<String>,
+    /// The payload's claims (a JSON object), not yet trusted.
     pub claims: Map<String, Value>,
     /// `BASE64URL(header) || '.' || BASE64URL(payload)`: the signed bytes.
     pub signing_input: &'a str,
@@ -33,6 +43,7 @@ pub struct UnverifiedToken<'a> {
 }
 
 impl<'a> UnverifiedToken<'a> {
+    /// Splits and decodes `token` without verifying anything.
     pub fn parse(token: &'a str) -> Result<UnverifiedToken<'a>, ParseError> {
         if token.is_empty() {
             return Err(ParseError::Empty);
@@ -94,7 +105,7 @@ impl<'a> UnverifiedToken<'a> {
     }
 
     /// The unverified `iss`, used only to pick which configured issuer to verify against.
-    pub fn issuer(&self) -> Option<&str> {
+    pub(crate) fn issuer(&self) -> Option<&str> {
         self.claims.get("iss").and_then(Value::as_str)
     }
 }

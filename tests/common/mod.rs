@@ -687,3 +687,92 @@ pub fn openssl_verify(leaf: &str, intermediates: &[String], root: &str) -> (bool
         ),
     )
 }
+
+/// A whole brevis started in this process (not a child): built from options, run on its
+/// own actix system in a thread, stopped and drained on drop. For tests where the process
+/// boundary is not the point, and for pinning the time with a clock.
+pub struct InProcess {
+    pub addrs: brevis::server::Addrs,
+    pub url: String,
+    pub metrics_url: String,
+    pub ctlog_url: Option<String>,
+    pub data_dir: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pub http: reqwest::Client,
+}
+
+impl InProcess {
+    /// Options for a brevis trusting `config` (identity YAML) with state in `dir`.
+    pub fn options(dir: &Path, config: &str) -> brevis::server::ServeOptions {
+        let config_path = dir.join("identity.yaml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut opts = brevis::server::ServeOptions::local(dir.join("data"));
+        opts.config_path = Some(config_path);
+        opts.insecure_http_issuers = true;
+        opts
+    }
+
+    pub fn start(
+        opts: brevis::server::ServeOptions,
+        clock: std::sync::Arc<dyn brevis::model::Clock>,
+    ) -> InProcess {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let data_dir = opts.data_dir.clone();
+        let server = brevis::server::Server::build_with_clock(opts, clock).unwrap();
+        let addrs = server.addrs().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new()
+                .block_on(server.run(async {
+                    let _ = stopped.await;
+                }))
+                .unwrap();
+        });
+        InProcess {
+            url: addrs.api_url(),
+            metrics_url: format!("http://{}/metrics", addrs.metrics),
+            ctlog_url: addrs.ctlog.map(|a| format!("http://{a}")),
+            addrs,
+            data_dir,
+            stop: Some(stop),
+            thread: Some(thread),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{}", self.url, path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{}", self.url, path))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -8,7 +8,7 @@
 
 mod sequencer;
 pub mod store;
-pub mod validate;
+pub(crate) mod validate;
 
 use super::checkpoint::SignedTreeHead;
 use super::merkle::{self, Frontier, HASH_LEN, Hash, SubtreeHashes};
@@ -32,7 +32,7 @@ use tokio::sync::oneshot;
 pub use validate::{Kind, Origin, Rejection, Root, Validator};
 
 /// Entries returned by one `get-entries` call at most (RFC 6962 lets a log truncate).
-pub const MAX_GET_ENTRIES: u64 = 256;
+pub(crate) const MAX_GET_ENTRIES: u64 = 256;
 
 /// Why the log refused or could not answer, by cause. Which HTTP status each cause gets
 /// is decided in `api::ctlog`, nowhere else.
@@ -50,13 +50,16 @@ pub enum LogError {
     /// The submission queue is full.
     #[error("too many pending submissions")]
     Overloaded,
+    /// The log is shutting down (or its sequencer stopped) before the submission was answered.
     #[error("the log is shutting down")]
     ShuttingDown,
     /// The log's storage failed and its state could not be reloaded yet.
     #[error("the log is recovering from a storage failure")]
     Recovering,
+    /// Reading or writing the log's storage failed, or it holds corrupt data.
     #[error("storage")]
     Storage(#[source] StoreError),
+    /// Signing an SCT or a tree head failed.
     #[error("signing")]
     Signing(#[source] Arc<SignerError>),
     /// A broken invariant (a bug).
@@ -67,43 +70,91 @@ pub enum LogError {
 /// A read request that does not fit the log.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum QueryError {
+    /// A requested tree size is larger than the current tree.
     #[error("tree_size {requested} is larger than the current tree ({current})")]
-    TreeTooLarge { requested: u64, current: u64 },
+    TreeTooLarge {
+        /// The tree size asked for.
+        requested: u64,
+        /// The current tree size.
+        current: u64,
+    },
+    /// `get-sth-consistency` with `first` greater than `second`.
     #[error("first must not exceed second")]
     FirstAfterSecond,
+    /// An inclusion proof for a leaf index at or beyond the tree size.
     #[error("leaf_index must be below tree_size")]
     IndexBeyondTree,
+    /// `get-entries` with `start` greater than `end`.
     #[error("start must not exceed end")]
     StartAfterEnd,
+    /// `get-entries` starts at or beyond the end of the current tree.
     #[error("start {start} is beyond the tree ({size} entries)")]
-    StartBeyondTree { start: u64, size: u64 },
+    StartBeyondTree {
+        /// The first index asked for.
+        start: u64,
+        /// The current tree size (entries).
+        size: u64,
+    },
+}
+
+/// Why the log is not ready.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum Unhealthy {
+    /// The last storage write failed; the sequencer retries, and the log is not ready until a
+    /// write succeeds.
+    #[error("the last write to the CT log's storage failed; retrying")]
+    Failing,
+    /// After a failed write the log's state could not be reloaded; submissions are refused until
+    /// a reload succeeds.
+    #[error("the CT log could not reload its state after a failed write; refusing submissions")]
+    Broken,
+    /// The sequencer thread is not running (shut down or exited).
+    #[error("the CT log sequencer is not running")]
+    Stopped,
 }
 
 /// Why the log could not be opened.
 #[derive(Debug, Error)]
 pub enum OpenError {
+    /// The log directory could not be created.
     #[error("cannot create {path}")]
     CreateDir {
+        /// The directory that could not be created.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The log's key file could not be loaded or created.
     #[error(transparent)]
     Key(#[from] KeyFileError),
+    /// The signer's public key is not usable as a CT log key.
     #[error("the log's public key")]
     PublicKey(#[source] LogKeyError),
+    /// Opening, reading or initialising the log's storage failed.
     #[error("storage")]
     Store(#[from] StoreError),
+    /// The stored log was created with another origin; the origin is fixed at creation.
     #[error("this log was created with origin {stored:?}; it cannot change to {wanted:?}")]
-    Origin { stored: String, wanted: String },
+    Origin {
+        /// The origin the log was created with.
+        stored: String,
+        /// The origin configured now.
+        wanted: String,
+    },
+    /// The key's log ID differs from the one recorded when the log was created.
     #[error("the log key does not match the key this log was created with")]
     KeyMismatch,
+    /// No accepted roots were configured.
     #[error("the CT log needs at least one accepted root")]
     NoRoots,
+    /// An accepted root certificate is unusable.
     #[error("an accepted root")]
     Root(#[source] Rejection),
+    /// Signing the empty tree head of a new log failed.
     #[error("signing the empty tree head")]
     Sign(#[source] SignerError),
+    /// The sequencer thread could not be spawned.
     #[error("cannot start the sequencer thread")]
     Thread(#[source] std::io::Error),
 }
@@ -111,34 +162,49 @@ pub enum OpenError {
 /// Why a log key file could not be used.
 #[derive(Debug, Error)]
 pub enum KeyFileError {
+    /// The key file could not be read.
     #[error("cannot read the CT log key {path}")]
     Read {
+        /// The key file.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The key file holds no parsable PEM block.
     #[error("{path}: not a PEM private key")]
     Pem {
+        /// The key file.
         path: PathBuf,
+        /// Why the PEM could not be parsed.
         #[source]
         source: crate::model::pem::PemError,
     },
+    /// The PEM block is not a usable PKCS#8 private key.
     #[error("{path}: unusable private key")]
     Key {
+        /// The key file.
         path: PathBuf,
+        /// Why the key could not be used.
         #[source]
         source: SignerError,
     },
+    /// The key is not ECDSA P-256, the only kind the log signs with.
     #[error("{0}: the CT log key must be ECDSA P-256")]
     NotP256(PathBuf),
+    /// The directory for a new key could not be created.
     #[error("cannot create {path}")]
     CreateDir {
+        /// The directory that could not be created.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// Generating or encoding a new key failed.
     #[error("generating the CT log key")]
     Generate(#[source] SignerError),
+    /// Writing the new key or its public key file failed.
     #[error(transparent)]
     Write(#[from] crate::files::FileError),
 }
@@ -152,6 +218,7 @@ pub struct LogOptions {
     pub roots: Vec<Vec<u8>>,
     /// Accept only leaves with EKU codeSigning (Sigstore's CT log setting).
     pub require_code_signing: bool,
+    /// How submissions are grouped into batches, each committed and signed at once.
     pub batch: BatchConfig,
     /// Submissions queued at most; beyond this the log answers 503.
     pub max_pending: usize,
@@ -193,7 +260,7 @@ impl Default for LogOptions {
 
 /// One entry as `get-entries` returns it.
 #[derive(Debug, Clone)]
-pub struct RawEntry {
+pub(crate) struct RawEntry {
     pub leaf_input: Vec<u8>,
     pub extra_data: Vec<u8>,
 }
@@ -212,7 +279,6 @@ pub struct Log {
     reader: Arc<dyn LogReader>,
     /// Written only by the sequencer: the latest tree head and the log's health.
     shared: Arc<Shared>,
-    created_ms: u64,
     /// Issuer certificates by fingerprint (immutable once logged).
     issuer_cache: RwLock<HashMap<Hash, Vec<u8>>>,
 }
@@ -224,10 +290,11 @@ impl std::fmt::Debug for Log {
 }
 
 /// File names inside a log directory.
-pub fn key_path(dir: &Path) -> PathBuf {
+pub(crate) fn key_path(dir: &Path) -> PathBuf {
     dir.join("log-key.pem")
 }
 
+/// The log's SQLite database inside its directory (`log.sqlite`).
 pub fn db_path(dir: &Path) -> PathBuf {
     dir.join("log.sqlite")
 }
@@ -255,7 +322,7 @@ pub fn load_or_create_key(dir: &Path) -> Result<LocalSigner, KeyFileError> {
 }
 
 /// Loads a CT log key: PEM PKCS#8, ECDSA P-256.
-pub fn load_key(path: &Path) -> Result<LocalSigner, KeyFileError> {
+pub(crate) fn load_key(path: &Path) -> Result<LocalSigner, KeyFileError> {
     let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Read {
         path: path.to_path_buf(),
         source,
@@ -282,7 +349,7 @@ pub fn created_millis(dir: &Path) -> Result<Option<u64>, StoreError> {
 
 impl Log {
     /// Opens (or creates) the log kept in `dir`: `log-key.pem` and `log.sqlite`.
-    pub fn open(dir: &Path, options: LogOptions) -> Result<Log, OpenError> {
+    pub(crate) fn open(dir: &Path, options: LogOptions) -> Result<Log, OpenError> {
         let signer = match &options.key_file {
             Some(path) => load_key(path)?,
             None => load_or_create_key(dir)?,
@@ -318,7 +385,7 @@ impl Log {
         if roots.is_empty() {
             return Err(OpenError::NoRoots);
         }
-        let (created_ms, state) = initialize(
+        let state = initialize(
             writer.as_mut(),
             signer.as_ref(),
             &public_key,
@@ -356,31 +423,28 @@ impl Log {
             thread: Mutex::new(Some(thread)),
             reader,
             shared,
-            created_ms,
             issuer_cache: RwLock::new(HashMap::new()),
         })
     }
 
+    /// The log's public key, from which its log ID derives.
     pub fn public_key(&self) -> &LogPublicKey {
         &self.public_key
     }
 
+    /// The checkpoint origin the log was opened with.
     pub fn origin(&self) -> &str {
         &self.origin
     }
 
-    /// When the log was created (ms since the epoch): the start of its validity.
-    pub fn created_millis(&self) -> u64 {
-        self.created_ms
-    }
-
+    /// The roots whose chains the log accepts (`get-roots`).
     pub fn roots(&self) -> &[Root] {
         self.validator.roots()
     }
 
     /// Whether the log can take submissions.
-    pub fn health(&self) -> Result<(), String> {
-        if let Some(reason) = self.shared.unhealthy.read().ok().and_then(|b| b.clone()) {
+    pub fn health(&self) -> Result<(), Unhealthy> {
+        if let Some(reason) = self.shared.unhealthy.read().ok().and_then(|b| *b) {
             return Err(reason);
         }
         let alive = self
@@ -391,7 +455,7 @@ impl Log {
         if alive {
             Ok(())
         } else {
-            Err("the CT log sequencer is not running".into())
+            Err(Unhealthy::Stopped)
         }
     }
 
@@ -411,7 +475,10 @@ impl Log {
     /// A precertificate handed over in-process by the CA that signed it a moment ago: the
     /// same checks, except the leaf's signature (the CA is the one that made it).
     /// Nor is it looked up as a possible resubmission ([`validate::Origin::OwnCa`]).
-    pub async fn submit_own_precertificate(&self, chain: &[Vec<u8>]) -> Result<Sct, LogError> {
+    pub(crate) async fn submit_own_precertificate(
+        &self,
+        chain: &[Vec<u8>],
+    ) -> Result<Sct, LogError> {
         let sub = self.validator.validate(
             chain,
             Kind::Precert,
@@ -440,7 +507,7 @@ impl Log {
 
     /// Shutdown has begun: commit queued submissions at once instead of waiting for the
     /// batch to fill (`--ctlog-batch-max-wait`).
-    pub fn hurry(&self) {
+    pub(crate) fn hurry(&self) {
         let sender = self.sender.lock().ok().and_then(|s| s.clone());
         // A full queue needs no wake-up: its batch fills at once.
         if let Some(s) = sender {
@@ -469,7 +536,7 @@ impl Log {
     }
 
     /// The latest checkpoint as a signed note.
-    pub fn checkpoint(&self) -> String {
+    pub(crate) fn checkpoint(&self) -> String {
         self.sth()
             .to_checkpoint(&self.origin, self.public_key.log_id())
     }
@@ -491,7 +558,7 @@ impl Log {
     /// computes the proof from memory.
     async fn prove(
         &self,
-        proof: impl Fn(&dyn SubtreeHashes<Error = String>) -> Result<Vec<Hash>, String>,
+        proof: impl Fn(&dyn SubtreeHashes<Error = TileError>) -> Result<Vec<Hash>, TileError>,
     ) -> Result<Vec<Hash>, LogError> {
         let wanted = TileRecorder::default();
         let _ = proof(&wanted);
@@ -543,7 +610,11 @@ impl Log {
     }
 
     /// An inclusion proof for a known index.
-    pub async fn proof_by_index(&self, index: u64, tree_size: u64) -> Result<Vec<Hash>, LogError> {
+    pub(crate) async fn proof_by_index(
+        &self,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<Vec<Hash>, LogError> {
         self.check_size(tree_size)?;
         if index >= tree_size {
             return Err(QueryError::IndexBeyondTree.into());
@@ -553,7 +624,7 @@ impl Log {
     }
 
     /// `get-entries`, truncated to [`MAX_GET_ENTRIES`] and to the current tree.
-    pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<RawEntry>, LogError> {
+    pub(crate) async fn entries(&self, start: u64, end: u64) -> Result<Vec<RawEntry>, LogError> {
         if start > end {
             return Err(QueryError::StartAfterEnd.into());
         }
@@ -614,7 +685,12 @@ impl Log {
     }
 
     /// `tile/<level>/<index>[.p/<width>]`: the first `width` hashes of that tile.
-    pub async fn tile(&self, level: u8, index: u64, width: u64) -> Result<Vec<u8>, LogError> {
+    pub(crate) async fn tile(
+        &self,
+        level: u8,
+        index: u64,
+        width: u64,
+    ) -> Result<Vec<u8>, LogError> {
         if usize::from(level) >= sequencer::LEVELS {
             return Err(LogError::NotFound("no such tile level"));
         }
@@ -635,7 +711,7 @@ impl Log {
     }
 
     /// `tile/data/<index>[.p/<width>]`: the entries of a level-0 tile as `TileLeaf`s.
-    pub async fn data_tile(&self, index: u64, width: u64) -> Result<Vec<u8>, LogError> {
+    pub(crate) async fn data_tile(&self, index: u64, width: u64) -> Result<Vec<u8>, LogError> {
         let size = self.sth().tree_size;
         if !tile_within(index, width, size) {
             return Err(LogError::NotFound(
@@ -664,7 +740,7 @@ impl Log {
     }
 
     /// `issuer/<hex sha256>`.
-    pub async fn issuer(&self, fingerprint: &Hash) -> Result<Vec<u8>, LogError> {
+    pub(crate) async fn issuer(&self, fingerprint: &Hash) -> Result<Vec<u8>, LogError> {
         self.issuer_der(fingerprint).await
     }
 }
@@ -684,7 +760,7 @@ fn initialize(
     public_key: &LogPublicKey,
     origin: &str,
     clock: &dyn Clock,
-) -> Result<(u64, TreeState), OpenError> {
+) -> Result<TreeState, OpenError> {
     // The origin is part of every checkpoint; it is fixed when the log is created.
     match writer.meta("origin")? {
         Some(o) if o != origin.as_bytes() => {
@@ -740,7 +816,7 @@ fn initialize(
             TreeState::empty(sth)
         }
     };
-    Ok((created_ms, state))
+    Ok(state)
 }
 
 /// Whether the first `width` hashes of tile `index` exist among `available` hashes at its
@@ -757,14 +833,24 @@ fn u24(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(data);
 }
 
-/// Where tile bytes come from for proofs: the store, or a map in tests and fuzzing.
-pub trait TileSource {
-    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, String>;
+/// Why a complete-subtree hash could not be read from tiles.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub(crate) enum TileError {
+    #[error("tile {0}/{1} is missing")]
+    Missing(u8, u64),
+    #[error("tile {0}/{1} is too short")]
+    Short(u8, u64),
+}
+
+/// Where tile bytes come from for proofs: tiles read ahead from storage, or a map in
+/// tests and fuzzing.
+pub(crate) trait TileSource {
+    fn tile(&self, level: u8, index: u64) -> Option<Vec<u8>>;
 }
 
 impl TileSource for HashMap<(u8, u64), Vec<u8>> {
-    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, String> {
-        Ok(self.get(&(level, index)).cloned())
+    fn tile(&self, level: u8, index: u64) -> Option<Vec<u8>> {
+        self.get(&(level, index)).cloned()
     }
 }
 
@@ -782,13 +868,13 @@ fn tile_of(level: u8, index: u64) -> ((u8, u64), usize, usize) {
 }
 
 /// Complete-subtree hashes read from stored tiles (tiles memoised per proof).
-pub struct TileHashes<'a, S: TileSource> {
+pub(crate) struct TileHashes<'a, S: TileSource> {
     source: &'a S,
     cache: RefCell<HashMap<(u8, u64), Vec<u8>>>,
 }
 
 impl<'a, S: TileSource> TileHashes<'a, S> {
-    pub fn new(source: &'a S) -> TileHashes<'a, S> {
+    pub(crate) fn new(source: &'a S) -> TileHashes<'a, S> {
         TileHashes {
             source,
             cache: RefCell::new(HashMap::new()),
@@ -797,26 +883,24 @@ impl<'a, S: TileSource> TileHashes<'a, S> {
 }
 
 impl<S: TileSource> SubtreeHashes for TileHashes<'_, S> {
-    type Error = String;
+    type Error = TileError;
 
-    fn hash(&self, level: u8, index: u64) -> Result<Hash, String> {
+    fn hash(&self, level: u8, index: u64) -> Result<Hash, TileError> {
         let (key, offset, count) = tile_of(level, index);
         if !self.cache.borrow().contains_key(&key) {
             let t = self
                 .source
-                .tile(key.0, key.1)?
-                .ok_or_else(|| format!("tile {}/{} missing", key.0, key.1))?;
+                .tile(key.0, key.1)
+                .ok_or(TileError::Missing(key.0, key.1))?;
             self.cache.borrow_mut().insert(key, t);
         }
         let cache = self.cache.borrow();
         let tile = &cache[&key];
-        let end = (offset + count) * HASH_LEN;
-        if tile.len() < end {
-            return Err(format!("tile {}/{} too short", key.0, key.1));
-        }
-        Ok(merkle::root_of(&merkle::hashes_from(
-            &tile[offset * HASH_LEN..end],
-        )?))
+        let hashes = tile
+            .get(offset * HASH_LEN..(offset + count) * HASH_LEN)
+            .and_then(|b| merkle::hashes_from(b).ok())
+            .ok_or(TileError::Short(key.0, key.1))?;
+        Ok(merkle::root_of(&hashes))
     }
 }
 
@@ -827,9 +911,9 @@ struct TileRecorder {
 }
 
 impl SubtreeHashes for TileRecorder {
-    type Error = String;
+    type Error = TileError;
 
-    fn hash(&self, level: u8, index: u64) -> Result<Hash, String> {
+    fn hash(&self, level: u8, index: u64) -> Result<Hash, TileError> {
         self.tiles.borrow_mut().insert(tile_of(level, index).0);
         Ok([0; HASH_LEN])
     }

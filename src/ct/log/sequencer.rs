@@ -25,24 +25,27 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Tile levels kept (6 levels of 8 tree levels: 2^48 entries).
-pub const LEVELS: usize = 6;
+pub(crate) const LEVELS: usize = 6;
 
-pub struct Pending {
+pub(crate) struct Pending {
     pub submission: Submission,
     pub reply: oneshot::Sender<Result<Sct, LogError>>,
 }
 
 /// What the sequencer's queue carries.
-pub enum Msg {
+pub(crate) enum Msg {
     Submit(Pending),
     /// Shutdown has begun: from now on commit what is queued without waiting for a batch
     /// to fill.
     Flush,
 }
 
+/// How the sequencer groups submissions into storage batches (defaults: 4096 entries, no wait).
 #[derive(Debug, Clone, Copy)]
 pub struct BatchConfig {
+    /// Most submissions in one batch (0 acts as 1).
     pub max_size: usize,
+    /// How long a batch waits to fill after its first submission; zero takes only what is queued.
     pub max_wait: Duration,
     /// First pause before a failing log retries (doubling up to 30 s).
     pub recovery_backoff: Duration,
@@ -61,16 +64,21 @@ impl Default for BatchConfig {
 /// Tree state carried between batches.
 #[derive(Clone)]
 pub struct TreeState {
+    /// The right edge of the Merkle tree after the last commit.
     pub frontier: Frontier,
     /// For each tile level, the hashes of its rightmost, incomplete tile.
     pub partial: Vec<Vec<Hash>>,
+    /// The latest signed tree head (the one the last committed checkpoint carries).
     pub sth: SignedTreeHead,
 }
 
 impl TreeState {
     /// Rebuilds the state for a stored checkpoint: its frontier and the rightmost tile of
     /// every level.
-    pub fn load(store: &mut dyn LogWriter, cp: &StoredCheckpoint) -> Result<TreeState, StoreError> {
+    pub(crate) fn load(
+        store: &mut dyn LogWriter,
+        cp: &StoredCheckpoint,
+    ) -> Result<TreeState, StoreError> {
         let frontier = Frontier::from_bytes(&cp.frontier)
             .filter(|f| f.size() == cp.tree_size)
             .ok_or(StoreError::Corrupt(
@@ -157,7 +165,7 @@ impl TreeState {
 
 /// The sequencer's view of its storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
+pub(crate) enum Health {
     /// The last write succeeded.
     Healthy,
     /// The last write failed and the state was reloaded: submissions are still tried
@@ -181,14 +189,14 @@ impl Health {
 /// What the sequencer publishes to the rest of the log.
 ///
 /// Lock order: each lock is taken alone, never while holding another.
-pub struct Shared {
+pub(crate) struct Shared {
     /// The latest committed signed tree head (replaced, never mutated).
     pub latest: RwLock<Arc<SignedTreeHead>>,
     /// Why the log is not ready (its [`Health`] is not `Healthy`), if it is not.
-    pub unhealthy: RwLock<Option<String>>,
+    pub unhealthy: RwLock<Option<super::Unhealthy>>,
 }
 
-pub struct Sequencer {
+pub(crate) struct Sequencer {
     pub writer: Box<dyn LogWriter>,
     pub signer: Arc<dyn Signer>,
     pub log_id: [u8; 32],
@@ -204,7 +212,7 @@ pub struct Sequencer {
 }
 
 /// Signs a tree head (RFC 6962 3.5) with the log's key.
-pub fn sign_tree_head(
+pub(crate) fn sign_tree_head(
     signer: &dyn Signer,
     tree_size: u64,
     timestamp: u64,
@@ -241,7 +249,7 @@ impl Sequencer {
     /// keeps trying submissions and probes with a small write when none arrive; one
     /// successful write makes it `Healthy` (ready) again. Retries run when they are due
     /// even if nothing is submitted.
-    pub fn run(mut self, rx: Receiver<Msg>) {
+    pub(crate) fn run(mut self, rx: Receiver<Msg>) {
         batch_scheduling();
         let mut hurry = false;
         loop {
@@ -346,13 +354,8 @@ impl Sequencer {
         self.health = health;
         let reason = match health {
             Health::Healthy => None,
-            Health::Failing { .. } => {
-                Some("the last write to the CT log's storage failed; retrying".to_string())
-            }
-            Health::Broken { .. } => Some(
-                "the CT log could not reload its state after a failed write; refusing submissions"
-                    .to_string(),
-            ),
+            Health::Failing { .. } => Some(super::Unhealthy::Failing),
+            Health::Broken { .. } => Some(super::Unhealthy::Broken),
         };
         if let Ok(mut b) = self.shared.unhealthy.write() {
             *b = reason;

@@ -14,47 +14,71 @@ use x509_parser::prelude::*;
 /// `brevis_ctlog_rejections_total{reason}`.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum Rejection {
+    /// The submitted chain has no certificates.
     #[error("chain is empty")]
     EmptyChain,
+    /// The submitted chain has more than `MAX_CHAIN` certificates (leaf included).
     #[error("chain is longer than {MAX_CHAIN} certificates")]
     ChainTooLong,
+    /// A certificate is not valid X.509 DER.
     #[error("certificate {index} does not parse: {reason}")]
-    Unparsable { index: usize, reason: String },
+    Unparsable {
+        /// Position of the certificate in the chain (0 = leaf).
+        index: usize,
+        /// The X.509 parser's error message.
+        reason: String,
+    },
+    /// Bytes follow the DER certificate at this chain position (0 = leaf).
     #[error("certificate {0} has trailing data")]
     TrailingData(usize),
+    /// An `add-pre-chain` leaf does not have exactly one critical CT poison extension.
     #[error(
         "add-pre-chain needs a precertificate: chain[0] must carry exactly one critical CT poison extension"
     )]
     NotPrecertificate,
+    /// An `add-chain` leaf carries the CT poison extension.
     #[error("add-chain got a precertificate (CT poison extension); submit it with add-pre-chain")]
     UnexpectedPrecertificate,
+    /// The leaf's notAfter is in the past.
     #[error("certificate has expired")]
     Expired,
+    /// The leaf's notBefore is more than `NOT_BEFORE_LEEWAY_SECS` in the future.
     #[error("certificate is not yet valid")]
     NotYetValid,
+    /// The log requires EKU codeSigning and the leaf does not carry it.
     #[error("certificate does not carry extended key usage codeSigning")]
     NoCodeSigning,
+    /// The chain neither ends at nor is issued by one of the log's accepted roots.
     #[error("chain does not lead to a root this log accepts")]
     UnknownRoot,
+    /// No issuer remains above the leaf, i.e. the leaf itself is an accepted root.
     #[error("a root certificate cannot be logged as a leaf")]
     RootAsLeaf,
+    /// An intermediate issuer (at this chain position) lacks basicConstraints cA.
     #[error("chain[{0}] is not a CA certificate")]
     IssuerNotCa(usize),
+    /// The issuer at this chain position is not issued by, or its signature does not verify
+    /// with, the next certificate (the accepted root when it was appended).
     #[error("chain[{0}] is not signed by chain[{next}]", next = .0 + 1)]
     BrokenChain(usize),
+    /// The leaf's issuer name differs from the direct issuer's subject.
     #[error("chain[0] is not issued by chain[1]")]
     WrongIssuer,
+    /// The direct issuer is an RFC 6962 precertificate signing certificate (it carries the
+    /// precertificate signing EKU or extension).
     #[error("precertificate signing certificates are not supported")]
     PrecertSigningCertificate,
+    /// The leaf's signature does not verify with the direct issuer's key (network submissions).
     #[error("chain[0] signature does not verify with chain[1]'s key")]
     BadSignature,
+    /// Removing the poison extension from the precertificate's TBSCertificate failed.
     #[error("precertificate TBS: {0}")]
     PrecertTbs(#[source] crate::model::der::DerError),
 }
 
 impl Rejection {
     /// A closed set of metric labels.
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             Rejection::EmptyChain => "empty_chain",
             Rejection::ChainTooLong => "chain_too_long",
@@ -76,8 +100,18 @@ impl Rejection {
         }
     }
 
+    /// Creates every `brevis_ctlog_rejections_total` series at zero, so dashboards and
+    /// alerts see each reason before the first rejection.
+    pub(crate) fn register_metrics() {
+        for kind in [Kind::X509, Kind::Precert] {
+            for reason in Rejection::LABELS {
+                crate::metrics::CTLOG_REJECTIONS.with_label_values(&[kind.label(), reason]);
+            }
+        }
+    }
+
     /// Every label, for initialising the metric.
-    pub const LABELS: [&'static str; 17] = [
+    pub(crate) const LABELS: [&'static str; 17] = [
         "empty_chain",
         "chain_too_long",
         "unparsable",
@@ -113,12 +147,14 @@ fn parse(index: usize, der: &[u8]) -> Result<X509Certificate<'_>, Rejection> {
 /// The two submission endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// `add-chain`: a final certificate, logged as an `x509_entry`.
     X509,
+    /// `add-pre-chain`: a precertificate, logged as a `precert_entry`.
     Precert,
 }
 
 impl Kind {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Kind::X509 => "x509",
             Kind::Precert => "precert",
@@ -140,7 +176,7 @@ pub enum Origin {
 
 /// What a submission is logged as.
 #[derive(Debug, Clone)]
-pub enum Logged {
+pub(crate) enum Logged {
     X509,
     Precert {
         /// SHA-256 of the issuer's SubjectPublicKeyInfo.
@@ -152,7 +188,7 @@ pub enum Logged {
 
 /// A submission that passed every check, ready to be sequenced.
 #[derive(Debug, Clone)]
-pub struct Submission {
+pub(crate) struct Submission {
     pub entry: Logged,
     /// `chain[0]` as submitted.
     pub leaf: Vec<u8>,
@@ -167,7 +203,7 @@ pub struct Submission {
 }
 
 impl Submission {
-    pub fn kind(&self) -> Kind {
+    pub(crate) fn kind(&self) -> Kind {
         match self.entry {
             Logged::X509 => Kind::X509,
             Logged::Precert { .. } => Kind::Precert,
@@ -175,7 +211,7 @@ impl Submission {
     }
 
     /// The RFC 6962 entry an SCT for this submission signs.
-    pub fn signed_entry(&self) -> crate::model::sct::Entry<'_> {
+    pub(crate) fn signed_entry(&self) -> crate::model::sct::Entry<'_> {
         match &self.entry {
             Logged::X509 => crate::model::sct::Entry::X509 {
                 certificate: &self.leaf,
@@ -192,19 +228,20 @@ impl Submission {
 }
 
 /// Longest chain accepted (leaf included).
-pub const MAX_CHAIN: usize = 10;
+pub(crate) const MAX_CHAIN: usize = 10;
 /// A leaf may start this far in the future (clock skew between CA and log).
-pub const NOT_BEFORE_LEEWAY_SECS: i64 = 60;
+pub(crate) const NOT_BEFORE_LEEWAY_SECS: i64 = 60;
 
 /// One accepted root.
 #[derive(Debug, Clone)]
 pub struct Root {
+    /// The root certificate, DER.
     pub der: Vec<u8>,
     subject: Vec<u8>,
 }
 
 impl Root {
-    pub fn new(der: Vec<u8>) -> Result<Root, Rejection> {
+    pub(crate) fn new(der: Vec<u8>) -> Result<Root, Rejection> {
         let subject = parse(0, &der)?.subject().as_raw().to_vec();
         Ok(Root { subject, der })
     }
@@ -231,7 +268,7 @@ struct VerifiedIssuers {
 }
 
 impl Validator {
-    pub fn new(roots: Vec<Root>, require_code_signing: bool) -> Validator {
+    pub(crate) fn new(roots: Vec<Root>, require_code_signing: bool) -> Validator {
         Validator {
             roots,
             require_code_signing,
@@ -239,13 +276,13 @@ impl Validator {
         }
     }
 
-    pub fn roots(&self) -> &[Root] {
+    pub(crate) fn roots(&self) -> &[Root] {
         &self.roots
     }
 
     /// Checks `chain` (leaf first). `verify_leaf_signature` is false only for
     /// precertificates handed over in-process by the CA that just signed them.
-    pub fn validate(
+    pub(crate) fn validate(
         &self,
         chain: &[Vec<u8>],
         kind: Kind,

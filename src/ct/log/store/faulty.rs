@@ -11,9 +11,13 @@ use std::sync::{Arc, Mutex};
 pub enum Step {
     /// Starting a batch; also what recovery after a failed commit runs.
     Begin,
+    /// Adding the batch's new entries ([`LogWriter::insert_entries`]).
     InsertEntries,
+    /// Storing the batch's issuer certificates ([`LogWriter::insert_issuers`]).
     InsertIssuers,
+    /// Writing the batch's tiles ([`LogWriter::put_tiles`]).
     PutTiles,
+    /// Writing the batch's signed checkpoint ([`LogWriter::put_checkpoint`]).
     PutCheckpoint,
     /// The commit fails and nothing is durable.
     Commit,
@@ -90,6 +94,7 @@ impl FaultSwitch {
 }
 
 impl<W: LogWriter> FaultyWriter<W> {
+    /// Wraps `inner` with no fault armed; the returned switch arms faults.
     pub fn new(inner: W) -> (FaultyWriter<W>, FaultSwitch) {
         let faults = Faults::default();
         (

@@ -24,14 +24,14 @@ use std::collections::HashMap;
 
 /// Entries per epoch: 2^16. A flush touches at most the few hundred pages that one epoch
 /// of one kind occupies; a lookup in a log of 10 million entries probes 153 epochs.
-pub const EPOCH_BITS: u32 = 16;
+pub(crate) const EPOCH_BITS: u32 = 16;
 
 /// Entries kept in memory before they are written to the lookup table.
-pub const DEFAULT_INDEX_EVERY: u64 = 4096;
+pub(crate) const DEFAULT_INDEX_EVERY: u64 = 4096;
 
 /// One row of the lookup table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct LookupRow {
+pub(crate) struct LookupRow {
     pub kind: u8,
     pub epoch: i64,
     pub prefix: i64,
@@ -39,19 +39,19 @@ pub struct LookupRow {
 }
 
 /// The first 8 bytes of a hash as the signed integer SQLite stores.
-pub fn prefix(h: &Hash) -> i64 {
+pub(crate) fn prefix(h: &Hash) -> i64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&h[..8]);
     i64::from_be_bytes(b)
 }
 
-pub fn epoch(index: u64) -> i64 {
+pub(crate) fn epoch(index: u64) -> i64 {
     (index >> EPOCH_BITS) as i64
 }
 
 /// The epochs to probe for a tree of `tree_size` entries, newest first (resubmissions
 /// and proof requests are mostly about recent entries).
-pub fn epochs(tree_size: u64) -> impl Iterator<Item = i64> {
+pub(crate) fn epochs(tree_size: u64) -> impl Iterator<Item = i64> {
     let last = if tree_size == 0 {
         -1
     } else {
@@ -62,7 +62,7 @@ pub fn epochs(tree_size: u64) -> impl Iterator<Item = i64> {
 
 /// Committed entries not yet in the lookup table, by each kind of hash.
 #[derive(Debug, Default)]
-pub struct Recent {
+pub(crate) struct Recent {
     /// Entries below this index are in the lookup table.
     pub indexed_upto: u64,
     /// One past the highest index held (`indexed_upto` when none is).
@@ -72,7 +72,7 @@ pub struct Recent {
 }
 
 impl Recent {
-    pub fn new(indexed_upto: u64) -> Recent {
+    pub(crate) fn new(indexed_upto: u64) -> Recent {
         Recent {
             indexed_upto,
             end: indexed_upto,
@@ -80,14 +80,14 @@ impl Recent {
         }
     }
 
-    pub fn insert(&mut self, index: u64, dedup: Hash, leaf_hash: Hash) {
+    pub(crate) fn insert(&mut self, index: u64, dedup: Hash, leaf_hash: Hash) {
         self.dedup.insert(dedup, index);
         self.leaf.insert(leaf_hash, index);
         self.end = self.end.max(index + 1);
     }
 
     /// The index of the entry whose hash of `kind` is `h`, if it is held here.
-    pub fn get(&self, kind: LookupKind, h: &Hash) -> Option<u64> {
+    pub(crate) fn get(&self, kind: LookupKind, h: &Hash) -> Option<u64> {
         match kind {
             LookupKind::Dedup => self.dedup.get(h),
             LookupKind::LeafHash => self.leaf.get(h),
@@ -96,17 +96,13 @@ impl Recent {
     }
 
     /// Entries held (each has one hash of each kind, and no two entries share one).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.leaf.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.leaf.is_empty()
     }
 
     /// The rows that write every entry held here to the lookup table, sorted, and the
     /// `indexed_upto` they reach.
-    pub fn rows(&self) -> (Vec<LookupRow>, u64) {
+    pub(crate) fn rows(&self) -> (Vec<LookupRow>, u64) {
         let mut rows: Vec<LookupRow> = [
             (LookupKind::Dedup, &self.dedup),
             (LookupKind::LeafHash, &self.leaf),
@@ -119,7 +115,7 @@ impl Recent {
     }
 
     /// After the rows up to `upto` are durably in the lookup table.
-    pub fn flushed(&mut self, upto: u64) {
+    pub(crate) fn flushed(&mut self, upto: u64) {
         self.dedup.retain(|_, i| *i >= upto);
         self.leaf.retain(|_, i| *i >= upto);
         self.indexed_upto = self.indexed_upto.max(upto);
@@ -137,7 +133,7 @@ fn row(kind: LookupKind, h: &Hash, index: u64) -> LookupRow {
 }
 
 /// Sorted lookup rows for `(index, dedup, leaf hash)` entries.
-pub fn rows_for(entries: &[(u64, Hash, Hash)]) -> Vec<LookupRow> {
+pub(crate) fn rows_for(entries: &[(u64, Hash, Hash)]) -> Vec<LookupRow> {
     let mut rows: Vec<LookupRow> = entries
         .iter()
         .flat_map(|(i, d, l)| {

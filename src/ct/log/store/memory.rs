@@ -5,8 +5,8 @@
 use super::{
     LogReader, LogWriter, LookupKind, StoreError, StoredCheckpoint, StoredEntry, TileWrite,
 };
-use crate::ct::BoxFuture;
 use crate::ct::merkle::Hash;
+use crate::model::BoxFuture;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -21,7 +21,7 @@ struct State {
 }
 
 /// Both halves of an in-memory log.
-pub fn open() -> (MemoryWriter, MemoryReader) {
+pub(crate) fn open() -> (MemoryWriter, MemoryReader) {
     let state = Arc::new(Mutex::new(State::default()));
     (
         MemoryWriter {
@@ -33,7 +33,7 @@ pub fn open() -> (MemoryWriter, MemoryReader) {
 }
 
 /// The write half: a batch is a copy of the state, swapped in on commit.
-pub struct MemoryWriter {
+pub(crate) struct MemoryWriter {
     state: Arc<Mutex<State>>,
     batch: Option<State>,
 }
@@ -147,7 +147,7 @@ impl LogWriter for MemoryWriter {
 
 /// The read half.
 #[derive(Clone)]
-pub struct MemoryReader {
+pub(crate) struct MemoryReader {
     state: Arc<Mutex<State>>,
 }
 

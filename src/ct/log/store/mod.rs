@@ -8,12 +8,13 @@
 
 #[cfg(any(test, feature = "fault-injection"))]
 pub mod faulty;
-pub mod lookup;
-pub mod memory;
+pub(crate) mod lookup;
+#[cfg(test)]
+pub(crate) mod memory;
 pub mod sqlite;
 
-use crate::ct::BoxFuture;
 use crate::ct::merkle::Hash;
+use crate::model::BoxFuture;
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -29,6 +30,7 @@ pub enum LookupKind {
 /// A storage operation failed. The backend's own error is kept as the source.
 #[derive(Debug, Error, Clone)]
 pub enum StoreError {
+    /// The SQLite backend returned an error.
     #[error("SQLite")]
     Sqlite(#[source] Arc<rusqlite::Error>),
     /// What is stored breaks an invariant the log relies on.
@@ -55,13 +57,17 @@ impl From<rusqlite::Error> for StoreError {
 /// One logged entry as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEntry {
+    /// The entry's leaf index in the log (0-based).
     pub index: u64,
     /// SHA-256 of the submitted certificate or precertificate (deduplication key).
     pub dedup: Hash,
+    /// The RFC 6962 Merkle leaf hash of the entry's `MerkleTreeLeaf`.
     pub leaf_hash: Hash,
+    /// The SCT's and `TimestampedEntry`'s timestamp, in milliseconds since the Unix epoch.
     pub timestamp: u64,
     /// The SCT's TLS `DigitallySigned`, so a resubmission gets the original SCT back.
     pub signature: Vec<u8>,
+    /// The TLS-encoded RFC 6962 `TimestampedEntry` (the leaf hash covers it after `00 00`).
     pub timestamped_entry: Vec<u8>,
     /// The full poisoned precertificate, for precertificate entries.
     pub precert: Option<Vec<u8>>,
@@ -72,8 +78,11 @@ pub struct StoredEntry {
 /// The latest signed tree head and the state needed to continue appending.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCheckpoint {
+    /// Number of entries in the tree.
     pub tree_size: u64,
+    /// The tree head's timestamp, in milliseconds since the Unix epoch.
     pub timestamp: u64,
+    /// The Merkle tree hash of the first `tree_size` entries (`sha256_root_hash`).
     pub root: Hash,
     /// TLS `DigitallySigned` over the TreeHeadSignature.
     pub signature: Vec<u8>,
@@ -82,7 +91,7 @@ pub struct StoredCheckpoint {
 }
 
 /// One tile as a batch writes it: (level, index, hashes).
-pub type TileWrite = (u8, u64, Vec<u8>);
+pub(crate) type TileWrite = (u8, u64, Vec<u8>);
 
 /// The write half of a log's storage. Exactly one sequencer per process owns it.
 ///
@@ -119,17 +128,30 @@ pub trait LogWriter: Send {
         hash: &Hash,
         tree_size: u64,
     ) -> Result<Option<u64>, StoreError>;
+    /// The entry at leaf index `index`; `None` if there is none.
     fn entry(&mut self, index: u64) -> Result<Option<StoredEntry>, StoreError>;
+    /// Tile `index` of tile level `level`: concatenated 32-byte hashes, at most 256 (fewer
+    /// for the rightmost tile); `None` if none is stored.
     fn tile(&mut self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The metadata value under `key` (e.g. `origin`, `log_id`, `created_ms`);
+    /// `None` if unset.
     fn meta(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Inside a batch, part of it; outside, committed on its own.
     fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError>;
 
+    /// Adds new entries to the batch; their indexes MUST NOT have been committed before.
     fn insert_entries(&mut self, entries: &[StoredEntry]) -> Result<(), StoreError>;
+    /// Adds issuer certificates (DER) keyed by SHA-256 fingerprint; an already stored
+    /// fingerprint keeps its certificate.
     fn insert_issuers(&mut self, issuers: &[(Hash, Vec<u8>)]) -> Result<(), StoreError>;
+    /// Writes or overwrites tiles in the batch.
     fn put_tiles(&mut self, tiles: &[TileWrite]) -> Result<(), StoreError>;
+    /// Replaces the checkpoint in the batch; a smaller tree size than the committed one is
+    /// refused with [`StoreError::Conflict`].
     fn put_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError>;
+    /// Ends the batch, making its writes durable and visible (see the contract for `Err`).
     fn commit(&mut self) -> Result<(), StoreError>;
+    /// Ends the batch, discarding its writes.
     fn rollback(&mut self);
     /// Housekeeping after a batch's replies went out (indexes, WAL checkpoints), so no
     /// submitter waits for it. A failure MUST NOT lose or hide a committed entry; the
@@ -150,24 +172,24 @@ pub trait LogWriter: Send {
 /// - Implementations MUST be usable concurrently, and MUST NOT block the calling thread
 ///   on the network (local disk reads are fine).
 pub trait LogReader: Send + Sync {
+    /// The latest committed checkpoint; `None` for a new log.
     fn checkpoint(&self) -> BoxFuture<'_, Result<Option<StoredCheckpoint>, StoreError>>;
     /// Entries `start..=end`, in order (fewer at the end of the tree).
     fn entries(&self, start: u64, end: u64) -> BoxFuture<'_, Result<Vec<StoredEntry>, StoreError>>;
+    /// The committed tile `index` of tile level `level`: concatenated 32-byte hashes, at most
+    /// 256 (fewer for the rightmost tile); `None` if none is stored.
     fn tile(&self, level: u8, index: u64) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>>;
+    /// The issuer certificate (DER) whose SHA-256 fingerprint is `fingerprint`, if stored.
     fn issuer<'a>(
         &'a self,
         fingerprint: &'a Hash,
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
+    /// The index of the committed entry whose hash of `kind` is `hash`, among the first
+    /// `tree_size`.
     fn find<'a>(
         &'a self,
         kind: LookupKind,
         hash: &'a Hash,
         tree_size: u64,
     ) -> BoxFuture<'a, Result<Option<u64>, StoreError>>;
-}
-
-/// A backend: both halves of one log's storage.
-pub struct Store {
-    pub writer: Box<dyn LogWriter>,
-    pub reader: Arc<dyn LogReader>,
 }

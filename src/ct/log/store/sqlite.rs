@@ -12,9 +12,9 @@ use super::lookup::{self, LookupRow, Recent, epochs, prefix};
 use super::{
     LogReader, LogWriter, LookupKind, StoreError, StoredCheckpoint, StoredEntry, TileWrite,
 };
-use crate::ct::BoxFuture;
 use crate::ct::merkle::{Hash, hashes_from};
 use crate::metrics;
+use crate::model::BoxFuture;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -76,7 +76,7 @@ const ENTRY_COLUMNS: &str =
     "idx, dedup, leaf_hash, timestamp, signature, timestamped_entry, precert, chain";
 
 /// Entries committed between WAL checkpoints (roughly SQLite's default of 1000 pages).
-pub const CHECKPOINT_EVERY_ENTRIES: u64 = 512;
+pub(crate) const CHECKPOINT_EVERY_ENTRIES: u64 = 512;
 
 /// Opens (creating, migrating) the log database at `path`: the writer and its reader.
 /// `index_every`: entries held in memory before their lookup rows are written.
@@ -554,7 +554,7 @@ impl LogReader for SqliteReader {
 
 /// When the log in the database at `path` was created (ms since the epoch), read
 /// without opening it for writing.
-pub fn created_millis(path: &Path) -> Result<Option<u64>, StoreError> {
+pub(crate) fn created_millis(path: &Path) -> Result<Option<u64>, StoreError> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let b: Option<Vec<u8>> = conn
         .query_row("SELECT value FROM meta WHERE key = 'created_ms'", [], |r| {

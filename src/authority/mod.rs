@@ -4,7 +4,7 @@
 //! Every step has its own error variant; `api::error` maps them to HTTP in one place.
 
 use crate::ca::{CaError, CertificateAuthority};
-use crate::config::{AlgorithmRegistry, IdentityConfig, IssuerConfig};
+use crate::config::{AlgorithmRegistry, IdentityConfig};
 use crate::ct::{self, CtError, Submitter};
 use crate::identity::{Identities, IdentityError};
 use crate::metrics;
@@ -19,7 +19,7 @@ use x509_parser::prelude::FromDer;
 
 /// How the client proves it holds the key.
 #[derive(Debug, Clone)]
-pub enum KeyProof {
+pub(crate) enum KeyProof {
     /// A public key (PEM or DER) and a signature over the challenge.
     PublicKey { content: Vec<u8>, proof: Vec<u8> },
     /// A PEM PKCS#10 request; its self-signature is the proof.
@@ -28,14 +28,14 @@ pub enum KeyProof {
 
 /// One request for a certificate.
 #[derive(Debug, Clone)]
-pub struct SigningRequest {
+pub(crate) struct SigningRequest {
     pub token: String,
     pub key: KeyProof,
 }
 
 /// Problems with the client's key or its proof.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum KeyProblem {
+pub(crate) enum KeyProblem {
     #[error("the public key could not be parsed: {0}")]
     Unparsable(String),
     #[error("the public key is insecure: {0}")]
@@ -53,7 +53,7 @@ pub enum KeyProblem {
 }
 
 impl KeyProblem {
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             KeyProblem::Unparsable(_) => "key_unparsable",
             KeyProblem::Insecure(_) => "key_insecure",
@@ -67,7 +67,7 @@ impl KeyProblem {
 }
 
 #[derive(Debug, Error)]
-pub enum IssueError {
+pub(crate) enum IssueError {
     #[error("identity token: {0}")]
     Token(#[from] TokenError),
     #[error("identity: {0}")]
@@ -87,8 +87,40 @@ pub enum IssueError {
 }
 
 impl IssueError {
+    /// Every reason code [`IssueError::reason`] returns.
+    pub(crate) const REASONS: &'static [&'static str] = &[
+        "token_missing",
+        "token_too_large",
+        "token_malformed",
+        "unknown_issuer",
+        "meta_issuer_admission",
+        "issuer_unavailable",
+        "token_algorithm",
+        "token_unknown_key",
+        "token_signature",
+        "token_issuer_mismatch",
+        "token_audience",
+        "token_expired",
+        "token_not_yet_valid",
+        "token_issued_in_future",
+        "token_claims",
+        "identity_claims",
+        "identity_template",
+        "key_unparsable",
+        "key_insecure",
+        "key_unsupported",
+        "bad_proof",
+        "algorithm_not_permitted",
+        "csr_unparsable",
+        "csr_algorithm",
+        "ca_chain_invalid",
+        "ca_backend",
+        "ct_log",
+        "rate_limited_identity",
+    ];
+
     /// A closed set of reason codes for `brevis_rejections_total`.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             IssueError::Token(e) => e.reason(),
             IssueError::Identity(IdentityError::Claim(_)) => "identity_claims",
@@ -105,7 +137,7 @@ impl IssueError {
     }
 
     /// Failures that are brevis's own (CA backend, CT log), not the client's.
-    pub fn is_server_side(&self) -> bool {
+    pub(crate) fn is_server_side(&self) -> bool {
         matches!(self, IssueError::Ct(_))
             || matches!(self, IssueError::Ca(e) if !matches!(e, CaError::Template(_)))
     }
@@ -113,10 +145,9 @@ impl IssueError {
 
 /// A signed certificate and how its SCT travels.
 #[derive(Debug, Clone)]
-pub struct Issued {
+pub(crate) struct Issued {
     /// Canonical PEM: leaf, then the CA chain (issuing certificate first, root last).
     pub chain_pem: Vec<String>,
-    pub leaf_der: Vec<u8>,
     /// `Some` when the SCT is embedded in the leaf; `None` when CT is disabled.
     pub sct: Option<Sct>,
     pub identity: IssuedIdentity,
@@ -124,7 +155,7 @@ pub struct Issued {
 
 /// What was certified, for logs and the audit record.
 #[derive(Debug, Clone)]
-pub struct IssuedIdentity {
+pub(crate) struct IssuedIdentity {
     pub issuer_label: String,
     pub issuer_type: String,
     pub san: String,
@@ -135,21 +166,23 @@ pub struct IssuedIdentity {
 /// Why an identity configuration cannot be put to use.
 #[derive(Debug, Error)]
 pub enum IdentityStateError {
+    /// A CI provider's templates in the identity configuration are missing or do not parse.
     #[error(transparent)]
     Identities(#[from] crate::config::ConfigError),
+    /// The OIDC verifier cannot be built from the configuration (bad CA cert or issuer pattern).
     #[error(transparent)]
     Verifier(#[from] crate::oidc::BuildError),
 }
 
 /// The identity side of the configuration, swapped as a whole on reload.
-pub struct IdentityState {
+pub(crate) struct IdentityState {
     pub config: IdentityConfig,
     pub verifier: Verifier,
     pub identities: Identities,
 }
 
 impl IdentityState {
-    pub fn new(
+    pub(crate) fn new(
         config: IdentityConfig,
         clock: Arc<dyn Clock>,
         options: VerifierOptions,
@@ -165,7 +198,7 @@ impl IdentityState {
 }
 
 /// Everything one issuance needs.
-pub struct Authority {
+pub(crate) struct Authority {
     identity: RwLock<Arc<IdentityState>>,
     ca: RwLock<Arc<CertificateAuthority>>,
     algorithms: AlgorithmRegistry,
@@ -176,10 +209,10 @@ pub struct Authority {
     last_self_test: Mutex<Option<SelfTest>>,
 }
 
-type SelfTest = (Instant, Arc<CertificateAuthority>, Result<(), String>);
+type SelfTest = (Instant, Arc<CertificateAuthority>, Result<(), Arc<CaError>>);
 
 /// How long a signer self-test result answers readiness probes.
-pub const SELF_TEST_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const SELF_TEST_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn observe(phase: &'static str, start: Instant) {
     metrics::ISSUANCE_PHASE
@@ -188,7 +221,7 @@ fn observe(phase: &'static str, start: Instant) {
 }
 
 impl Authority {
-    pub fn new(
+    pub(crate) fn new(
         identity: IdentityState,
         ca: CertificateAuthority,
         algorithms: AlgorithmRegistry,
@@ -209,12 +242,12 @@ impl Authority {
 
     /// Limits certificates per identity (issuer and SAN), checked once the token verified
     /// so nobody can spend another identity's budget with forged tokens.
-    pub fn with_identity_rate_limit(mut self, limiter: RateLimiter) -> Authority {
+    pub(crate) fn with_identity_rate_limit(mut self, limiter: RateLimiter) -> Authority {
         self.identity_limit = Some(limiter);
         self
     }
 
-    pub fn identity(&self) -> Arc<IdentityState> {
+    pub(crate) fn identity(&self) -> Arc<IdentityState> {
         // A poisoned lock only means a panic elsewhere while swapping an Arc; the value
         // inside is still a complete state.
         self.identity
@@ -223,15 +256,15 @@ impl Authority {
             .clone()
     }
 
-    pub fn ca(&self) -> Arc<CertificateAuthority> {
+    pub(crate) fn ca(&self) -> Arc<CertificateAuthority> {
         self.ca.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn replace_identity(&self, state: IdentityState) {
+    pub(crate) fn replace_identity(&self, state: IdentityState) {
         *self.identity.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
     }
 
-    pub fn replace_ca(&self, ca: CertificateAuthority) {
+    pub(crate) fn replace_ca(&self, ca: CertificateAuthority) {
         publish_ca_expiry(&ca);
         *self.ca.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ca);
     }
@@ -240,10 +273,9 @@ impl Authority {
     /// the signer works. The signer's self-test runs at most once per [`SELF_TEST_TTL`]
     /// for a given CA, so unauthenticated readiness probes cannot make the CA sign in a
     /// loop (10 ms a probe with an RSA-4096 key).
-    pub fn can_issue(&self) -> Result<(), String> {
+    pub(crate) fn can_issue(&self) -> Result<(), Arc<CaError>> {
         let ca = self.ca();
-        ca.check_validity(self.clock.unix_seconds())
-            .map_err(|e| e.to_string())?;
+        ca.check_validity(self.clock.unix_seconds())?;
         let mut last = self
             .last_self_test
             .lock()
@@ -254,7 +286,7 @@ impl Authority {
         {
             return result.clone();
         }
-        let result = ca.self_test().map_err(|e| format!("CA signer: {e}"));
+        let result = ca.self_test().map_err(Arc::new);
         metrics::CA_SELF_TESTS
             .with_label_values(&[if result.is_ok() { "ok" } else { "error" }])
             .inc();
@@ -262,16 +294,8 @@ impl Authority {
         result
     }
 
-    pub fn ct(&self) -> Option<&Arc<dyn Submitter>> {
-        self.ct.as_ref()
-    }
-
-    pub fn algorithms(&self) -> &AlgorithmRegistry {
-        &self.algorithms
-    }
-
     /// Issues one certificate.
-    pub async fn issue(&self, request: SigningRequest) -> Result<Issued, IssueError> {
+    pub(crate) async fn issue(&self, request: SigningRequest) -> Result<Issued, IssueError> {
         let identity = self.identity();
         let ca = self.ca();
 
@@ -376,7 +400,6 @@ impl Authority {
             .inc();
         Ok(Issued {
             chain_pem,
-            leaf_der,
             sct,
             identity: IssuedIdentity {
                 issuer_label: token.label.clone(),
@@ -460,7 +483,7 @@ impl Authority {
 }
 
 /// A PKCS#10 request taken apart, its self-signature not yet checked.
-pub struct ParsedCsr {
+pub(crate) struct ParsedCsr {
     /// The requested key, validated as any client key.
     pub key: PublicKey,
     pub scheme: SignatureScheme,
@@ -472,7 +495,7 @@ pub struct ParsedCsr {
 impl ParsedCsr {
     /// Parses Fulcio's `certificateSigningRequest`: one PEM `CERTIFICATE REQUEST` block
     /// whose DER has nothing after the request.
-    pub fn parse(pem_bytes: &[u8]) -> Result<ParsedCsr, KeyProblem> {
+    pub(crate) fn parse(pem_bytes: &[u8]) -> Result<ParsedCsr, KeyProblem> {
         let text = std::str::from_utf8(pem_bytes)
             .map_err(|_| KeyProblem::CsrUnparsable("not PEM text".into()))?;
         let block = pem::parse_first(text).map_err(|e| KeyProblem::CsrUnparsable(e.to_string()))?;
@@ -547,10 +570,5 @@ fn signature_algorithm_name(dotted: &str) -> String {
     }
 }
 
-/// Used by `/api/v2/configuration`.
-pub fn configured_issuers(state: &IdentityState) -> (Vec<&IssuerConfig>, Vec<&IssuerConfig>) {
-    (
-        state.config.issuers.iter().collect(),
-        state.config.meta_issuers.iter().collect(),
-    )
-}
+#[cfg(test)]
+mod tests;
