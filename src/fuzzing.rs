@@ -306,17 +306,7 @@ pub fn merkle_differential(data: &[u8]) {
         .map(|i| merkle::leaf_hash(&i.to_be_bytes()))
         .collect();
     // Tiles exactly as the sequencer stores them.
-    let empty = SignedTreeHead {
-        tree_size: 0,
-        timestamp: 0,
-        root: merkle::empty_root(),
-        signature: DigitallySigned {
-            hash_algorithm: 4,
-            signature_algorithm: 3,
-            signature: Vec::new(),
-        },
-    };
-    let mut state = TreeState::empty(empty);
+    let mut state = TreeState::unsigned_empty();
     let mut tiles: HashMap<(u8, u64), Vec<u8>> = HashMap::new();
     // Append in batches whose sizes come from the input, as batches of a real log do.
     let mut at = 0;

@@ -2,9 +2,11 @@
 //! embedded Certificate Transparency log.
 //!
 //! Layout (dependencies point inward only):
-//! `api -> authority -> {oidc, identity, ca, ct} -> model`; `config` and `metrics` are
-//! leaves used by all; `serve` wires everything together for `brevis serve`.
-//! See ARCHITECTURE.md for the code map and invariants.
+//! `server -> {api, reload} -> authority -> {oidc, identity, ca, ct} -> model`; `config`,
+//! `metrics`, `errors`, `files` and `ratelimit` are leaves. [`server::Server`] is the
+//! composition root of `brevis serve`, built from [`server::ServeOptions`] and run with a
+//! shutdown future. Everything not needed by the binary, the tests, the benches or the
+//! fuzz targets is `pub(crate)`. See ARCHITECTURE.md for the code map and invariants.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

@@ -26,7 +26,7 @@ use crate::tls::{self, TlsError, TlsFiles};
 use actix_web::{App, HttpServer, middleware::from_fn, web};
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -416,15 +416,7 @@ impl Server {
         opts: ServeOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<Server, StartupError> {
-        metrics::init();
-        // Every rejection reason exists from the start, at zero.
-        for reason in crate::authority::IssueError::REASONS
-            .iter()
-            .chain(api::API_REJECTIONS)
-        {
-            metrics::REJECTIONS.with_label_values(&[reason]);
-        }
-        crate::ct::log::Rejection::register_metrics();
+        register_metrics();
         std::fs::create_dir_all(&opts.data_dir).map_err(|source| StartupError::DataDir {
             path: opts.data_dir.clone(),
             source,
@@ -434,217 +426,67 @@ impl Server {
         let identity = IdentityState::new(identity_config, clock.clone(), opts.oidc)
             .map_err(StartupError::Identity)?;
         let provisioned = provision::load_or_create(&opts.ca, &opts.data_dir, clock.now())?;
-        let ca = provisioned.ca;
-        ca.self_test().map_err(StartupError::CaSelfTest)?;
-
-        let (ct, ct_description, embedded, remote) = Server::ct(&opts, &ca)?;
+        provisioned
+            .ca
+            .self_test()
+            .map_err(StartupError::CaSelfTest)?;
+        let ct = CtSide::open(&opts, &provisioned.ca)?;
         let api_listener = bind(&opts.host, opts.port)?;
         let metrics_listener = bind(&opts.host, opts.metrics_port)?;
-
-        let issuers = identity
-            .config
-            .issuers
-            .iter()
-            .chain(identity.config.meta_issuers.iter())
-            .map(|i| format!("{} ({}, client-id {})", i.key, i.kind.as_str(), i.client_id))
-            .collect();
-        let summary = Summary {
-            ca: provisioned.description,
-            chain_len: ca.chain_der().len(),
-            root_fingerprint: hex::encode(crate::ct::sha256(ca.root_der())),
-            ct: ct_description,
-            ctlog_prefix: embedded
-                .as_ref()
-                .map(|e| e.prefix.clone())
-                .unwrap_or_default(),
-            issuers,
-            new_root_key: provisioned.new_root_key,
-        };
-        let accepted_roots = embedded
-            .as_ref()
-            .map(|e| e.log.roots().iter().map(|r| r.der.clone()).collect());
-        let mut authority =
-            Authority::new(identity, ca, opts.algorithms.clone(), ct, clock.clone());
-        if let Some(rate) = opts.protection.per_identity {
-            authority = authority
-                .with_identity_rate_limit(RateLimiter::new(rate, opts.protection.max_tracked));
-        }
-        let authority = Arc::new(authority);
-
-        let tls = match &opts.tls {
-            None => None,
-            Some(files) => {
-                let key = tls::load(files)?;
-                crate::reload::publish_tls_expiry(&key);
-                let resolver = Arc::new(tls::Resolver::new(key));
-                let config = tls::server_config(resolver.clone())?;
-                Some((files.clone(), resolver, config))
-            }
-        };
-        let reloader = Arc::new(Reloader::new(
-            authority.clone(),
-            clock,
-            opts.config_path.as_ref().map(|p| IdentitySource {
-                path: p.clone(),
-                insecure_http_issuers: opts.insecure_http_issuers,
-                oidc: opts.oidc,
-                watch: opts.reload.config_watch,
-            }),
-            provisioned.files.map(|(cert, key)| CaSource {
-                cert,
-                key,
-                password: match &opts.ca {
-                    CaChoice::File { password, .. } => password.clone(),
-                    CaChoice::Ephemeral => None,
-                },
-                watch: opts.reload.fileca_watch,
-                accepted_roots,
-            }),
-            tls.as_ref().map(|(files, resolver, _)| TlsSource {
-                files: files.clone(),
-                resolver: resolver.clone(),
-            }),
-        ));
-        let client_ip_header = match &opts.protection.client_ip_header {
-            None => None,
-            Some(h) => Some(
-                actix_web::http::header::HeaderName::try_from(h.as_str())
-                    .map_err(|_| StartupError::ClientIpHeader(h.clone()))?,
-            ),
-        };
+        let tls = opts.tls.as_ref().map(TlsSide::load).transpose()?;
         let addrs = Addrs {
             api: local_addr(&api_listener)?,
             metrics: local_addr(&metrics_listener)?,
-            ctlog: embedded
+            ctlog: ct
+                .embedded
                 .as_ref()
                 .map(|e| local_addr(&e.listener))
                 .transpose()?,
             tls: tls.is_some(),
         };
+        let summary = Summary::new(&identity, &provisioned, &ct);
+        let accepted_roots = ct
+            .embedded
+            .as_ref()
+            .map(|e| e.log.roots().iter().map(|r| r.der.clone()).collect());
+        let mut authority = Authority::new(
+            identity,
+            provisioned.ca,
+            opts.algorithms.clone(),
+            ct.submitter,
+            clock.clone(),
+        );
+        if let Some(rate) = opts.protection.per_identity {
+            authority = authority
+                .with_identity_rate_limit(RateLimiter::new(rate, opts.protection.max_tracked));
+        }
+        let authority = Arc::new(authority);
+        let tls_source = tls.as_ref().map(|t| TlsSource {
+            files: t.files.clone(),
+            resolver: t.resolver.clone(),
+        });
+        let reloader = Arc::new(reloader(
+            &opts,
+            authority.clone(),
+            clock,
+            provisioned.files,
+            accepted_roots,
+            tls_source,
+        ));
         Ok(Server {
             addrs,
             summary,
             authority,
             reloader,
-            embedded,
-            remote,
+            embedded: ct.embedded,
+            remote: ct.remote,
             api_listener,
             metrics_listener,
-            tls: tls.map(|(_, _, config)| config),
+            tls: tls.map(|t| t.config),
             http: opts.http,
-            limits: api::Limits {
-                per_client: opts
-                    .protection
-                    .per_client
-                    .map(|r| RateLimiter::new(r, opts.protection.max_tracked)),
-                client_ip_header,
-                body_timeout: opts.protection.body_timeout,
-                issuance_timeout: opts.protection.issuance_timeout,
-                ipv6_prefix: opts.protection.ipv6_prefix,
-            },
+            limits: limits(&opts.protection)?,
             max_connections: opts.protection.max_connections,
-            watch_interval: if opts.reload.watch_interval.is_zero() {
-                Duration::ZERO
-            } else {
-                opts.reload.watch_interval
-            },
-        })
-    }
-
-    /// The CT side: what the authority submits to, how it is described, and the embedded
-    /// log or the remote one.
-    #[allow(clippy::type_complexity)]
-    fn ct(
-        opts: &ServeOptions,
-        ca: &ca::CertificateAuthority,
-    ) -> Result<
-        (
-            Option<Arc<dyn Submitter>>,
-            String,
-            Option<Embedded>,
-            Option<Arc<RemoteLog>>,
-        ),
-        StartupError,
-    > {
-        Ok(match &opts.ct {
-            CtChoice::Disabled => (
-                None,
-                "disabled (--ct-log-url \"\"): certificates carry no SCT; Sigstore clients will refuse them".into(),
-                None,
-                None,
-            ),
-            CtChoice::Remote {
-                url,
-                public_key,
-                options,
-            } => {
-                let key = match public_key {
-                    Some(p) => {
-                        let text = std::fs::read_to_string(p).map_err(|source| {
-                            StartupError::CtLogKeyFile {
-                                path: p.clone(),
-                                source,
-                            }
-                        })?;
-                        Some(LogPublicKey::from_pem(&text).map_err(|source| {
-                            StartupError::CtLogKey {
-                                path: p.clone(),
-                                source,
-                            }
-                        })?)
-                    }
-                    None => {
-                        tracing::warn!("no --ct-log-public-key-path: SCTs from {url} are not verified");
-                        None
-                    }
-                };
-                let verified = if key.is_some() {
-                    "SCTs verified"
-                } else {
-                    "SCTs NOT verified"
-                };
-                let remote = Arc::new(
-                    RemoteLog::new(url, key, options.clone()).map_err(StartupError::RemoteLog)?,
-                );
-                (
-                    Some(remote.clone() as Arc<dyn Submitter>),
-                    format!("remote {url} ({verified})"),
-                    None,
-                    Some(remote),
-                )
-            }
-            CtChoice::Embedded(e) => {
-                let mut log_opts = e.log.clone();
-                log_opts.roots = vec![ca.root_der().to_vec()];
-                if let Some(p) = &e.extra_roots {
-                    log_opts.roots.extend(read_roots("--ctlog-extra-roots", p)?);
-                }
-                let dir = opts.data_dir.join("ctlog");
-                let log = Arc::new(Log::open(&dir, log_opts).map_err(|source| {
-                    StartupError::CtLog {
-                        dir: dir.clone(),
-                        source,
-                    }
-                })?);
-                let listener = bind(&opts.host, e.port)?;
-                let url = format!("http://{}{}", local_addr(&listener)?, e.prefix);
-                let desc = format!(
-                    "embedded, {url} (log ID {}, key {}, tree size {})",
-                    log.public_key().log_id_base64(),
-                    dir.join("log-public-key.pem").display(),
-                    log.sth().tree_size
-                );
-                (
-                    Some(Arc::new(EmbeddedLog(log.clone())) as Arc<dyn Submitter>),
-                    desc,
-                    Some(Embedded {
-                        log,
-                        listener,
-                        prefix: e.prefix.clone(),
-                    }),
-                    None,
-                )
-            }
+            watch_interval: opts.reload.watch_interval,
         })
     }
 
@@ -678,71 +520,32 @@ impl Server {
                 authority.identity().verifier.warm_up().await;
             });
         }
-        let reload = self.reload_handle();
-        let watching = !self.watch_interval.is_zero() && self.reloader.watches_anything();
-        let remote_status = self.remote.as_ref().map(|r| probe_remote(r.clone()));
         let stopping = Arc::new(AtomicBool::new(false));
-        let readiness = readiness(
-            self.authority.clone(),
-            stopping.clone(),
-            self.embedded.as_ref().map(|e| e.log.clone()),
-            remote_status,
-        );
-        let _ = readiness();
-        let state = web::Data::new(AppState {
-            authority: self.authority.clone(),
-            readiness: Arc::new(readiness),
-            last_readiness: Mutex::new(None),
-            limits: self.limits,
-        });
-        let mut api = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap(from_fn(api::observe))
-                .configure(api::configure)
-        })
-        .keep_alive(self.http.idle_timeout)
-        .client_request_timeout(self.http.request_timeout)
-        .shutdown_timeout(self.http.shutdown_timeout.as_secs().max(1))
-        .disable_signals();
-        if let Some(w) = self.http.workers {
-            api = api.workers(w);
-        }
-        if let Some(n) = self.max_connections {
-            api = api.max_connections(n);
-        }
-        let serve = |source| StartupError::Serve {
-            listener: "API",
-            source,
-        };
-        let api = match self.tls {
-            Some(config) => api.listen_rustls_0_23(self.api_listener, config),
-            None => api.listen(self.api_listener),
-        }
-        .map_err(serve)?
-        .run();
-        let api_handle = api.handle();
+        let watcher = (!self.watch_interval.is_zero() && self.reloader.watches_anything())
+            .then(|| actix_web::rt::spawn(watch_files(self.reload_handle(), self.watch_interval)));
+        let log = self.embedded.as_ref().map(|e| e.log.clone());
         let metrics_server = metrics_server(self.metrics_listener)?;
         let metrics_handle = metrics_server.handle();
         actix_web::rt::spawn(metrics_server);
-        let mut log_handle = None;
-        if let Some(e) = &self.embedded {
-            let listener = e
-                .listener
-                .try_clone()
-                .map_err(|source| StartupError::Serve {
-                    listener: "CT log",
-                    source,
-                })?;
-            let server = ctlog_server(e.log.clone(), listener, e.prefix.clone())?;
-            log_handle = Some(server.handle());
-            actix_web::rt::spawn(server);
-        }
-        let watcher =
-            watching.then(|| actix_web::rt::spawn(watch_files(reload, self.watch_interval)));
-
+        let log_handle = match &self.embedded {
+            Some(e) => Some(serve_embedded_log(e)?),
+            None => None,
+        };
+        let api = serve_api(
+            ApiSide {
+                authority: self.authority.clone(),
+                embedded_log: log.clone(),
+                remote: self.remote.clone(),
+                limits: self.limits,
+                http: self.http,
+                max_connections: self.max_connections,
+                tls: self.tls,
+            },
+            self.api_listener,
+            stopping.clone(),
+        )?;
+        let api_handle = api.handle();
         let api_task = actix_web::rt::spawn(api);
-        let log = self.embedded.as_ref().map(|e| e.log.clone());
         let drained = {
             let stop = async {
                 shutdown.await;
@@ -773,10 +576,300 @@ impl Server {
             tracing::info!(tree_size = log.sth().tree_size, "CT log flushed");
         }
         tracing::info!("brevis stopped");
+        let failed = |source| StartupError::Serve {
+            listener: "API",
+            source,
+        };
         match drained {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(source)) => Err(serve(source)),
-            Err(_) => Err(serve(std::io::Error::other("the API server task failed"))),
+            Ok(Err(source)) => Err(failed(source)),
+            Err(_) => Err(failed(std::io::Error::other("the API server task failed"))),
+        }
+    }
+}
+
+/// What the API listener serves with.
+struct ApiSide {
+    authority: Arc<Authority>,
+    embedded_log: Option<Arc<Log>>,
+    remote: Option<Arc<RemoteLog>>,
+    limits: api::Limits,
+    http: HttpOptions,
+    max_connections: Option<usize>,
+    tls: Option<rustls::ServerConfig>,
+}
+
+/// Starts the API's HTTP server on `listener` (not yet polled: the caller spawns it).
+fn serve_api(
+    side: ApiSide,
+    listener: TcpListener,
+    stopping: Arc<AtomicBool>,
+) -> Result<actix_web::dev::Server, StartupError> {
+    let remote_status = side.remote.map(probe_remote);
+    let readiness = readiness(
+        side.authority.clone(),
+        stopping,
+        side.embedded_log,
+        remote_status,
+    );
+    let _ = readiness();
+    let state = web::Data::new(AppState {
+        authority: side.authority,
+        readiness: Arc::new(readiness),
+        last_readiness: Mutex::new(None),
+        limits: side.limits,
+    });
+    let mut api = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(from_fn(api::observe))
+            .configure(api::configure)
+    })
+    .keep_alive(side.http.idle_timeout)
+    .client_request_timeout(side.http.request_timeout)
+    .shutdown_timeout(side.http.shutdown_timeout.as_secs().max(1))
+    .disable_signals();
+    if let Some(w) = side.http.workers {
+        api = api.workers(w);
+    }
+    if let Some(n) = side.max_connections {
+        api = api.max_connections(n);
+    }
+    let bound = match side.tls {
+        Some(config) => api.listen_rustls_0_23(listener, config),
+        None => api.listen(listener),
+    };
+    Ok(bound
+        .map_err(|source| StartupError::Serve {
+            listener: "API",
+            source,
+        })?
+        .run())
+}
+
+/// Starts the embedded log's listener; returns the handle that stops it.
+fn serve_embedded_log(e: &Embedded) -> Result<actix_web::dev::ServerHandle, StartupError> {
+    let listener = e
+        .listener
+        .try_clone()
+        .map_err(|source| StartupError::Serve {
+            listener: "CT log",
+            source,
+        })?;
+    let server = ctlog_server(e.log.clone(), listener, e.prefix.clone())?;
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Ok(handle)
+}
+
+/// Every rejection reason exists from the start, at zero.
+fn register_metrics() {
+    metrics::init();
+    for reason in crate::authority::IssueError::REASONS
+        .iter()
+        .chain(api::API_REJECTIONS)
+    {
+        metrics::REJECTIONS.with_label_values(&[reason]);
+    }
+    crate::ct::log::Rejection::register_metrics();
+}
+
+/// What reloads, from where: the identity config, the file CA, the TLS pair.
+fn reloader(
+    opts: &ServeOptions,
+    authority: Arc<Authority>,
+    clock: Arc<dyn Clock>,
+    ca_files: Option<(PathBuf, PathBuf)>,
+    accepted_roots: Option<Vec<Vec<u8>>>,
+    tls: Option<TlsSource>,
+) -> Reloader {
+    Reloader::new(
+        authority,
+        clock,
+        opts.config_path.as_ref().map(|p| IdentitySource {
+            path: p.clone(),
+            insecure_http_issuers: opts.insecure_http_issuers,
+            oidc: opts.oidc,
+            watch: opts.reload.config_watch,
+        }),
+        ca_files.map(|(cert, key)| CaSource {
+            cert,
+            key,
+            password: match &opts.ca {
+                CaChoice::File { password, .. } => password.clone(),
+                CaChoice::Ephemeral => None,
+            },
+            watch: opts.reload.fileca_watch,
+            accepted_roots,
+        }),
+        tls,
+    )
+}
+
+/// The API's per-request protections, from the options.
+fn limits(p: &Protection) -> Result<api::Limits, StartupError> {
+    let client_ip_header = match &p.client_ip_header {
+        None => None,
+        Some(h) => Some(
+            actix_web::http::header::HeaderName::try_from(h.as_str())
+                .map_err(|_| StartupError::ClientIpHeader(h.clone()))?,
+        ),
+    };
+    Ok(api::Limits {
+        per_client: p.per_client.map(|r| RateLimiter::new(r, p.max_tracked)),
+        client_ip_header,
+        body_timeout: p.body_timeout,
+        issuance_timeout: p.issuance_timeout,
+        ipv6_prefix: p.ipv6_prefix,
+    })
+}
+
+/// The served certificate: its files, the resolver reloads swap it in, the rustls config.
+struct TlsSide {
+    files: TlsFiles,
+    resolver: Arc<tls::Resolver>,
+    config: rustls::ServerConfig,
+}
+
+impl TlsSide {
+    fn load(files: &TlsFiles) -> Result<TlsSide, StartupError> {
+        let key = tls::load(files)?;
+        crate::reload::publish_tls_expiry(&key);
+        let resolver = Arc::new(tls::Resolver::new(key));
+        let config = tls::server_config(resolver.clone())?;
+        Ok(TlsSide {
+            files: files.clone(),
+            resolver,
+            config,
+        })
+    }
+}
+
+/// The CT side: what the authority submits to, how it is described, and the embedded
+/// log or the remote one.
+struct CtSide {
+    submitter: Option<Arc<dyn Submitter>>,
+    description: String,
+    embedded: Option<Embedded>,
+    remote: Option<Arc<RemoteLog>>,
+}
+
+impl CtSide {
+    fn open(opts: &ServeOptions, ca: &ca::CertificateAuthority) -> Result<CtSide, StartupError> {
+        match &opts.ct {
+            CtChoice::Disabled => Ok(CtSide {
+                submitter: None,
+                description: "disabled (--ct-log-url \"\"): certificates carry no SCT; Sigstore clients will refuse them".into(),
+                embedded: None,
+                remote: None,
+            }),
+            CtChoice::Remote {
+                url,
+                public_key,
+                options,
+            } => CtSide::remote(url, public_key.as_deref(), options),
+            CtChoice::Embedded(e) => CtSide::embedded(opts, e, ca),
+        }
+    }
+
+    fn remote(
+        url: &str,
+        public_key: Option<&Path>,
+        options: &crate::ct::client::ClientOptions,
+    ) -> Result<CtSide, StartupError> {
+        let key = match public_key {
+            Some(p) => {
+                let text =
+                    std::fs::read_to_string(p).map_err(|source| StartupError::CtLogKeyFile {
+                        path: p.to_path_buf(),
+                        source,
+                    })?;
+                Some(
+                    LogPublicKey::from_pem(&text).map_err(|source| StartupError::CtLogKey {
+                        path: p.to_path_buf(),
+                        source,
+                    })?,
+                )
+            }
+            None => {
+                tracing::warn!("no --ct-log-public-key-path: SCTs from {url} are not verified");
+                None
+            }
+        };
+        let verified = if key.is_some() {
+            "SCTs verified"
+        } else {
+            "SCTs NOT verified"
+        };
+        let remote =
+            Arc::new(RemoteLog::new(url, key, options.clone()).map_err(StartupError::RemoteLog)?);
+        Ok(CtSide {
+            submitter: Some(remote.clone() as Arc<dyn Submitter>),
+            description: format!("remote {url} ({verified})"),
+            embedded: None,
+            remote: Some(remote),
+        })
+    }
+
+    fn embedded(
+        opts: &ServeOptions,
+        e: &EmbeddedLogOptions,
+        ca: &ca::CertificateAuthority,
+    ) -> Result<CtSide, StartupError> {
+        let mut log_opts = e.log.clone();
+        log_opts.roots = vec![ca.root_der().to_vec()];
+        if let Some(p) = &e.extra_roots {
+            log_opts.roots.extend(read_roots("--ctlog-extra-roots", p)?);
+        }
+        let dir = opts.data_dir.join("ctlog");
+        let log = Arc::new(
+            Log::open(&dir, log_opts).map_err(|source| StartupError::CtLog {
+                dir: dir.clone(),
+                source,
+            })?,
+        );
+        let listener = bind(&opts.host, e.port)?;
+        let url = format!("http://{}{}", local_addr(&listener)?, e.prefix);
+        let description = format!(
+            "embedded, {url} (log ID {}, key {}, tree size {})",
+            log.public_key().log_id_base64(),
+            dir.join("log-public-key.pem").display(),
+            log.sth().tree_size
+        );
+        Ok(CtSide {
+            submitter: Some(Arc::new(EmbeddedLog(log.clone())) as Arc<dyn Submitter>),
+            description,
+            embedded: Some(Embedded {
+                log,
+                listener,
+                prefix: e.prefix.clone(),
+            }),
+            remote: None,
+        })
+    }
+}
+
+impl Summary {
+    fn new(identity: &IdentityState, provisioned: &provision::Provisioned, ct: &CtSide) -> Self {
+        let ca = &provisioned.ca;
+        Summary {
+            ca: provisioned.description.clone(),
+            chain_len: ca.chain_der().len(),
+            root_fingerprint: hex::encode(crate::ct::sha256(ca.root_der())),
+            ct: ct.description.clone(),
+            ctlog_prefix: ct
+                .embedded
+                .as_ref()
+                .map(|e| e.prefix.clone())
+                .unwrap_or_default(),
+            issuers: identity
+                .config
+                .issuers
+                .iter()
+                .chain(identity.config.meta_issuers.iter())
+                .map(|i| format!("{} ({}, client-id {})", i.key, i.kind.as_str(), i.client_id))
+                .collect(),
+            new_root_key: provisioned.new_root_key.clone(),
         }
     }
 }

@@ -1057,12 +1057,22 @@ async fn a_second_stop_signal_exits_without_waiting() {
         &email_config(&op),
         &["--body-timeout", "120s", "--shutdown-timeout", "120s"],
     );
-    // A request whose body never finishes keeps the graceful stop waiting.
+    // A request whose body never finishes keeps the graceful stop waiting. `Expect:
+    // 100-continue` makes brevis answer once it has taken the request in, so the stop
+    // signal cannot overtake the request's arrival.
     let mut slow = std::net::TcpStream::connect(addr(&brevis.url)).unwrap();
     slow.write_all(
-        b"POST /api/v2/signingCert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+        b"POST /api/v2/signingCert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n",
     )
     .unwrap();
+    let mut interim = [0u8; 64];
+    let n = std::io::Read::read(&mut slow, &mut interim).unwrap();
+    assert!(
+        String::from_utf8_lossy(&interim[..n]).starts_with("HTTP/1.1 100"),
+        "{:?}",
+        String::from_utf8_lossy(&interim[..n])
+    );
+    slow.write_all(b"{").unwrap();
     let mut brevis = brevis;
     signal(&brevis, "TERM");
     eventually("graceful stop started", || async {

@@ -1,5 +1,7 @@
-//! The HTTP API: Fulcio's REST routes (v2 and legacy v1), health, and the metrics
-//! endpoint. The only module that knows actix-web.
+//! The HTTP handlers: Fulcio's REST routes (v2 and legacy v1), health and readiness, the
+//! metrics endpoint, and the CT log's routes (`ctlog`). Handlers, the error map and the
+//! middleware live here; `server` builds the HTTP servers around them. Those two are the
+//! only modules that know actix-web (`tests/architecture.rs`).
 
 pub(crate) mod ctlog;
 pub(crate) mod error;
@@ -195,6 +197,18 @@ fn decode_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiEr
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
 }
 
+/// Admits the client (per-client rate limit), reads the body within its limits and
+/// decodes it.
+async fn admitted_json<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<T, ApiError> {
+    state.limits.admit(req)?;
+    let body = read_body(payload, &state.limits).await?;
+    decode_json(&body)
+}
+
 fn bytes_field(value: &str, field: &str) -> Result<Vec<u8>, ApiError> {
     decode_proto_bytes(value).ok_or_else(|| {
         ApiError::bad_request(format!(
@@ -260,9 +274,8 @@ async fn signing_cert_v2(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.limits.admit(&req)?;
-    let body = read_body(payload, &state.limits).await?;
-    let parsed: json::CreateSigningCertificateRequest = decode_json(&body)?;
+    let parsed: json::CreateSigningCertificateRequest =
+        admitted_json(&req, payload, &state).await?;
     if parsed.public_key_request.is_some() && parsed.certificate_signing_request.is_some() {
         return Err(ApiError::bad_request(
             "invalid request body: publicKeyRequest and certificateSigningRequest are mutually exclusive (oneof key)",
@@ -316,9 +329,7 @@ async fn signing_cert_v1(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.limits.admit(&req)?;
-    let body = read_body(payload, &state.limits).await?;
-    let parsed: json::LegacyRequest = decode_json(&body)?;
+    let parsed: json::LegacyRequest = admitted_json(&req, payload, &state).await?;
     let key = match parsed.certificate_signing_request.filter(|c| !c.is_empty()) {
         Some(csr) => KeyProof::Csr {
             pem: bytes_field(&csr, "certificateSigningRequest")?,

@@ -546,6 +546,16 @@ fn validate_issuer(
             ),
         ));
     }
+    validate_kind(path, issuer, meta, ci_metadata)
+}
+
+/// The rules of one issuer type (trust domains, subject domains, CI provider names).
+fn validate_kind(
+    path: &str,
+    issuer: &IssuerConfig,
+    meta: bool,
+    ci_metadata: &BTreeMap<String, CiProviderMetadata>,
+) -> Result<(), ConfigError> {
     match &issuer.kind {
         IssuerType::Spiffe => {
             if meta {

@@ -302,6 +302,87 @@ struct Frame {
     else_ifs: usize,
 }
 
+impl Frame {
+    fn new(cond: Expr, else_ifs: usize) -> Frame {
+        Frame {
+            cond,
+            then: Vec::new(),
+            otherwise: None,
+            else_ifs,
+        }
+    }
+}
+
+/// The tree under construction: finished top-level nodes and the `if`s still open.
+#[derive(Default)]
+struct Builder {
+    out: Vec<Node>,
+    open: Vec<Frame>,
+}
+
+impl Builder {
+    /// Appends to the innermost open branch, or to the top level.
+    fn push(&mut self, n: Node) {
+        match self.open.last_mut() {
+            Some(f) => match &mut f.otherwise {
+                Some(o) => o.push(n),
+                None => f.then.push(n),
+            },
+            None => self.out.push(n),
+        }
+    }
+
+    fn text(&mut self, text: String) {
+        if !text.is_empty() {
+            self.push(Node::Text(text));
+        }
+    }
+
+    fn action(&mut self, action: Action) -> Result<(), &'static str> {
+        match action {
+            Action::Print(e) => self.push(Node::Print(e)),
+            Action::If(cond) => self.open.push(Frame::new(cond, 0)),
+            Action::Else => match self.open.last_mut() {
+                Some(f) if f.otherwise.is_none() => f.otherwise = Some(Vec::new()),
+                _ => return Err("unexpected else"),
+            },
+            Action::ElseIf(cond) => match self.open.last_mut() {
+                Some(f) if f.otherwise.is_none() => {
+                    // `else if c` is `else {{if c}} ... {{end}}` closed by the outer end.
+                    f.otherwise = Some(Vec::new());
+                    let depth = f.else_ifs + 1;
+                    self.open.push(Frame::new(cond, depth));
+                }
+                _ => return Err("unexpected else if"),
+            },
+            Action::End => loop {
+                // Close this if and any chained else-ifs.
+                let Some(f) = self.open.pop() else {
+                    return Err("unexpected end");
+                };
+                let chained = f.else_ifs > 0;
+                self.push(Node::If {
+                    cond: f.cond,
+                    then: f.then,
+                    otherwise: f.otherwise.unwrap_or_default(),
+                });
+                if !chained {
+                    break;
+                }
+            },
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<Node>, &'static str> {
+        if self.open.is_empty() {
+            Ok(self.out)
+        } else {
+            Err("missing end")
+        }
+    }
+}
+
 impl Template {
     /// Parses a template string from the configuration.
     pub fn parse(source: &str) -> Result<Template, TemplateError> {
@@ -311,43 +392,26 @@ impl Template {
                 kind: Kind::Lookup,
             });
         }
-        let mut out: Vec<Node> = Vec::new();
-        let mut stack: Vec<(Frame, Vec<Node>)> = Vec::new();
+        let at = |e: &str| TemplateError(format!("template {source:?}: {e}"));
+        let mut tree = Builder::default();
         let mut rest = source;
         let mut trim_next = false;
-        let current =
-            |out: &mut Vec<Node>, stack: &mut Vec<(Frame, Vec<Node>)>, n: Node| match stack
-                .last_mut()
-            {
-                Some((f, _)) => match &mut f.otherwise {
-                    Some(o) => o.push(n),
-                    None => f.then.push(n),
-                },
-                None => out.push(n),
-            };
         loop {
             let Some(open) = rest.find("{{") else {
-                let mut text = rest.to_string();
-                if trim_next {
-                    text = text.trim_start().to_string();
-                }
-                if !text.is_empty() {
-                    current(&mut out, &mut stack, Node::Text(text));
-                }
+                let text = if trim_next { rest.trim_start() } else { rest };
+                tree.text(text.to_string());
                 break;
             };
-            let mut text = rest[..open].to_string();
+            let mut text = &rest[..open];
             if trim_next {
-                text = text.trim_start().to_string();
+                text = text.trim_start();
             }
             let after = &rest[open + 2..];
             let trim_before = after.starts_with("- ") || after == "-";
             if trim_before {
-                text = text.trim_end().to_string();
+                text = text.trim_end();
             }
-            if !text.is_empty() {
-                current(&mut out, &mut stack, Node::Text(text));
-            }
+            tree.text(text.to_string());
             let body_start = if trim_before { 1 } else { 0 };
             let close = find_close(&after[body_start..])
                 .ok_or_else(|| TemplateError(format!("unclosed action in {source:?}")))?;
@@ -358,66 +422,12 @@ impl Template {
                 trim_next = true;
             }
             rest = &after[body_start + close + 2..];
-            match parse_action(inner)
-                .map_err(|e| TemplateError(format!("template {source:?}: {e}")))?
-            {
-                Action::Print(e) => current(&mut out, &mut stack, Node::Print(e)),
-                Action::If(cond) => stack.push((
-                    Frame {
-                        cond,
-                        then: Vec::new(),
-                        otherwise: None,
-                        else_ifs: 0,
-                    },
-                    Vec::new(),
-                )),
-                Action::Else => match stack.last_mut() {
-                    Some((f, _)) if f.otherwise.is_none() => f.otherwise = Some(Vec::new()),
-                    _ => return err(format!("template {source:?}: unexpected else")),
-                },
-                Action::ElseIf(cond) => match stack.last_mut() {
-                    Some((f, _)) if f.otherwise.is_none() => {
-                        // `else if c` is `else {{if c}} ... {{end}}` closed by the outer end.
-                        f.otherwise = Some(Vec::new());
-                        let depth = f.else_ifs + 1;
-                        stack.push((
-                            Frame {
-                                cond,
-                                then: Vec::new(),
-                                otherwise: None,
-                                else_ifs: depth,
-                            },
-                            Vec::new(),
-                        ));
-                    }
-                    _ => return err(format!("template {source:?}: unexpected else if")),
-                },
-                Action::End => {
-                    // Close this if and any chained else-ifs.
-                    loop {
-                        let Some((f, _)) = stack.pop() else {
-                            return err(format!("template {source:?}: unexpected end"));
-                        };
-                        let chained = f.else_ifs > 0;
-                        let node = Node::If {
-                            cond: f.cond,
-                            then: f.then,
-                            otherwise: f.otherwise.unwrap_or_default(),
-                        };
-                        current(&mut out, &mut stack, node);
-                        if !chained {
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        if !stack.is_empty() {
-            return err(format!("template {source:?}: missing end"));
+            let action = parse_action(inner).map_err(|e| at(&e.to_string()))?;
+            tree.action(action).map_err(at)?;
         }
         Ok(Template {
             source: source.to_string(),
-            kind: Kind::Go(out),
+            kind: Kind::Go(tree.finish().map_err(at)?),
         })
     }
 

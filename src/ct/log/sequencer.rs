@@ -127,6 +127,21 @@ impl TreeState {
         }
     }
 
+    /// An empty tree whose head carries no signature (tests of the tiles and proofs).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn unsigned_empty() -> TreeState {
+        TreeState::empty(SignedTreeHead {
+            tree_size: 0,
+            timestamp: 0,
+            root: merkle::empty_root(),
+            signature: DigitallySigned {
+                hash_algorithm: 4,
+                signature_algorithm: 3,
+                signature: Vec::new(),
+            },
+        })
+    }
+
     /// Appends `leaves` (leaf hashes, in order) and returns the bytes of every tile they
     /// changed, as a batch stores them: full tiles once, the rightmost partial tile of
     /// each level as it now stands.
@@ -681,20 +696,10 @@ mod tests {
 
     #[test]
     fn appended_tiles_hold_every_subtree_of_the_tree() {
-        let sth = SignedTreeHead {
-            tree_size: 0,
-            timestamp: 0,
-            root: merkle::empty_root(),
-            signature: DigitallySigned {
-                hash_algorithm: 4,
-                signature_algorithm: 3,
-                signature: Vec::new(),
-            },
-        };
         let leaves: Vec<Hash> = (0u32..70_000)
             .map(|i| merkle::leaf_hash(&i.to_be_bytes()))
             .collect();
-        let mut state = TreeState::empty(sth);
+        let mut state = TreeState::unsigned_empty();
         let mut tiles: HashMap<(u8, u64), Vec<u8>> = HashMap::new();
         for chunk in leaves.chunks(997) {
             for (l, i, b) in state.append_leaves(chunk) {
