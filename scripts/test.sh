@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs brevis's whole test suite on a fresh machine: installs what the tests need
-# (Debian packages when a tool is missing, npm packages into tests/oidc/node_modules and
-# tests/interop/node_modules,
-# pinned Python packages into .venv-test), checks formatting and lints, then runs every
-# test (unit, integration, interop).
+# (Debian packages when a tool is missing, PostgreSQL's server among them; npm packages
+# into tests/oidc/node_modules and tests/interop/node_modules; pinned Python packages into
+# .venv-test), checks formatting and lints, then runs every test (unit, integration,
+# interop; tests/postgres.rs starts and stops its own PostgreSQL cluster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,8 @@ command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
 command -v cc >/dev/null || need_apt+=(gcc)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+# PostgreSQL's server binaries: tests/postgres.rs starts its own cluster in a temp dir.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   SUDO=""
@@ -42,7 +44,7 @@ cargo fmt --all -- --check
 
 # Every test runs with the features tests need (fuzz entry points for the corpus replay);
 # clippy checks the same build, so nothing is compiled twice.
-FEATURES=fuzzing,fault-injection
+FEATURES=fuzzing,fault-injection,test-support
 
 log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --release --all-targets --features "$FEATURES" --locked -- -D warnings

@@ -8,7 +8,8 @@ use brevis::ca::SigningAlgorithm;
 use brevis::ca::provision::CaChoice;
 use brevis::config::{AlgorithmRegistry, algorithms::DEFAULT_NAMES};
 use brevis::ct::client::ClientOptions;
-use brevis::ct::log::{BatchConfig, LogOptions};
+use brevis::ct::log::store::postgres::PgOptions;
+use brevis::ct::log::{BatchConfig, LogOptions, Storage};
 use brevis::oidc::VerifierOptions;
 use brevis::ratelimit::Rate;
 use brevis::server::{
@@ -299,6 +300,27 @@ pub struct LogArgs {
     /// Accept only leaves with extended key usage codeSigning (Sigstore's CT setting).
     #[arg(long = "ctlog-require-code-signing", num_args = 0..=1, default_missing_value = "true", default_value = "true")]
     pub require_code_signing: bool,
+    /// Where the log is stored: sqlite:PATH (default: log.sqlite in the log's directory, one
+    /// writer) or postgres://USER@HOST:PORT/DATABASE[?sslmode=require] (any number of
+    /// replicas; docs/scaling.md). Put the password in --ct-log-storage-password-file or
+    /// PGPASSWORD, not in the URL.
+    #[arg(long = "ct-log-storage", default_value = "sqlite:", value_parser = Storage::parse)]
+    pub storage: Storage,
+    /// File holding the PostgreSQL password.
+    #[arg(long = "ct-log-storage-password-file")]
+    pub storage_password_file: Option<PathBuf>,
+    /// PEM CA certificates for the PostgreSQL server's TLS certificate (default: the
+    /// system's roots). The server's certificate is always verified when TLS is used.
+    #[arg(long = "ct-log-storage-ca-file")]
+    pub storage_ca_file: Option<PathBuf>,
+    /// How long a replica may hold the log's write lock without talking to PostgreSQL
+    /// before the database ends its session and another replica takes over.
+    #[arg(long = "ct-log-storage-lease-timeout", default_value = "5s", value_parser = parse_duration)]
+    pub storage_lease_timeout: Duration,
+    /// With PostgreSQL, how often each replica reads the latest checkpoint (so it serves
+    /// what the other replicas committed).
+    #[arg(long = "ct-log-checkpoint-poll", default_value = "500ms", value_parser = parse_duration)]
+    pub checkpoint_poll: Duration,
 }
 
 impl LogArgs {
@@ -312,6 +334,16 @@ impl LogArgs {
                 ..BatchConfig::default()
             },
             max_pending: self.max_pending.max(1),
+            storage: match &self.storage {
+                Storage::Postgres(pg) => Storage::Postgres(PgOptions {
+                    password_file: self.storage_password_file.clone(),
+                    ca_file: self.storage_ca_file.clone(),
+                    lease_timeout: self.storage_lease_timeout,
+                    ..pg.clone()
+                }),
+                s => s.clone(),
+            },
+            checkpoint_poll: self.checkpoint_poll,
             ..LogOptions::default()
         }
     }
@@ -502,6 +534,43 @@ pub enum CtlogCommand {
     /// Create a CT log key pair (log-key.pem, log-public-key.pem) in a directory, unless
     /// one is already there; prints the public key's path and the log ID either way.
     Key(CtlogKeyArgs),
+    /// Copy a stopped log to other storage (sqlite:PATH to postgres://...): same entries,
+    /// tiles and checkpoint, verified against the source's root before the copy commits.
+    /// Refuses a target that already holds a log.
+    Migrate(CtlogMigrateArgs),
+}
+
+#[derive(Args)]
+pub struct CtlogMigrateArgs {
+    /// The log to copy: sqlite:PATH (stop the brevis that writes it first).
+    #[arg(long, value_parser = Storage::parse)]
+    pub from: Storage,
+    /// Where to: an empty postgres://USER@HOST:PORT/DATABASE (or sqlite:PATH).
+    #[arg(long, value_parser = Storage::parse)]
+    pub to: Storage,
+    /// File holding the target PostgreSQL password (else PGPASSWORD).
+    #[arg(long)]
+    pub to_password_file: Option<PathBuf>,
+    /// PEM CA certificates for the target PostgreSQL server's TLS certificate.
+    #[arg(long)]
+    pub to_ca_file: Option<PathBuf>,
+}
+
+impl CtlogMigrateArgs {
+    /// The target with its password and CA file; its sessions may stay in one transaction
+    /// for the whole copy.
+    pub fn target(&self) -> Storage {
+        match &self.to {
+            Storage::Postgres(pg) => Storage::Postgres(PgOptions {
+                password_file: self.to_password_file.clone(),
+                ca_file: self.to_ca_file.clone(),
+                lease_timeout: Duration::from_secs(600),
+                statement_timeout: Duration::from_secs(600),
+                ..pg.clone()
+            }),
+            s => s.clone(),
+        }
+    }
 }
 
 #[derive(Args)]

@@ -12,8 +12,8 @@ use brevis::server::{CtLogServer, Server, Summary};
 use clap::Parser;
 use cli::{
     CaCommand, CaCreateArgs, CaIntermediateArgs, CertCommand, CertRequestArgs, CertVerifyArgs, Cli,
-    Command, ConfigCheckArgs, ConfigCommand, CtlogCommand, CtlogKeyArgs, CtlogServeArgs,
-    KeyPathArg, ServeArgs, TrustArgs, TrustConfigArgs,
+    Command, ConfigCheckArgs, ConfigCommand, CtlogCommand, CtlogKeyArgs, CtlogMigrateArgs,
+    CtlogServeArgs, KeyPathArg, ServeArgs, TrustArgs, TrustConfigArgs,
 };
 use std::path::PathBuf;
 
@@ -48,6 +48,7 @@ fn main() -> Result<()> {
         Command::Config(ConfigCommand::Check(args)) => config_check(args),
         Command::Ctlog(CtlogCommand::Serve(args)) => ctlog_serve(args),
         Command::Ctlog(CtlogCommand::Key(args)) => ctlog_key(args),
+        Command::Ctlog(CtlogCommand::Migrate(args)) => ctlog_migrate(args),
         Command::TrustRoot(args) => emit(&trust_material(&args)?.0, &args.out),
         Command::SigningConfig(args) => emit(&trust_material(&args)?.1, &args.out),
         Command::TrustConfig(args) => trust_config(args),
@@ -147,6 +148,27 @@ fn serve(args: ServeArgs) -> Result<()> {
     })
 }
 
+fn ctlog_migrate(args: CtlogMigrateArgs) -> Result<()> {
+    let dir = std::env::current_dir().context("the current directory")?;
+    let target = args.target();
+    let report =
+        brevis::ct::log::migrate::migrate(&args.from, &target, &dir).with_context(|| {
+            format!(
+                "migrating {} to {}",
+                args.from.describe(&dir),
+                target.describe(&dir)
+            )
+        })?;
+    println!(
+        "copied {} entries, {} tiles, {} issuers; root {} verified",
+        report.entries,
+        report.tiles,
+        report.issuers,
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, report.root)
+    );
+    Ok(())
+}
+
 fn ctlog_serve(args: CtlogServeArgs) -> Result<()> {
     let opts = args.options()?;
     actix_web::rt::System::new().block_on(async move {
@@ -164,6 +186,7 @@ fn ctlog_serve(args: CtlogServeArgs) -> Result<()> {
             log.public_key().log_id_base64(),
             server.key_path.display()
         );
+        println!("  storage: {}", server.storage);
         println!(
             "  origin {}, tree size {}, {} accepted roots",
             log.origin(),

@@ -831,9 +831,10 @@ impl CtSide {
         let listener = bind(&opts.host, e.port)?;
         let url = format!("http://{}{}", local_addr(&listener)?, e.prefix);
         let description = format!(
-            "embedded, {url} (log ID {}, key {}, tree size {})",
+            "embedded, {url} (log ID {}, key {}, {}, tree size {})",
             log.public_key().log_id_base64(),
             dir.join("log-public-key.pem").display(),
+            e.log.storage.describe(&dir),
             log.sth().tree_size
         );
         Ok(CtSide {
@@ -1044,6 +1045,8 @@ pub struct CtLogServer {
     pub metrics_addr: Option<SocketAddr>,
     /// The log's private key file (`--key`, or `<data-dir>/log-key.pem`).
     pub key_path: PathBuf,
+    /// Where the log is stored, for the banner (no password).
+    pub storage: String,
 }
 
 impl CtLogServer {
@@ -1058,6 +1061,7 @@ impl CtLogServer {
             .key_file
             .clone()
             .unwrap_or_else(|| crate::ct::log::key_path(&opts.data_dir));
+        let storage = log_opts.storage.describe(&opts.data_dir);
         let log = Arc::new(Log::open(&opts.data_dir, log_opts).map_err(|source| {
             StartupError::CtLog {
                 dir: opts.data_dir.clone(),
@@ -1074,6 +1078,7 @@ impl CtLogServer {
             metrics_listener,
             prefix: opts.prefix,
             key_path,
+            storage,
         })
     }
 

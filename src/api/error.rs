@@ -174,6 +174,10 @@ impl From<&IssueError> for ApiError {
                 ApiError::unavailable(MSG_CA_CHAIN)
             }
             IssueError::Ca(_) => ApiError::internal(MSG_CA_BACKEND),
+            IssueError::Ct(c) if c.is_transient() => ApiError {
+                retry_after: Some(1),
+                ..ApiError::unavailable(MSG_CT)
+            },
             IssueError::Ct(_) => ApiError::internal(MSG_CT),
             IssueError::RateLimited { retry_after, .. } => ApiError::too_many_requests(
                 format!(

@@ -22,6 +22,22 @@ pub(crate) enum CtError {
     BadSignature { log: String },
 }
 
+impl CtError {
+    /// The log cannot take submissions for now (its storage is down or failing over, its
+    /// queue is full, it is stopping): worth a retry, unlike a refusal.
+    pub(crate) fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            CtError::Embedded(
+                log::LogError::Overloaded
+                    | log::LogError::ShuttingDown
+                    | log::LogError::Recovering
+                    | log::LogError::Storage(_)
+            )
+        )
+    }
+}
+
 /// Why a public key is not a usable CT log key.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum LogKeyError {

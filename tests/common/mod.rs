@@ -4,6 +4,7 @@
 
 pub mod fake;
 pub mod keys;
+pub mod pg;
 pub mod profile;
 pub mod prom;
 pub mod testca;
@@ -435,6 +436,16 @@ impl Brevis {
 
     /// Starts brevis keeping its state in `dir` (which outlives it, for restarts).
     pub fn start_in(dir: &Path, config: Option<&Path>, args: &[&str]) -> Brevis {
+        Brevis::start_in_env(dir, config, args, &[])
+    }
+
+    /// [`Brevis::start_in`] with extra environment variables for the process.
+    pub fn start_in_env(
+        dir: &Path,
+        config: Option<&Path>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Brevis {
         let stderr = dir.join("brevis.stderr");
         let data = dir.join("data");
         let mut cmd = Command::new(brevis_bin());
@@ -445,6 +456,7 @@ impl Brevis {
             .arg("--insecure-http-issuers")
             .args(["--ctlog-port", "0"])
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(

@@ -6,6 +6,9 @@
 //! `leaf_index` extension. A resubmitted certificate gets its original SCT back.
 //! Storage sits behind the traits of [`store`]; this module is the log logic above it.
 
+#[cfg(feature = "test-support")]
+pub mod bulk;
+pub mod migrate;
 mod sequencer;
 pub mod store;
 pub(crate) mod validate;
@@ -111,6 +114,9 @@ pub enum Unhealthy {
     /// The sequencer thread is not running (shut down or exited).
     #[error("the CT log sequencer is not running")]
     Stopped,
+    /// Shared storage did not answer the last checkpoint read.
+    #[error("the CT log's storage does not answer")]
+    Unreachable,
 }
 
 /// Why the log could not be opened.
@@ -228,6 +234,11 @@ pub struct LogOptions {
     pub key_file: Option<PathBuf>,
     /// Entries held in memory before their lookup rows are written (SQLite backend).
     pub index_every: u64,
+    /// Where the log is stored.
+    pub storage: Storage,
+    /// With shared storage, how often the latest checkpoint is read from the database so
+    /// this replica serves what the others committed.
+    pub checkpoint_poll: std::time::Duration,
     /// The time: SCT timestamps, checkpoints, validity checks of submissions.
     pub clock: Arc<dyn Clock>,
 }
@@ -253,7 +264,54 @@ impl Default for LogOptions {
             max_pending: 65_536,
             key_file: None,
             index_every: store::lookup::DEFAULT_INDEX_EVERY,
+            storage: Storage::Sqlite(None),
+            checkpoint_poll: std::time::Duration::from_millis(500),
             clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Where a log is stored (`--ct-log-storage`).
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// One SQLite file, one writer: the given file, or `log.sqlite` in the log directory.
+    Sqlite(Option<PathBuf>),
+    /// A PostgreSQL database shared by any number of replicas.
+    Postgres(store::postgres::PgOptions),
+}
+
+impl Storage {
+    /// Parses `sqlite:PATH`, `sqlite:` (the default file) or a `postgres://` /
+    /// `postgresql://` URL.
+    pub fn parse(spec: &str) -> Result<Storage, String> {
+        if let Some(path) = spec.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            return Ok(Storage::Sqlite(
+                (!path.is_empty()).then(|| PathBuf::from(path)),
+            ));
+        }
+        if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+            return Ok(Storage::Postgres(store::postgres::PgOptions::new(spec)));
+        }
+        Err(format!(
+            "{spec:?}: expected sqlite:PATH or a postgres://user@host:port/database URL"
+        ))
+    }
+
+    /// Says where, without a password.
+    pub fn describe(&self, dir: &Path) -> String {
+        match self {
+            Storage::Sqlite(p) => format!(
+                "SQLite {}",
+                p.clone().unwrap_or_else(|| db_path(dir)).display()
+            ),
+            Storage::Postgres(o) => match url::Url::parse(&o.url) {
+                Ok(mut u) => {
+                    let _ = u.set_password(None);
+                    format!("PostgreSQL {u}")
+                }
+                Err(_) => "PostgreSQL".into(),
+            },
         }
     }
 }
@@ -281,6 +339,88 @@ pub struct Log {
     shared: Arc<Shared>,
     /// Issuer certificates by fingerprint (immutable once logged).
     issuer_cache: RwLock<HashMap<Hash, Vec<u8>>>,
+    /// With shared storage: the thread that reads other replicas' checkpoints.
+    poller: Mutex<Option<Poller>>,
+    /// Full tiles (256 hashes) never change: kept once read, up to [`FULL_TILES_CACHED`].
+    full_tiles: Mutex<TileCache>,
+}
+
+/// Full tiles by (level, index).
+type TileCache = HashMap<(u8, u64), Arc<Vec<u8>>>;
+
+/// Full tiles kept in memory (8 KiB each: 32 MiB).
+const FULL_TILES_CACHED: usize = 4096;
+
+/// Reads the latest checkpoint of shared storage on a timer, so a replica serves what the
+/// other replicas committed; a checkpoint is taken only if its signature verifies with the
+/// log's key and it grows the tree. Failing reads mark the log unreachable (not ready).
+struct Poller {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Poller {
+    fn start(
+        reader: Arc<dyn LogReader>,
+        shared: Arc<Shared>,
+        key: LogPublicKey,
+        every: std::time::Duration,
+    ) -> Result<Poller, OpenError> {
+        use std::sync::atomic::Ordering;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("ctlog-checkpoint-poll".into())
+            .spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                while !flag.load(Ordering::Relaxed) {
+                    let read = rt.block_on(reader.checkpoint());
+                    match read {
+                        Ok(Some(cp)) => {
+                            shared.unreachable.store(false, Ordering::Relaxed);
+                            if let Ok(signature) =
+                                crate::model::sct::DigitallySigned::from_tls(&cp.signature)
+                            {
+                                let sth = SignedTreeHead {
+                                    tree_size: cp.tree_size,
+                                    timestamp: cp.timestamp,
+                                    root: cp.root,
+                                    signature,
+                                };
+                                if sth.verify(&key) {
+                                    shared.advance(sth);
+                                } else {
+                                    tracing::error!(
+                                        tree_size = cp.tree_size,
+                                        "a stored checkpoint does not verify with the log's key; ignored"
+                                    );
+                                }
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            if !shared.unreachable.swap(true, Ordering::Relaxed) {
+                                tracing::warn!(error = %crate::errors::Chain(&e), "CT log storage unreachable");
+                            }
+                        }
+                    }
+                    std::thread::park_timeout(every);
+                }
+            })
+            .map_err(OpenError::Thread)?;
+        Ok(Poller { stop, thread })
+    }
+
+    fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.thread().unpark();
+        let _ = self.thread.join();
+    }
 }
 
 impl std::fmt::Debug for Log {
@@ -341,6 +481,29 @@ pub(crate) fn load_key(path: &Path) -> Result<LocalSigner, KeyFileError> {
     Ok(signer)
 }
 
+/// A log's storage: the writer its sequencer owns, the reader its requests share.
+pub(crate) type StoreHalves = (Box<dyn LogWriter>, Arc<dyn LogReader>);
+
+/// Both halves of a log's storage; `dir` is the log directory a `sqlite:` storage without
+/// a path keeps `log.sqlite` in.
+pub(crate) fn open_store(
+    storage: &Storage,
+    dir: &Path,
+    index_every: u64,
+) -> Result<StoreHalves, StoreError> {
+    Ok(match storage {
+        Storage::Sqlite(path) => {
+            let path = path.clone().unwrap_or_else(|| db_path(dir));
+            let (w, r) = store::sqlite::open(&path, index_every)?;
+            (Box::new(w), Arc::new(r))
+        }
+        Storage::Postgres(pg) => {
+            let (w, r) = store::postgres::open(pg)?;
+            (Box::new(w), Arc::new(r))
+        }
+    })
+}
+
 /// When the log in `dir` was created (ms since the epoch), read without opening it for
 /// writing.
 pub fn created_millis(dir: &Path) -> Result<Option<u64>, StoreError> {
@@ -358,13 +521,8 @@ impl Log {
             path: dir.to_path_buf(),
             source,
         })?;
-        let (writer, reader) = store::sqlite::open(&db_path(dir), options.index_every)?;
-        Log::with_store(
-            Box::new(writer),
-            Arc::new(reader),
-            Arc::new(signer),
-            options,
-        )
+        let (writer, reader) = open_store(&options.storage, dir, options.index_every)?;
+        Log::with_store(writer, reader, Arc::new(signer), options)
     }
 
     /// Opens a log over any storage backend (tests inject faults or keep it in memory).
@@ -397,6 +555,7 @@ impl Log {
         let shared = Arc::new(Shared {
             latest: RwLock::new(Arc::new(state.sth.clone())),
             unhealthy: RwLock::new(None),
+            unreachable: std::sync::atomic::AtomicBool::new(false),
         });
         let (tx, rx) = std::sync::mpsc::sync_channel(options.max_pending);
         let seq = Sequencer {
@@ -414,7 +573,19 @@ impl Log {
             .name("ctlog-sequencer".into())
             .spawn(move || seq.run(rx))
             .map_err(OpenError::Thread)?;
+        let poller = if reader.shared() {
+            Some(Poller::start(
+                reader.clone(),
+                shared.clone(),
+                public_key.clone(),
+                options.checkpoint_poll,
+            )?)
+        } else {
+            None
+        };
         Ok(Log {
+            poller: Mutex::new(poller),
+            full_tiles: Mutex::new(HashMap::new()),
             origin: options.origin,
             public_key,
             validator: Validator::new(roots, options.require_code_signing),
@@ -446,6 +617,13 @@ impl Log {
     pub fn health(&self) -> Result<(), Unhealthy> {
         if let Some(reason) = self.shared.unhealthy.read().ok().and_then(|b| *b) {
             return Err(reason);
+        }
+        if self
+            .shared
+            .unreachable
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(Unhealthy::Unreachable);
         }
         let alive = self
             .thread
@@ -524,6 +702,10 @@ impl Log {
         if let Some(h) = handle {
             let _ = h.join();
         }
+        let poller = self.poller.lock().ok().and_then(|mut p| p.take());
+        if let Some(p) = poller {
+            p.stop();
+        }
     }
 
     /// The latest signed tree head.
@@ -565,14 +747,12 @@ impl Log {
         let mut tiles = HashMap::new();
         for (level, index) in wanted.tiles.into_inner() {
             let t = self
-                .reader
-                .tile(level, index)
-                .await
-                .map_err(LogError::Storage)?
+                .stored_tile(level, index)
+                .await?
                 .ok_or(LogError::Storage(StoreError::Corrupt(
                     "a tile of the current tree is missing",
                 )))?;
-            tiles.insert((level, index), t);
+            tiles.insert((level, index), t.to_vec());
         }
         proof(&TileHashes::new(&tiles))
             .map_err(|_| LogError::Storage(StoreError::Corrupt("a stored tile is too short")))
@@ -701,13 +881,41 @@ impl Log {
             ));
         }
         let bytes = self
+            .stored_tile(level, index)
+            .await?
+            .filter(|b| b.len() as u64 >= width * HASH_LEN as u64)
+            .ok_or(LogError::NotFound("tile not found"))?;
+        Ok(bytes[..width as usize * HASH_LEN].to_vec())
+    }
+
+    /// A stored tile, from memory when it is full (full tiles never change).
+    async fn stored_tile(&self, level: u8, index: u64) -> Result<Option<Arc<Vec<u8>>>, LogError> {
+        if let Some(t) = self
+            .full_tiles
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&(level, index)).cloned())
+        {
+            return Ok(Some(t));
+        }
+        let Some(t) = self
             .reader
             .tile(level, index)
             .await
             .map_err(LogError::Storage)?
-            .filter(|b| b.len() as u64 >= width * HASH_LEN as u64)
-            .ok_or(LogError::NotFound("tile not found"))?;
-        Ok(bytes[..width as usize * HASH_LEN].to_vec())
+        else {
+            return Ok(None);
+        };
+        let t = Arc::new(t);
+        if t.len() == TILE_WIDTH as usize * HASH_LEN
+            && let Ok(mut c) = self.full_tiles.lock()
+        {
+            if c.len() >= FULL_TILES_CACHED {
+                c.clear();
+            }
+            c.insert((level, index), t.clone());
+        }
+        Ok(Some(t))
     }
 
     /// `tile/data/<index>[.p/<width>]`: the entries of a level-0 tile as `TileLeaf`s.
@@ -754,8 +962,33 @@ impl Drop for Log {
 /// Checks a log's identity (origin, key) against what it was created with, or records it
 /// for a new log and commits the signed empty tree head; returns when it was created and
 /// its tree state.
-fn initialize(
+pub(crate) fn initialize(
     writer: &mut dyn LogWriter,
+    signer: &dyn Signer,
+    public_key: &LogPublicKey,
+    origin: &str,
+    clock: &dyn Clock,
+) -> Result<TreeState, OpenError> {
+    // One batch: with shared storage, replicas starting together create the log once.
+    let checkpoint = writer.begin()?;
+    match initialize_in_batch(writer, checkpoint, signer, public_key, origin, clock) {
+        Ok(state) => {
+            if let Err(e) = writer.commit() {
+                writer.rollback();
+                return Err(e.into());
+            }
+            Ok(state)
+        }
+        Err(e) => {
+            writer.rollback();
+            Err(e)
+        }
+    }
+}
+
+fn initialize_in_batch(
+    writer: &mut dyn LogWriter,
+    checkpoint: Option<StoredCheckpoint>,
     signer: &dyn Signer,
     public_key: &LogPublicKey,
     origin: &str,
@@ -788,35 +1021,22 @@ fn initialize(
             now
         }
     };
-    let checkpoint = writer.begin()?;
-    let state = match checkpoint {
-        Some(cp) => {
-            let state = TreeState::load(writer, &cp);
-            writer.rollback();
-            state?
-        }
+    match checkpoint {
+        Some(cp) => Ok(TreeState::load(writer, &cp)?),
         None => {
-            // A new log: commit the signed empty tree head.
+            // A new log: the signed empty tree head.
             let sth = sequencer::sign_tree_head(signer, 0, created_ms, merkle::empty_root())
-                .map_err(|e| {
-                    writer.rollback();
-                    OpenError::Sign(e)
-                })?;
-            let cp = StoredCheckpoint {
+                .map_err(OpenError::Sign)?;
+            writer.put_checkpoint(&StoredCheckpoint {
                 tree_size: 0,
                 timestamp: created_ms,
                 root: sth.root,
                 signature: sth.signature.to_tls(),
                 frontier: Frontier::default().to_bytes(),
-            };
-            if let Err(e) = writer.put_checkpoint(&cp).and_then(|()| writer.commit()) {
-                writer.rollback();
-                return Err(e.into());
-            }
-            TreeState::empty(sth)
+            })?;
+            Ok(TreeState::empty(sth))
         }
-    };
-    Ok(state)
+    }
 }
 
 /// Whether the first `width` hashes of tile `index` exist among `available` hashes at its

@@ -84,20 +84,26 @@ impl TreeState {
             .ok_or(StoreError::Corrupt(
                 "the stored frontier does not match the checkpoint",
             ))?;
+        // Hashes at each tile level: one per complete subtree of 256^level leaves; the
+        // rightmost, incomplete tile of every level that has one is read in one go.
+        let in_tile = |level: usize| {
+            let count = cp.tree_size >> (usize::from(TILE_HEIGHT) * level);
+            (count / TILE_WIDTH, (count % TILE_WIDTH) as usize)
+        };
+        let wanted: Vec<(u8, u64)> = (0..LEVELS)
+            .filter(|l| in_tile(*l).1 > 0)
+            .map(|l| (l as u8, in_tile(l).0))
+            .collect();
+        let mut tiles = store.tiles(&wanted)?.into_iter();
         let mut partial = Vec::with_capacity(LEVELS);
         for level in 0..LEVELS {
-            // Hashes at this tile level: one per complete subtree of 256^level leaves.
-            let count = cp.tree_size >> (usize::from(TILE_HEIGHT) * level);
-            let in_tile = (count % TILE_WIDTH) as usize;
+            let (_, n) = in_tile(level);
             let mut hashes = Vec::new();
-            if in_tile > 0 {
-                let tile =
-                    store
-                        .tile(level as u8, count / TILE_WIDTH)?
-                        .ok_or(StoreError::Corrupt(
-                            "the rightmost tile of a level is missing",
-                        ))?;
-                let bytes = tile.get(..in_tile * HASH_LEN).ok_or(StoreError::Corrupt(
+            if n > 0 {
+                let tile = tiles.next().flatten().ok_or(StoreError::Corrupt(
+                    "the rightmost tile of a level is missing",
+                ))?;
+                let bytes = tile.get(..n * HASH_LEN).ok_or(StoreError::Corrupt(
                     "the rightmost tile of a level is short",
                 ))?;
                 hashes = hashes_from(bytes).map_err(|_| StoreError::Corrupt("tile length"))?;
@@ -209,6 +215,21 @@ pub(crate) struct Shared {
     pub latest: RwLock<Arc<SignedTreeHead>>,
     /// Why the log is not ready (its [`Health`] is not `Healthy`), if it is not.
     pub unhealthy: RwLock<Option<super::Unhealthy>>,
+    /// Shared storage did not answer the last checkpoint poll.
+    pub unreachable: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    /// Publishes `sth` if it grows the tree (the sequencer and the checkpoint poller both
+    /// publish; a tree head never goes back).
+    pub(crate) fn advance(&self, sth: SignedTreeHead) {
+        let mut latest = self.latest.write().unwrap_or_else(|p| p.into_inner());
+        if sth.tree_size > latest.tree_size {
+            metrics::CTLOG_TREE_SIZE.set(sth.tree_size as i64);
+            metrics::CTLOG_CHECKPOINT_TIMESTAMP.set(sth.timestamp as f64 / 1000.0);
+            *latest = Arc::new(sth);
+        }
+    }
 }
 
 pub(crate) struct Sequencer {
@@ -474,6 +495,19 @@ impl Sequencer {
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut new: Vec<&Submission> = Vec::new();
         let mut in_batch: HashMap<Hash, usize> = HashMap::new();
+        // One lookup for every submission that may have been logged before.
+        let asked: Vec<Hash> = batch
+            .iter()
+            .filter(|p| p.submission.origin != Origin::OwnCa)
+            .map(|p| p.submission.dedup)
+            .collect();
+        let known = match self
+            .writer
+            .find_many(LookupKind::Dedup, &asked, self.state.sth.tree_size)
+        {
+            Ok(found) => Ok(asked.into_iter().zip(found).collect::<HashMap<_, _>>()),
+            Err(e) => Err(e),
+        };
         for p in batch {
             let s = &p.submission;
             if s.origin == Origin::OwnCa {
@@ -485,13 +519,13 @@ impl Sequencer {
                 outcomes.push(Outcome::New(i));
                 continue;
             }
-            let found = self
-                .writer
-                .find(LookupKind::Dedup, &s.dedup, self.state.sth.tree_size)
-                .and_then(|i| match i {
+            let found = match &known {
+                Err(e) => Err(e.clone()),
+                Ok(known) => match known.get(&s.dedup).copied().flatten() {
                     Some(i) => self.writer.entry(i),
                     None => Ok(None),
-                });
+                },
+            };
             match found {
                 Ok(Some(e)) => outcomes.push(match self.entry_sct(&e) {
                     Ok(sct) => Outcome::Stored(sct),
@@ -509,11 +543,7 @@ impl Sequencer {
     }
 
     fn publish(&self, sth: &SignedTreeHead) {
-        metrics::CTLOG_TREE_SIZE.set(sth.tree_size as i64);
-        metrics::CTLOG_CHECKPOINT_TIMESTAMP.set(sth.timestamp as f64 / 1000.0);
-        if let Ok(mut l) = self.shared.latest.write() {
-            *l = Arc::new(sth.clone());
-        }
+        self.shared.advance(sth.clone());
     }
 
     /// Sequences, signs and commits the new entries (the batch is open).

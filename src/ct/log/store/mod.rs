@@ -1,7 +1,8 @@
 //! Durable storage of a log, behind two traits with written contracts: [`LogWriter`], the
 //! write half one sequencer owns, and [`LogReader`], the read half the HTTP API shares.
-//! Backends are siblings: [`sqlite`] (the embedded default: one file, one writer), and
-//! [`memory`] (tests of the sequencer). Sequencing, tiles and checkpoints are log logic
+//! Backends are siblings: [`sqlite`] (the embedded default: one file, one writer),
+//! [`postgres`] (one database, any number of replicas, each with its own writer), and
+//! `memory` (tests of the sequencer). Sequencing, tiles and checkpoints are log logic
 //! above these traits, not inside a backend.
 //!
 //! The words MUST, MUST NOT and MAY are used as in RFC 2119.
@@ -11,6 +12,7 @@ pub mod faulty;
 pub(crate) mod lookup;
 #[cfg(test)]
 pub(crate) mod memory;
+pub mod postgres;
 pub mod sqlite;
 
 use crate::ct::merkle::Hash;
@@ -43,6 +45,13 @@ pub enum StoreError {
     /// Injected by a test.
     #[error("injected failure at {0}")]
     Injected(&'static str),
+    /// The PostgreSQL backend returned an error (or its connection broke).
+    #[error("PostgreSQL")]
+    Postgres(#[source] Arc<tokio_postgres::Error>),
+    /// The storage settings are unusable (a malformed URL, an unreadable password or CA
+    /// file, a schema newer than this brevis).
+    #[error("storage configuration: {0}")]
+    Config(String),
     /// The backend cannot be reached (a database connection, a pool).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -128,11 +137,28 @@ pub trait LogWriter: Send {
         hash: &Hash,
         tree_size: u64,
     ) -> Result<Option<u64>, StoreError>;
+    /// [`find`](LogWriter::find) for many hashes at once (one round trip where the backend
+    /// is remote); the answers are in the order of `hashes`.
+    fn find_many(
+        &mut self,
+        kind: LookupKind,
+        hashes: &[Hash],
+        tree_size: u64,
+    ) -> Result<Vec<Option<u64>>, StoreError> {
+        hashes
+            .iter()
+            .map(|h| self.find(kind, h, tree_size))
+            .collect()
+    }
     /// The entry at leaf index `index`; `None` if there is none.
     fn entry(&mut self, index: u64) -> Result<Option<StoredEntry>, StoreError>;
     /// Tile `index` of tile level `level`: concatenated 32-byte hashes, at most 256 (fewer
     /// for the rightmost tile); `None` if none is stored.
     fn tile(&mut self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError>;
+    /// [`tile`](LogWriter::tile) for many (level, index) pairs at once, in their order.
+    fn tiles(&mut self, wanted: &[(u8, u64)]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        wanted.iter().map(|(l, i)| self.tile(*l, *i)).collect()
+    }
     /// The metadata value under `key` (e.g. `origin`, `log_id`, `created_ms`);
     /// `None` if unset.
     fn meta(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
@@ -192,4 +218,9 @@ pub trait LogReader: Send + Sync {
         hash: &'a Hash,
         tree_size: u64,
     ) -> BoxFuture<'a, Result<Option<u64>, StoreError>>;
+    /// Whether other processes may append to this log (replicas on one database): the log
+    /// then polls [`checkpoint`](LogReader::checkpoint) to serve their entries too.
+    fn shared(&self) -> bool {
+        false
+    }
 }
