@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use brevis::ca::SigningAlgorithm;
 use brevis::ca::provision::CaChoice;
 use brevis::config::{AlgorithmRegistry, algorithms::DEFAULT_NAMES};
+use brevis::ct::checkpoint::{GetSth, SignedTreeHead};
 use brevis::ct::client::ClientOptions;
 use brevis::ct::log::store::postgres::PgOptions;
 use brevis::ct::log::{BatchConfig, LogOptions, Storage};
@@ -243,6 +244,10 @@ pub struct CtArgs {
     /// PEM file of extra roots the embedded log accepts besides the CA's own.
     #[arg(long)]
     pub ctlog_extra_roots: Option<PathBuf>,
+    /// The embedded log's private key (PEM PKCS#8, ECDSA P-256), e.g. from a secret every
+    /// replica mounts. Default: <data-dir>/ctlog/log-key.pem, created on first start.
+    #[arg(long)]
+    pub ctlog_key: Option<PathBuf>,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -270,12 +275,15 @@ impl CtArgs {
                     ..ClientOptions::default()
                 },
             },
-            None => CtChoice::Embedded(EmbeddedLogOptions {
+            None => CtChoice::Embedded(Box::new(EmbeddedLogOptions {
                 port: self.ctlog_port,
                 prefix: check_prefix(&self.ctlog_prefix)?,
-                log: self.log.options(),
+                log: LogOptions {
+                    key_file: self.ctlog_key,
+                    ..self.log.options()?
+                },
                 extra_roots: self.ctlog_extra_roots,
-            }),
+            })),
         })
     }
 }
@@ -321,11 +329,30 @@ pub struct LogArgs {
     /// what the other replicas committed).
     #[arg(long = "ct-log-checkpoint-poll", default_value = "500ms", value_parser = parse_duration)]
     pub checkpoint_poll: Duration,
+    /// A tree head this log published (its `get-sth` JSON, saved by a monitor): the log
+    /// refuses to start on storage whose tree is smaller or inconsistent with it (a
+    /// database restored from an older backup). See docs/scaling.md, "Backups".
+    #[arg(long = "ct-log-last-checkpoint")]
+    pub last_checkpoint: Option<PathBuf>,
 }
 
 impl LogArgs {
-    pub fn options(&self) -> LogOptions {
-        LogOptions {
+    pub fn options(&self) -> Result<LogOptions> {
+        let last_published = match &self.last_checkpoint {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("--ct-log-last-checkpoint {}", p.display()))?;
+                let json: GetSth = serde_json::from_str(&text).with_context(|| {
+                    format!("--ct-log-last-checkpoint {}: not get-sth JSON", p.display())
+                })?;
+                Some(SignedTreeHead::from_json(&json).with_context(|| {
+                    format!("--ct-log-last-checkpoint {}: not a tree head", p.display())
+                })?)
+            }
+        };
+        Ok(LogOptions {
+            last_published,
             origin: self.origin.clone(),
             require_code_signing: self.require_code_signing,
             batch: BatchConfig {
@@ -345,7 +372,7 @@ impl LogArgs {
             },
             checkpoint_poll: self.checkpoint_poll,
             ..LogOptions::default()
-        }
+        })
     }
 }
 
@@ -617,7 +644,7 @@ impl CtlogServeArgs {
             roots: self.roots,
             log: LogOptions {
                 key_file: self.key,
-                ..self.log.options()
+                ..self.log.options()?
             },
             metrics_port: self.metrics_port,
         })

@@ -151,7 +151,7 @@ pub enum CtChoice {
     /// `--ct-log-url ""`: no CT log, detached responses with an empty SCT (as Fulcio).
     Disabled,
     /// The embedded log (default).
-    Embedded(EmbeddedLogOptions),
+    Embedded(Box<EmbeddedLogOptions>),
     /// A remote RFC 6962 log.
     Remote {
         /// The log's base URL (`--ct-log-url`).
@@ -226,12 +226,12 @@ impl ServeOptions {
                 key: None,
                 password: None,
             },
-            ct: CtChoice::Embedded(EmbeddedLogOptions {
+            ct: CtChoice::Embedded(Box::new(EmbeddedLogOptions {
                 port: 0,
                 prefix: String::new(),
                 log: LogOptions::default(),
                 extra_roots: None,
-            }),
+            })),
             algorithms: AlgorithmRegistry::default(),
             insecure_http_issuers: false,
             oidc: VerifierOptions::default(),
@@ -833,7 +833,11 @@ impl CtSide {
         let description = format!(
             "embedded, {url} (log ID {}, key {}, {}, tree size {})",
             log.public_key().log_id_base64(),
-            dir.join("log-public-key.pem").display(),
+            e.log
+                .key_file
+                .clone()
+                .unwrap_or_else(|| dir.join("log-public-key.pem"))
+                .display(),
             e.log.storage.describe(&dir),
             log.sth().tree_size
         );

@@ -727,3 +727,181 @@ async fn dashboard_and_alerts_query_metrics_brevis_exports() {
         assert!(alerts.contains(a), "missing alert {a}");
     }
 }
+
+/// The PostgreSQL overlay: its base exists, every patch names an object of the base, the
+/// replicas run real flags with a password-free database URL, every mount has a volume,
+/// the log's Service selects the replicas and the budget keeps some of them up.
+#[test]
+fn kubernetes_postgres_overlay_fits_the_base() {
+    let dir = deploy().join("kubernetes-postgres");
+    let k = yaml_docs(&dir.join("kustomization.yaml")).remove(0);
+    let base = k8s_objects();
+    let mut own = Vec::new();
+    for r in strings(&k["resources"]) {
+        let path = dir.join(&r);
+        assert!(path.exists(), "missing resource {r}");
+        if path.is_file() {
+            own.extend(yaml_docs(&path));
+        }
+    }
+    assert!(strings(&k["resources"]).contains(&"../kubernetes".to_string()));
+    let mut listed = vec!["kustomization.yaml".to_string()];
+    listed.extend(strings(&k["resources"]));
+    let mut patched = std::collections::HashMap::new();
+    for p in k["patches"].as_array().unwrap() {
+        let file = p["path"].as_str().unwrap();
+        listed.push(file.to_string());
+        let doc = yaml_docs(&dir.join(file)).remove(0);
+        let (kind, name) = (
+            doc["kind"].as_str().unwrap().to_string(),
+            doc["metadata"]["name"].as_str().unwrap().to_string(),
+        );
+        find(&base, &kind, &name); // the patch targets an object of the base
+        patched.insert((kind, name), doc);
+    }
+    for f in files_under(&dir) {
+        let name = f.file_name().unwrap().to_str().unwrap().to_string();
+        assert!(
+            listed.contains(&name),
+            "{name} is not used by kustomization.yaml"
+        );
+    }
+    assert_eq!(
+        patched[&("StatefulSet".into(), "brevis-ctlog".into())]["$patch"],
+        "delete"
+    );
+
+    let deployment = &patched[&("Deployment".into(), "brevis".into())];
+    let base_deployment = find(&base, "Deployment", "brevis");
+    let replicas = deployment["spec"]["replicas"].as_u64().unwrap();
+    assert!(replicas >= 2);
+    let c = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let args = strings(&c["args"]);
+    let flags = assert_command_line("postgres overlay", &args);
+    let storage = flags
+        .iter()
+        .find_map(|f| f.strip_prefix("--ct-log-storage="))
+        .expect("--ct-log-storage");
+    let url = url::Url::parse(storage).unwrap();
+    assert_eq!(url.scheme(), "postgres");
+    assert!(url.password().is_none(), "no password in the URL");
+    let volumes: Vec<Value> = deployment["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(
+            base_deployment["spec"]["template"]["spec"]["volumes"]
+                .as_array()
+                .unwrap(),
+        )
+        .cloned()
+        .collect();
+    let mounts = c["volumeMounts"].as_array().unwrap();
+    for m in mounts {
+        assert!(
+            volumes.iter().any(|v| v["name"] == m["name"]),
+            "mount {} has no volume",
+            m["name"]
+        );
+    }
+    for flag in [
+        "--ct-log-storage-password-file=",
+        "--ct-log-storage-ca-file=",
+        "--ctlog-key=",
+    ] {
+        let path = flags
+            .iter()
+            .find_map(|f| f.strip_prefix(flag))
+            .unwrap_or_else(|| panic!("{flag}"));
+        assert!(
+            mounts
+                .iter()
+                .any(|m| path.starts_with(m["mountPath"].as_str().unwrap())),
+            "{flag}{path} is not on a mounted volume"
+        );
+    }
+    // The base's readiness probe (/readyz) stays: a replica cut off from the database
+    // leaves the Service.
+    assert_eq!(
+        base_deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"],
+        "/readyz"
+    );
+    let service = &patched[&("Service".into(), "brevis-ctlog".into())];
+    assert!(selects(
+        &service["spec"]["selector"],
+        &base_deployment["spec"]["template"]["metadata"]["labels"]
+    ));
+    assert!(
+        c["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["containerPort"] == 6962)
+    );
+    let pdb = &patched[&("PodDisruptionBudget".into(), "brevis".into())];
+    assert!(pdb["spec"]["minAvailable"].as_u64().unwrap() < replicas);
+    let cluster = own
+        .iter()
+        .find(|o| o["kind"] == "Cluster")
+        .expect("an example database cluster");
+    assert!(cluster["spec"]["instances"].as_u64().unwrap() >= 2);
+    assert!(own.iter().any(|o| o["kind"] == "Secret"));
+}
+
+/// The compose file for PostgreSQL: three replicas with real flags and the password in a
+/// file, PostgreSQL, and a load balancer whose upstreams are exactly the replicas.
+#[test]
+fn compose_postgres_runs_three_replicas_behind_a_balancer() {
+    let path = deploy().join("compose/postgres.yaml");
+    let compose = yaml_docs(&path).remove(0);
+    let services = compose["services"].as_object().unwrap();
+    let nginx = std::fs::read_to_string(deploy().join("compose/nginx.conf")).unwrap();
+    let replicas: Vec<&String> = services
+        .keys()
+        .filter(|k| k.starts_with("brevis-"))
+        .collect();
+    assert_eq!(replicas.len(), 3);
+    for name in &replicas {
+        let s = &services[name.as_str()];
+        let flags = assert_command_line(&format!("compose {name}"), &strings(&s["command"]));
+        assert!(
+            flags
+                .iter()
+                .any(|f| f.starts_with("--ct-log-storage=postgres://"))
+        );
+        assert!(
+            flags
+                .iter()
+                .any(|f| f.starts_with("--ct-log-storage-password-file="))
+        );
+        for port in ["8080", "6962"] {
+            assert!(
+                nginx.contains(&format!("server {name}:{port}")),
+                "nginx does not balance over {name}:{port}"
+            );
+        }
+        assert_eq!(s["depends_on"]["postgres"]["condition"], "service_healthy");
+    }
+    for (name, s) in services {
+        for v in s["volumes"].as_array().into_iter().flatten() {
+            let vol = v.as_str().unwrap().split(':').next().unwrap();
+            if vol.starts_with("./") {
+                assert!(path.parent().unwrap().join(vol).exists(), "{name}: {vol}");
+            } else {
+                assert!(
+                    compose["volumes"].get(vol).is_some(),
+                    "{name}: volume {vol}"
+                );
+            }
+        }
+    }
+    let init = services["init"]["command"][0].as_str().unwrap();
+    for part in init.split(';') {
+        if let Some(cmd) = part.trim().split("brevis ").nth(1) {
+            let words: Vec<String> = cmd.split_whitespace().map(String::from).collect();
+            if words.first().is_some_and(|w| w == "ca" || w == "ctlog") {
+                assert_command_line("compose init", &words);
+            }
+        }
+    }
+}

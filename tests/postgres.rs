@@ -363,7 +363,16 @@ async fn three_replicas_survive_killed_replicas_and_a_database_restart() {
     // 2. SIGKILL one replica mid-load (each replica takes the log's write lock in turn).
     let killed = cluster.replicas[0].running.take().unwrap();
     let (dir0, _) = killed.stop();
+    let killed_at = Instant::now();
     let n = count(&out);
+    eventually("a certificate after the kill", long, || async {
+        count(&out) > n
+    })
+    .await;
+    eprintln!(
+        "timing: next certificate {:?} after SIGKILL of a replica",
+        killed_at.elapsed()
+    );
     eventually("issuance goes on without replica 0", long, || async {
         count(&out) >= n + 30
     })
@@ -394,6 +403,7 @@ async fn three_replicas_survive_killed_replicas_and_a_database_restart() {
     //    fail closed with 503 and readiness drops; when it is back the replicas reconnect
     //    by themselves, no restart.
     pg.stop("immediate");
+    let down = Instant::now();
     let probe = cluster.urls()[0].clone();
     eventually("readiness drops while the database is down", long, || {
         let probe = probe.clone();
@@ -404,16 +414,24 @@ async fn three_replicas_survive_killed_replicas_and_a_database_restart() {
         }
     })
     .await;
+    eprintln!(
+        "timing: readiness dropped {:?} after the database stopped",
+        down.elapsed()
+    );
     let body = ClientKey::generate(Kind::P256).v2_key_body(&token, ALICE);
+    let asked = Instant::now();
     let r = reqwest::Client::new()
         .post(format!("{probe}/api/v2/signingCert"))
         .json(&body)
         .send()
         .await
         .unwrap();
+    let took = asked.elapsed();
     assert_eq!(r.status(), 503, "no database: fail closed, retryable");
     assert!(r.headers().contains_key("retry-after"));
+    eprintln!("timing: a signing request without the database failed in {took:?}");
     pg.start_again();
+    let up = Instant::now();
     eventually("readiness returns with the database", long, || {
         let probe = probe.clone();
         async move {
@@ -423,7 +441,19 @@ async fn three_replicas_survive_killed_replicas_and_a_database_restart() {
         }
     })
     .await;
+    eprintln!(
+        "timing: ready again {:?} after the database started",
+        up.elapsed()
+    );
     let n = count(&out);
+    eventually("issuance after the database restart", long, || async {
+        count(&out) > n
+    })
+    .await;
+    eprintln!(
+        "timing: first certificate {:?} after the database started",
+        up.elapsed()
+    );
     eventually("issuance after the database restart", long, || async {
         count(&out) >= n + 20
     })
@@ -525,8 +555,13 @@ async fn two_writers_racing_for_the_lock_leave_one_lineage() {
     // The other writer waits for the lock, gets it once the database ends the stalled
     // session, and commits its own batch.
     let healthy = cluster.replicas[0].running.as_ref().unwrap();
+    let asked = Instant::now();
     let (s, r) = healthy.post_json("/api/v2/signingCert", &body()).await;
     assert_eq!(s, 200, "{r}");
+    eprintln!(
+        "timing: the other writer committed {:?} after asking (lease timeout 1 s)",
+        asked.elapsed()
+    );
     let chain: Vec<String> = r["signedCertificateEmbeddedSct"]["chain"]["certificates"]
         .as_array()
         .unwrap()
@@ -573,7 +608,17 @@ async fn a_sqlite_log_of_100k_entries_migrates_with_the_same_root_and_proofs() {
     let sqlite = Storage::Sqlite(Some(dir.join("log.sqlite")));
     let size = tokio::task::spawn_blocking({
         let (dir, sqlite) = (dir.clone(), sqlite.clone());
-        move || brevis::ct::log::bulk::fill(&dir, &sqlite, "localhost:6962", 100_003, 4096, |_| {})
+        move || {
+            brevis::ct::log::bulk::fill(
+                &dir,
+                &sqlite,
+                "localhost:6962",
+                100_003,
+                4096,
+                true,
+                |_| {},
+            )
+        }
     })
     .await
     .unwrap()
@@ -669,4 +714,92 @@ async fn a_sqlite_log_of_100k_entries_migrates_with_the_same_root_and_proofs() {
             "{t}"
         );
     }
+}
+
+/// A database restored from an older backup: a running replica stops being ready and
+/// writes nothing; a replica started with the last published checkpoint refuses to start,
+/// naming the cause; with a checkpoint the database does hold, it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restored_from_an_older_backup_is_refused() {
+    let pg = PgCluster::start();
+    let mut cluster = Cluster::start(1, &pg, &[]);
+    let token = cluster
+        .op
+        .mint("alice", json!({"email": ALICE, "email_verified": true}))
+        .await;
+    let body = || ClientKey::generate(Kind::P256).v2_key_body(&token, ALICE);
+    let b = cluster.replicas[0].running.as_ref().unwrap();
+    let base = b.ctlog_url.clone().unwrap();
+    assert_eq!(b.post_json("/api/v2/signingCert", &body()).await.0, 200);
+    let backup = pg.dump("brevis", "after-one");
+    let early = reqwest::get(format!("{base}/ct/v1/get-sth"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(b.post_json("/api/v2/signingCert", &body()).await.0, 200);
+    }
+    let published = reqwest::get(format!("{base}/ct/v1/get-sth"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(published.contains("\"tree_size\":3"), "{published}");
+
+    pg.restore("brevis", &backup);
+    eventually(
+        "the running replica notices",
+        Duration::from_secs(30),
+        || async { b.get("/readyz").await.status() == 503 },
+    )
+    .await;
+    let (s, _) = b.post_json("/api/v2/signingCert", &body()).await;
+    assert_ne!(s, 200, "nothing is written on a rolled-back tree");
+    assert!(b.log().contains("went back to an older tree"));
+    assert_eq!(pg.psql("brevis", "SELECT tree_size FROM checkpoint"), "1");
+
+    let dir = cluster.replicas[0].dir.clone();
+    drop(cluster.replicas[0].running.take());
+    let file = dir.join("published-sth.json");
+    std::fs::write(&file, &published).unwrap();
+    let out = std::process::Command::new(common::brevis_bin())
+        .args([
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--metrics-port",
+            "0",
+        ])
+        .args(["--ctlog-port", "0", "--insecure-http-issuers"])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--config-path")
+        .arg(&cluster.config)
+        .args([
+            "--ct-log-storage",
+            &pg.url("brevis"),
+            "--ct-log-last-checkpoint",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("holds tree size 1, but the log already published tree size 3"),
+        "{err}"
+    );
+    assert!(err.contains("start a new log"), "{err}");
+
+    // The checkpoint the backup does hold is fine.
+    std::fs::write(&file, &early).unwrap();
+    let url = pg.url("brevis");
+    let file_arg = file.to_str().unwrap().to_string();
+    let again = cluster.launch(&dir, &url, &["--ct-log-last-checkpoint", &file_arg], &[]);
+    assert_eq!(again.get("/readyz").await.status(), 200);
 }

@@ -1,5 +1,8 @@
 //! Measurement helpers shared by the load benchmarks.
 
+#[allow(dead_code)]
+pub mod issuance;
+
 use std::time::Duration;
 
 /// The `p` quantile of sorted latencies, in milliseconds.

@@ -176,6 +176,50 @@ impl PgCluster {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// A plain SQL dump of `db` (a backup), kept in the cluster's directory.
+    pub fn dump(&self, db: &str, name: &str) -> PathBuf {
+        let path = self.socket_dir.join(format!("{name}.sql"));
+        run({
+            let mut c = tool(&self.bin, "pg_dump");
+            c.args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "brevis",
+            ])
+            .arg("-f")
+            .arg(&path)
+            .arg(db);
+            c
+        });
+        path
+    }
+
+    /// Replaces `db` with a dump (sessions still connected to it are ended).
+    pub fn restore(&self, db: &str, dump: &Path) {
+        let port = self.port.to_string();
+        let base = ["-h", "127.0.0.1", "-p", port.as_str(), "-U", "brevis"];
+        run({
+            let mut c = tool(&self.bin, "dropdb");
+            c.args(base).args(["--force", db]);
+            c
+        });
+        run({
+            let mut c = tool(&self.bin, "createdb");
+            c.args(base).arg(db);
+            c
+        });
+        run({
+            let mut c = tool(&self.bin, "psql");
+            c.args(base)
+                .args(["-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f"])
+                .arg(dump);
+            c
+        });
+    }
+
     /// Stops the server abruptly (as a crash or a failover would) and starts it again.
     pub fn restart(&mut self) {
         self.stop("immediate");

@@ -1,8 +1,9 @@
 //! Bulk loading of synthetic entries straight into a log's storage, for benchmarks and
 //! tests of large logs (the `test-support` feature; never in a release build). Entries are
-//! `x509_entry`s of random bytes the size of a real Sigstore leaf, with real SCT
-//! signatures, real tiles and a signed checkpoint per batch, written exactly as the
-//! sequencer writes them; only validation and the queue are skipped.
+//! `x509_entry`s of random bytes the size of a real Sigstore leaf, with real tiles and a
+//! signed checkpoint per batch, written exactly as the sequencer writes them; only
+//! validation and the queue are skipped. SCT signatures are real, or (`sign: false`, to
+//! load millions of entries quickly) a fixed signature of the same length.
 
 use super::sequencer::{TreeState, sign_tree_head};
 use super::store::{LogWriter, StoreError, StoredCheckpoint, StoredEntry};
@@ -33,6 +34,7 @@ pub fn fill(
     origin: &str,
     count: u64,
     batch: usize,
+    sign: bool,
     progress: impl FnMut(u64),
 ) -> Result<u64, BulkError> {
     std::fs::create_dir_all(dir)
@@ -51,7 +53,7 @@ pub fn fill(
         &crate::model::SystemClock,
     )
     .map_err(|e| BulkError::Store(StoreError::Config(format!("opening the log: {e}"))))?;
-    append_synthetic(writer.as_mut(), &signer, count, batch, progress)
+    append_synthetic(writer.as_mut(), &signer, count, batch, sign, progress)
 }
 
 /// Bytes of the synthetic certificate of each entry (a typical Sigstore leaf).
@@ -64,9 +66,11 @@ pub fn append_synthetic(
     signer: &dyn Signer,
     count: u64,
     batch: usize,
+    sign: bool,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, BulkError> {
     let rng = SystemRandom::new();
+    let fixed = signer.sign(b"a fixed signature for unsigned bulk entries")?;
     let issuer_der = vec![0x30u8, 0x03, 0x02, 0x01, 0x01];
     let issuer_fp: Hash = crate::ct::sha256(&issuer_der);
     let mut left = count;
@@ -89,8 +93,11 @@ pub fn append_synthetic(
                 let entry = Entry::X509 { certificate: &cert };
                 let te = sct::timestamped_entry(timestamp, &entry, &extensions);
                 let leaf_hash = merkle::leaf_hash(&sct::merkle_tree_leaf(&te));
-                let signature =
-                    signer.sign(&sct::signature_input(timestamp, &entry, &extensions))?;
+                let signature = if sign {
+                    signer.sign(&sct::signature_input(timestamp, &entry, &extensions))?
+                } else {
+                    fixed.clone()
+                };
                 leaves.push(leaf_hash);
                 entries.push(StoredEntry {
                     index,

@@ -117,6 +117,10 @@ pub enum Unhealthy {
     /// Shared storage did not answer the last checkpoint read.
     #[error("the CT log's storage does not answer")]
     Unreachable,
+    /// Shared storage went back to an older tree (or another root for the same size) than
+    /// this replica served: restored from an older backup? Nothing is written any more.
+    #[error("the CT log's storage went back to an older tree than this log published")]
+    RolledBack,
 }
 
 /// Why the log could not be opened.
@@ -160,6 +164,23 @@ pub enum OpenError {
     /// Signing the empty tree head of a new log failed.
     #[error("signing the empty tree head")]
     Sign(#[source] SignerError),
+    /// The stored tree is older than (or forks from) a checkpoint the log already
+    /// published: the storage was restored from an older backup. Continuing would fork
+    /// the log.
+    #[error(
+        "the log's storage holds tree size {stored}, but the log already published tree size {published} ({detail}): it was restored from an older backup or diverged; writing to it would fork the log, so start a new log instead (docs/scaling.md, \"Backups\")"
+    )]
+    RolledBack {
+        /// The tree size in storage.
+        stored: u64,
+        /// The published tree size (`--ct-log-last-checkpoint`).
+        published: u64,
+        /// What does not match.
+        detail: &'static str,
+    },
+    /// The checkpoint given as published does not verify with the log's key.
+    #[error("the last published checkpoint does not verify with this log's key")]
+    LastCheckpointSignature,
     /// The sequencer thread could not be spawned.
     #[error("cannot start the sequencer thread")]
     Thread(#[source] std::io::Error),
@@ -239,6 +260,9 @@ pub struct LogOptions {
     /// With shared storage, how often the latest checkpoint is read from the database so
     /// this replica serves what the others committed.
     pub checkpoint_poll: std::time::Duration,
+    /// A tree head this log is known to have published (saved by a monitor, say): the log
+    /// refuses to open storage whose tree is smaller or not consistent with it.
+    pub last_published: Option<SignedTreeHead>,
     /// The time: SCT timestamps, checkpoints, validity checks of submissions.
     pub clock: Arc<dyn Clock>,
 }
@@ -266,6 +290,7 @@ impl Default for LogOptions {
             index_every: store::lookup::DEFAULT_INDEX_EVERY,
             storage: Storage::Sqlite(None),
             checkpoint_poll: std::time::Duration::from_millis(500),
+            last_published: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -550,12 +575,16 @@ impl Log {
             &options.origin,
             options.clock.as_ref(),
         )?;
+        if let Some(published) = &options.last_published {
+            check_not_rolled_back(writer.as_mut(), &public_key, &state.sth, published)?;
+        }
         crate::metrics::CTLOG_TREE_SIZE.set(state.sth.tree_size as i64);
         crate::metrics::CTLOG_CHECKPOINT_TIMESTAMP.set(state.sth.timestamp as f64 / 1000.0);
         let shared = Arc::new(Shared {
             latest: RwLock::new(Arc::new(state.sth.clone())),
             unhealthy: RwLock::new(None),
             unreachable: std::sync::atomic::AtomicBool::new(false),
+            rolled_back: std::sync::atomic::AtomicBool::new(false),
         });
         let (tx, rx) = std::sync::mpsc::sync_channel(options.max_pending);
         let seq = Sequencer {
@@ -617,6 +646,13 @@ impl Log {
     pub fn health(&self) -> Result<(), Unhealthy> {
         if let Some(reason) = self.shared.unhealthy.read().ok().and_then(|b| *b) {
             return Err(reason);
+        }
+        if self
+            .shared
+            .rolled_back
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(Unhealthy::RolledBack);
         }
         if self
             .shared
@@ -1036,6 +1072,64 @@ fn initialize_in_batch(
             })?;
             Ok(TreeState::empty(sth))
         }
+    }
+}
+
+/// Refuses storage whose tree is older than, or not consistent with, a tree head the log
+/// published: a consistency proof from `published` to `stored`, computed from the stored
+/// tiles, must verify.
+fn check_not_rolled_back(
+    writer: &mut dyn LogWriter,
+    key: &LogPublicKey,
+    stored: &SignedTreeHead,
+    published: &SignedTreeHead,
+) -> Result<(), OpenError> {
+    if !published.verify(key) {
+        return Err(OpenError::LastCheckpointSignature);
+    }
+    let rolled_back = |detail| OpenError::RolledBack {
+        stored: stored.tree_size,
+        published: published.tree_size,
+        detail,
+    };
+    if stored.tree_size < published.tree_size {
+        return Err(rolled_back("the stored tree is smaller"));
+    }
+    if published.tree_size == 0 {
+        return Ok(());
+    }
+    let wanted = TileRecorder::default();
+    let _ = merkle::consistency_proof(&wanted, published.tree_size, stored.tree_size);
+    let keys: Vec<(u8, u64)> = wanted.tiles.into_inner().into_iter().collect();
+    let tiles: HashMap<(u8, u64), Vec<u8>> = keys
+        .iter()
+        .copied()
+        .zip(writer.tiles(&keys)?)
+        .filter_map(|(k, t)| t.map(|t| (k, t)))
+        .collect();
+    let proof = merkle::consistency_proof(
+        &TileHashes::new(&tiles),
+        published.tree_size,
+        stored.tree_size,
+    )
+    .map_err(|_| StoreError::Corrupt("a tile of the stored tree is missing"))?;
+    let proof: Vec<Vec<u8>> = proof.iter().map(|h| h.to_vec()).collect();
+    let consistent = if published.tree_size == stored.tree_size {
+        published.root == stored.root
+    } else {
+        merkle::verify_consistency(
+            published.tree_size,
+            stored.tree_size,
+            &proof,
+            &published.root,
+            &stored.root,
+        )
+        .is_ok()
+    };
+    if consistent {
+        Ok(())
+    } else {
+        Err(rolled_back("the stored tree is not consistent with it"))
     }
 }
 

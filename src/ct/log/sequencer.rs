@@ -217,6 +217,8 @@ pub(crate) struct Shared {
     pub unhealthy: RwLock<Option<super::Unhealthy>>,
     /// Shared storage did not answer the last checkpoint poll.
     pub unreachable: std::sync::atomic::AtomicBool,
+    /// Storage was seen going back to an older tree than one published here.
+    pub rolled_back: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -224,6 +226,21 @@ impl Shared {
     /// publish; a tree head never goes back).
     pub(crate) fn advance(&self, sth: SignedTreeHead) {
         let mut latest = self.latest.write().unwrap_or_else(|p| p.into_inner());
+        let behind = sth.tree_size < latest.tree_size
+            || (sth.tree_size == latest.tree_size && sth.root != latest.root);
+        if behind {
+            if !self
+                .rolled_back
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                tracing::error!(
+                    stored = sth.tree_size,
+                    published = latest.tree_size,
+                    "CT log storage went back to an older tree than this log published (restored from an older backup?); not ready, and no batch will be written"
+                );
+            }
+            return;
+        }
         if sth.tree_size > latest.tree_size {
             metrics::CTLOG_TREE_SIZE.set(sth.tree_size as i64);
             metrics::CTLOG_CHECKPOINT_TIMESTAMP.set(sth.timestamp as f64 / 1000.0);
