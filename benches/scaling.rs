@@ -324,9 +324,9 @@ fn growth(a: &Args, issuer: &Arc<Issuer>, pool: &Arc<Vec<Prepared>>) {
         brevis::ct::log::bulk::ENTRY_BYTES
     );
     println!(
-        "| backend | entries | bulk load entries/s | issuance certs/s | p99 ms | get-entries calls/s (256 each) | full tiles/s | bytes per entry |"
+        "| backend | entries | bulk load entries/s | issuance certs/s | p99 ms | get-entries calls/s (256 each) | full tiles/s | full tiles/s, no cache | bytes per entry |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for backend in ["SQLite", "PostgreSQL"] {
         let dir = tmp.path().join(backend);
         let logdir = dir.join("data/ctlog");
@@ -386,6 +386,18 @@ fn growth(a: &Args, issuer: &Arc<Issuer>, pool: &Arc<Vec<Prepared>>) {
                 )
             });
             drop(r);
+            // The same reads with no tile cache: what storage itself delivers.
+            let mut uncached_flags = flags.clone();
+            uncached_flags.extend(["--ctlog-tile-cache", "0"]);
+            let r = start(&dir, issuer, &uncached_flags);
+            let base = r.ctlog.clone().expect("the embedded log's URL");
+            let (uncached_rate, e3) = read_rate(&rt, 10, move |n| {
+                format!(
+                    "{base}/tile/0/{}",
+                    brevis::ct::tiles::encode_index(n % full.max(1))
+                )
+            });
+            drop(r);
             let bytes = if backend == "SQLite" {
                 ["log.sqlite", "log.sqlite-wal"]
                     .iter()
@@ -402,14 +414,14 @@ fn growth(a: &Args, issuer: &Arc<Issuer>, pool: &Arc<Vec<Prepared>>) {
             // The entries issued during the measurement count too.
             let entries = size + (row.certs_per_s * a.seconds as f64) as u64;
             println!(
-                "| {backend} | {size} | {load_rate:.0} | {:.0} | {:.2} | {entries_rate:.0} | {tiles_rate:.0} | {:.0} |",
+                "| {backend} | {size} | {load_rate:.0} | {:.0} | {:.2} | {entries_rate:.0} | {tiles_rate:.0} | {uncached_rate:.0} | {:.0} |",
                 row.certs_per_s,
                 row.p99,
                 bytes as f64 / entries as f64
             );
-            if e1 + e2 > 0 || row.errors > 0 {
+            if e1 + e2 + e3 > 0 || row.errors > 0 {
                 println!(
-                    "    errors: issuance {}, get-entries {e1}, tiles {e2}",
+                    "    errors: issuance {}, get-entries {e1}, tiles {e2}, uncached tiles {e3}",
                     row.errors
                 );
             }

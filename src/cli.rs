@@ -334,6 +334,9 @@ pub struct LogArgs {
     /// database restored from an older backup). See docs/scaling.md, "Backups".
     #[arg(long = "ct-log-last-checkpoint")]
     pub last_checkpoint: Option<PathBuf>,
+    /// Full tiles (8 KiB each) the log keeps in memory for reads; 0 keeps none.
+    #[arg(long = "ctlog-tile-cache", default_value_t = brevis::ct::log::DEFAULT_TILE_CACHE)]
+    pub tile_cache: usize,
 }
 
 impl LogArgs {
@@ -371,6 +374,7 @@ impl LogArgs {
                 s => s.clone(),
             },
             checkpoint_poll: self.checkpoint_poll,
+            tile_cache: self.tile_cache,
             ..LogOptions::default()
         })
     }

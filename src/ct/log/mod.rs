@@ -263,6 +263,8 @@ pub struct LogOptions {
     /// A tree head this log is known to have published (saved by a monitor, say): the log
     /// refuses to open storage whose tree is smaller or not consistent with it.
     pub last_published: Option<SignedTreeHead>,
+    /// Full tiles kept in memory for reads (8 KiB each; 0 keeps none).
+    pub tile_cache: usize,
     /// The time: SCT timestamps, checkpoints, validity checks of submissions.
     pub clock: Arc<dyn Clock>,
 }
@@ -291,6 +293,7 @@ impl Default for LogOptions {
             storage: Storage::Sqlite(None),
             checkpoint_poll: std::time::Duration::from_millis(500),
             last_published: None,
+            tile_cache: DEFAULT_TILE_CACHE,
             clock: Arc::new(SystemClock),
         }
     }
@@ -366,15 +369,17 @@ pub struct Log {
     issuer_cache: RwLock<HashMap<Hash, Vec<u8>>>,
     /// With shared storage: the thread that reads other replicas' checkpoints.
     poller: Mutex<Option<Poller>>,
-    /// Full tiles (256 hashes) never change: kept once read, up to [`FULL_TILES_CACHED`].
+    /// Full tiles (256 hashes) never change: kept once read, up to `tile_cache` of them.
     full_tiles: Mutex<TileCache>,
+    /// Most full tiles kept in `full_tiles` (0: none).
+    tile_cache: usize,
 }
 
 /// Full tiles by (level, index).
 type TileCache = HashMap<(u8, u64), Arc<Vec<u8>>>;
 
-/// Full tiles kept in memory (8 KiB each: 32 MiB).
-const FULL_TILES_CACHED: usize = 4096;
+/// Full tiles kept in memory by default (8 KiB each: 32 MiB).
+pub const DEFAULT_TILE_CACHE: usize = 4096;
 
 /// Reads the latest checkpoint of shared storage on a timer, so a replica serves what the
 /// other replicas committed; a checkpoint is taken only if its signature verifies with the
@@ -615,6 +620,7 @@ impl Log {
         Ok(Log {
             poller: Mutex::new(poller),
             full_tiles: Mutex::new(HashMap::new()),
+            tile_cache: options.tile_cache,
             origin: options.origin,
             public_key,
             validator: Validator::new(roots, options.require_code_signing),
@@ -944,9 +950,10 @@ impl Log {
         };
         let t = Arc::new(t);
         if t.len() == TILE_WIDTH as usize * HASH_LEN
+            && self.tile_cache > 0
             && let Ok(mut c) = self.full_tiles.lock()
         {
-            if c.len() >= FULL_TILES_CACHED {
+            if c.len() >= self.tile_cache {
                 c.clear();
             }
             c.insert((level, index), t.clone());
