@@ -2,7 +2,7 @@
 # Runs brevis's whole test suite on a fresh machine: installs what the tests need
 # (Debian packages when a tool is missing, PostgreSQL's server among them; npm packages
 # into tests/oidc/node_modules and tests/interop/node_modules; pinned Python packages into
-# .venv-test), checks formatting and lints, then runs every test (unit, integration,
+# .venv-test: sigstore-python, moto's KMS server), checks formatting and lints, then runs every test (unit, integration,
 # interop; tests/postgres.rs starts and stops its own PostgreSQL cluster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,9 @@ command -v cc >/dev/null || need_apt+=(gcc)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 # PostgreSQL's server binaries: tests/postgres.rs starts its own cluster in a temp dir.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
+# tests/keys.rs: a PKCS#11 token (SoftHSM2) and pkcs11-tool to inspect it.
+command -v softhsm2-util >/dev/null || need_apt+=(softhsm2)
+command -v pkcs11-tool >/dev/null || need_apt+=(opensc)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   SUDO=""
@@ -42,9 +45,10 @@ fi
 log "cargo fmt --check"
 cargo fmt --all -- --check
 
-# Every test runs with the features tests need (fuzz entry points for the corpus replay);
+# Every test runs with the features tests need (fuzz entry points for the corpus replay,
+# AWS KMS keys against moto);
 # clippy checks the same build, so nothing is compiled twice.
-FEATURES=fuzzing,fault-injection,test-support
+FEATURES=fuzzing,fault-injection,test-support,kms
 
 log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --release --all-targets --features "$FEATURES" --locked -- -D warnings

@@ -3,9 +3,9 @@
 //! `Protection`, `ReloadOptions`, `CaChoice`, `CtChoice`, `VerifierOptions`), each
 //! converted in one place.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use brevis::ca::SigningAlgorithm;
-use brevis::ca::provision::CaChoice;
+use brevis::ca::provision::{CaChoice, ChainSource};
 use brevis::config::{AlgorithmRegistry, algorithms::DEFAULT_NAMES};
 use brevis::ct::checkpoint::{GetSth, SignedTreeHead};
 use brevis::ct::client::ClientOptions;
@@ -14,9 +14,11 @@ use brevis::ct::log::{BatchConfig, LogOptions, Storage};
 use brevis::oidc::VerifierOptions;
 use brevis::ratelimit::Rate;
 use brevis::server::{
-    CtChoice, CtLogServeOptions, EmbeddedLogOptions, HttpOptions, Protection, ReloadOptions,
-    ServeOptions,
+    CtChoice, CtLogServeOptions, EmbeddedLogOptions, HttpOptions, NextCa, Protection,
+    ReloadOptions, ServeOptions,
 };
+use brevis::signers::pkcs11::Pkcs11Config;
+use brevis::signers::{KeyRef, RemoteOptions};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -103,6 +105,8 @@ pub struct ServeArgs {
     pub reload: ReloadArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub custody: CustodyArgs,
     /// Comma-separated allow-list of client key/hash pairs.
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_NAMES.map(String::from))]
     pub client_signing_algorithms: Vec<String>,
@@ -135,8 +139,9 @@ impl ServeArgs {
                 config_watch: self.reload.config_watch,
                 fileca_watch: self.ca.fileca_watch,
             },
-            ca: self.ca.choice(),
-            ct: self.ct.choice()?,
+            next_ca: self.ca.next(&self.custody)?,
+            ca: self.ca.choice(&self.custody)?,
+            ct: self.ct.choice(&self.custody)?,
             algorithms,
             oidc: self.oidc.options()?,
             http: self.http.options(),
@@ -178,6 +183,51 @@ pub enum CaKind {
     Fileca,
     /// A new in-memory root at every start.
     Ephemeralca,
+    /// The issuing key in a PKCS#11 token (HSM): --pkcs11-config-path, --hsm-key-label,
+    /// and the chain from the token (--hsm-caroot-id) or a file (--aws-hsm-root-ca-path).
+    Pkcs11ca,
+    /// The issuing key in a cloud KMS: --kms-resource and --kms-cert-chain-path.
+    Kmsca,
+}
+
+/// Where keys outside files are reached: the PKCS#11 token (for `pkcs11:` keys) and the
+/// deadline of every remote signature.
+#[derive(Args, Clone)]
+#[command(next_help_heading = "Keys in an HSM or a KMS")]
+pub struct CustodyArgs {
+    /// Fulcio's PKCS#11 configuration: JSON {"Path": "<module .so>", "TokenLabel": "...",
+    /// "Pin": "..."} (or TokenSerial / SlotNumber instead of TokenLabel).
+    #[arg(long)]
+    pub pkcs11_config_path: Option<PathBuf>,
+    /// File holding the token's PIN when the configuration has none (else the
+    /// BREVIS_PKCS11_PIN environment variable).
+    #[arg(long)]
+    pub pkcs11_pin_file: Option<PathBuf>,
+    /// Longest one signature by an HSM or KMS key may take; past it the request fails
+    /// with 503.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub signer_timeout: Duration,
+}
+
+impl CustodyArgs {
+    /// The options every remote key is opened with.
+    pub fn options(&self) -> Result<RemoteOptions> {
+        let pkcs11 = self
+            .pkcs11_config_path
+            .as_deref()
+            .map(|p| Pkcs11Config::load(p, self.pkcs11_pin_file.as_deref()))
+            .transpose()
+            .context("--pkcs11-config-path")?;
+        Ok(RemoteOptions {
+            pkcs11,
+            timeout: self.signer_timeout,
+        })
+    }
+}
+
+/// A key reference flag: a PEM file path, `pkcs11:LABEL` or `awskms://...`.
+pub fn parse_key_ref(s: &str) -> Result<KeyRef, String> {
+    KeyRef::parse(s)
 }
 
 #[derive(Args)]
@@ -199,18 +249,115 @@ pub struct CaArgs {
     /// Reload the fileca chain and key when they change (Fulcio default: true).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true")]
     pub fileca_watch: bool,
+    /// pkcs11ca: CKA_LABEL of the issuing key in the token.
+    #[arg(long, default_value = "PKCS11CA")]
+    pub hsm_key_label: String,
+    /// pkcs11ca: CKA_ID of the issuing certificate in the token; its issuers are found
+    /// there by subject.
+    #[arg(long)]
+    pub hsm_caroot_id: Option<String>,
+    /// pkcs11ca: the chain as a PEM file instead (Fulcio's name for it).
+    #[arg(long)]
+    pub aws_hsm_root_ca_path: Option<PathBuf>,
+    /// kmsca: the issuing key, awskms://[ENDPOINT]/KEY-ID-OR-ALIAS-OR-ARN.
+    #[arg(long)]
+    pub kms_resource: Option<String>,
+    /// kmsca: PEM chain of the KMS key (issuing certificate first, root last).
+    #[arg(long)]
+    pub kms_cert_chain_path: Option<PathBuf>,
+    /// Rotation: the next CA's chain (PEM, issuing certificate first). Published in
+    /// /api/v2/trustBundle at once; it signs from --ca-switch-at on.
+    #[arg(long, requires_all = ["next_ca_key", "ca_switch_at"])]
+    pub next_ca_chain: Option<PathBuf>,
+    /// Rotation: the next CA's key: a PEM file (decrypted with --fileca-key-passwd),
+    /// pkcs11:LABEL or awskms://...
+    #[arg(long, value_parser = parse_key_ref, requires = "next_ca_chain")]
+    pub next_ca_key: Option<KeyRef>,
+    /// Rotation: when the next CA starts signing (RFC 3339, whole seconds), the same
+    /// time given to `brevis trust-root --ca-switch-at`.
+    #[arg(long, value_parser = parse_switch_time, requires = "next_ca_chain")]
+    pub ca_switch_at: Option<i64>,
+}
+
+/// An RFC 3339 time in whole seconds, as Unix seconds.
+pub fn parse_switch_time(s: &str) -> Result<i64, String> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))?;
+    if t.nanosecond() != 0 {
+        return Err(format!(
+            "{s:?}: give whole seconds (certificates carry whole seconds)"
+        ));
+    }
+    Ok(t.unix_timestamp())
 }
 
 impl CaArgs {
-    fn choice(self) -> CaChoice {
-        match self.ca {
+    /// The CA a rotation moves to, when --next-ca-chain is given.
+    fn next(&self, custody: &CustodyArgs) -> Result<Option<NextCa>> {
+        let (Some(chain), Some(key), Some(switch_at)) =
+            (&self.next_ca_chain, &self.next_ca_key, self.ca_switch_at)
+        else {
+            return Ok(None);
+        };
+        let ca = match key {
+            KeyRef::File(path) => CaChoice::File {
+                cert: Some(chain.clone()),
+                key: Some(path.clone()),
+                password: self.fileca_key_passwd.clone(),
+            },
+            held => CaChoice::Remote {
+                key: held.clone(),
+                chain: ChainSource::File(chain.clone()),
+                options: custody.options()?,
+            },
+        };
+        Ok(Some(NextCa { ca, switch_at }))
+    }
+
+    fn choice(self, custody: &CustodyArgs) -> Result<CaChoice> {
+        Ok(match self.ca {
             CaKind::Ephemeralca => CaChoice::Ephemeral,
             CaKind::Fileca => CaChoice::File {
                 cert: self.fileca_cert,
                 key: self.fileca_key,
                 password: self.fileca_key_passwd,
             },
-        }
+            CaKind::Pkcs11ca => {
+                if custody.pkcs11_config_path.is_none() {
+                    bail!("--ca pkcs11ca needs --pkcs11-config-path");
+                }
+                let chain = match (self.hsm_caroot_id, self.aws_hsm_root_ca_path) {
+                    (Some(id), None) => ChainSource::Token(id.into_bytes()),
+                    (None, Some(path)) => ChainSource::File(path),
+                    _ => bail!(
+                        "--ca pkcs11ca needs the chain: --hsm-caroot-id (in the token) or --aws-hsm-root-ca-path (a file), one of them"
+                    ),
+                };
+                CaChoice::Remote {
+                    key: KeyRef::Pkcs11 {
+                        label: self.hsm_key_label,
+                    },
+                    chain,
+                    options: custody.options()?,
+                }
+            }
+            CaKind::Kmsca => {
+                let (Some(uri), Some(chain)) = (self.kms_resource, self.kms_cert_chain_path) else {
+                    bail!("--ca kmsca needs --kms-resource and --kms-cert-chain-path");
+                };
+                let key = KeyRef::parse(&uri)
+                    .map_err(anyhow::Error::msg)
+                    .context("--kms-resource")?;
+                if matches!(key, KeyRef::File(_) | KeyRef::Pkcs11 { .. }) {
+                    bail!("--kms-resource takes a KMS URI (awskms://...), not {uri}");
+                }
+                CaChoice::Remote {
+                    key,
+                    chain: ChainSource::File(chain),
+                    options: custody.options()?,
+                }
+            }
+        })
     }
 }
 
@@ -244,16 +391,18 @@ pub struct CtArgs {
     /// PEM file of extra roots the embedded log accepts besides the CA's own.
     #[arg(long)]
     pub ctlog_extra_roots: Option<PathBuf>,
-    /// The embedded log's private key (PEM PKCS#8, ECDSA P-256), e.g. from a secret every
-    /// replica mounts. Default: <data-dir>/ctlog/log-key.pem, created on first start.
-    #[arg(long)]
-    pub ctlog_key: Option<PathBuf>,
+    /// The embedded log's private key (ECDSA P-256): a PEM PKCS#8 file (e.g. from a
+    /// secret every replica mounts), pkcs11:LABEL (in the token of
+    /// --pkcs11-config-path) or awskms://... Default: <data-dir>/ctlog/log-key.pem,
+    /// created on first start.
+    #[arg(long, value_parser = parse_key_ref)]
+    pub ctlog_key: Option<KeyRef>,
     #[command(flatten)]
     pub log: LogArgs,
 }
 
 impl CtArgs {
-    fn choice(self) -> Result<CtChoice> {
+    fn choice(self, custody: &CustodyArgs) -> Result<CtChoice> {
         Ok(match self.ct_log_url.as_deref() {
             Some("") => CtChoice::Disabled,
             Some(url) => CtChoice::Remote {
@@ -279,7 +428,8 @@ impl CtArgs {
                 port: self.ctlog_port,
                 prefix: check_prefix(&self.ctlog_prefix)?,
                 log: LogOptions {
-                    key_file: self.ctlog_key,
+                    key: self.ctlog_key,
+                    remote_keys: custody.options()?,
                     ..self.log.options()?
                 },
                 extra_roots: self.ctlog_extra_roots,
@@ -561,7 +711,7 @@ impl TlsArgs {
 pub enum CtlogCommand {
     /// Run a standalone CT log (RFC 6962 and static-ct-api), for deployments that keep the
     /// log apart from the CA; point `brevis serve --ct-log-url` at it.
-    Serve(CtlogServeArgs),
+    Serve(Box<CtlogServeArgs>),
     /// Create a CT log key pair (log-key.pem, log-public-key.pem) in a directory, unless
     /// one is already there; prints the public key's path and the log ID either way.
     Key(CtlogKeyArgs),
@@ -569,6 +719,24 @@ pub enum CtlogCommand {
     /// tiles and checkpoint, verified against the source's root before the copy commits.
     /// Refuses a target that already holds a log.
     Migrate(CtlogMigrateArgs),
+    /// Freeze a log for good (a new log key means a new log): it keeps serving its final
+    /// tree and every read, and refuses submissions. Prints its validity window for the
+    /// successor's trust material. Stop every brevis writing to it first.
+    Freeze(CtlogFreezeArgs),
+}
+
+#[derive(Args)]
+pub struct CtlogFreezeArgs {
+    /// The log's directory (log.sqlite, log-public-key.pem): `<data-dir>/ctlog` for the
+    /// embedded log.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Its storage, when not the directory's SQLite file (postgres://...).
+    #[arg(long = "ct-log-storage", value_parser = Storage::parse, default_value = "sqlite:")]
+    pub storage: Storage,
+    /// File holding the PostgreSQL password (else PGPASSWORD).
+    #[arg(long = "ct-log-storage-password-file")]
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -610,6 +778,13 @@ pub struct CtlogKeyArgs {
     /// when the key lives with the log.
     #[arg(long)]
     pub out: PathBuf,
+    /// Generate the key inside the PKCS#11 token (--pkcs11-config-path) under this label
+    /// instead (ECDSA P-256, sensitive, not extractable); only log-public-key.pem is
+    /// written. Serve it with --ctlog-key pkcs11:LABEL (or `ctlog serve --key`).
+    #[arg(long)]
+    pub hsm_key_label: Option<String>,
+    #[command(flatten)]
+    pub custody: CustodyArgs,
 }
 
 #[derive(Args)]
@@ -630,10 +805,13 @@ pub struct CtlogServeArgs {
     /// Serve Prometheus metrics on this port too.
     #[arg(long)]
     pub metrics_port: Option<u16>,
-    /// The log's private key (PEM PKCS#8, ECDSA P-256), e.g. from a mounted secret.
-    /// Default: <data-dir>/log-key.pem, created on first start.
-    #[arg(long)]
-    pub key: Option<PathBuf>,
+    /// The log's private key (ECDSA P-256): a PEM PKCS#8 file (e.g. a mounted secret),
+    /// pkcs11:LABEL or awskms://... Default: <data-dir>/log-key.pem, created on first
+    /// start.
+    #[arg(long, value_parser = parse_key_ref)]
+    pub key: Option<KeyRef>,
+    #[command(flatten)]
+    pub custody: CustodyArgs,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -647,7 +825,8 @@ impl CtlogServeArgs {
             data_dir: self.data_dir,
             roots: self.roots,
             log: LogOptions {
-                key_file: self.key,
+                key: self.key,
+                remote_keys: self.custody.options()?,
                 ..self.log.options()?
             },
             metrics_port: self.metrics_port,
@@ -750,6 +929,33 @@ pub struct CaCreateArgs {
     /// Intermediate lifetime in years (capped at the root's).
     #[arg(long, default_value_t = 5)]
     pub intermediate_years: i64,
+    /// Generate the issuing key inside the PKCS#11 token (--pkcs11-config-path) under
+    /// this label, sensitive and not extractable; no key file is written.
+    #[arg(long)]
+    pub hsm_key_label: Option<String>,
+    /// Also store the issuing certificate (and the root) in the token under this CKA_ID,
+    /// where `serve --ca pkcs11ca --hsm-caroot-id` reads them.
+    #[arg(long)]
+    pub hsm_caroot_id: Option<String>,
+    /// Use this existing KMS key (awskms://...) as the issuing key: only its certificate
+    /// is made.
+    #[arg(long)]
+    pub kms_resource: Option<String>,
+    /// Sign with this existing root certificate (PEM) instead of generating a root.
+    #[arg(long)]
+    pub root_cert: Option<PathBuf>,
+    /// The existing root's private key (PEM), with --root-cert.
+    #[arg(long)]
+    pub root_key: Option<PathBuf>,
+    /// Password of an encrypted --root-key.
+    #[arg(long, env = "BREVIS_ROOT_KEY_PASSWORD", hide_env_values = true)]
+    pub root_key_password: Option<String>,
+    /// Keep the root key in the PKCS#11 token too, under this label: generated with a new
+    /// self-signed root when absent (then root.pem is written), or the key of --root-cert.
+    #[arg(long)]
+    pub hsm_root_key_label: Option<String>,
+    #[command(flatten)]
+    pub custody: CustodyArgs,
 }
 
 // ---- config, trust, cert -------------------------------------------------------------------
@@ -812,6 +1018,32 @@ pub struct TrustArgs {
     /// An OIDC provider to advertise in the SigningConfig.
     #[arg(long)]
     pub oidc_url: Option<String>,
+    /// CA rotation, before the switch: the staged CA's chain (as given to `serve
+    /// --next-ca-chain`); it is listed from --ca-switch-at, the current one until then.
+    #[arg(long, requires = "ca_switch_at", conflicts_with = "previous_ca_chain")]
+    pub next_ca_chain: Option<PathBuf>,
+    /// CA rotation, after the switch: the chain that issued until --ca-switch-at, listed
+    /// with that end so its certificates keep verifying.
+    #[arg(long, requires = "ca_switch_at")]
+    pub previous_ca_chain: Option<PathBuf>,
+    /// CA rotation: the switch time (RFC 3339, whole seconds), as given to `serve`.
+    #[arg(long, value_parser = parse_switch_time)]
+    pub ca_switch_at: Option<i64>,
+    /// CT log rotation: the public key (PEM) of the log this one succeeded; listed with
+    /// its window so SCTs it issued keep verifying.
+    #[arg(long, requires_all = ["previous_ct_log_url", "previous_ct_log_start", "previous_ct_log_end"])]
+    pub previous_ct_log_public_key_path: Option<PathBuf>,
+    /// CT log rotation: the previous log's URL.
+    #[arg(long)]
+    pub previous_ct_log_url: Option<String>,
+    /// CT log rotation: when the previous log started (RFC 3339; `brevis ctlog freeze`
+    /// prints it).
+    #[arg(long)]
+    pub previous_ct_log_start: Option<String>,
+    /// CT log rotation: when the previous log was frozen (RFC 3339; `brevis ctlog freeze`
+    /// prints it).
+    #[arg(long)]
+    pub previous_ct_log_end: Option<String>,
     /// Write to this file instead of stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -27,6 +27,8 @@ pub mod model;
 pub mod oidc;
 pub mod ratelimit;
 pub mod reload;
+mod runtime;
 pub mod server;
+pub mod signers;
 pub mod tls;
 pub mod trust;

@@ -9,6 +9,8 @@ use anyhow::{Context, Result, bail};
 use brevis::ca::provision::{self, DataDirFiles, IntermediateRequest};
 use brevis::ca::{self, Signer};
 use brevis::server::{CtLogServer, Server, Summary};
+use brevis::signers::KeyRef;
+use brevis::signers::pkcs11::GeneratedKey;
 use clap::Parser;
 use cli::{
     CaCommand, CaCreateArgs, CaIntermediateArgs, CertCommand, CertRequestArgs, CertVerifyArgs, Cli,
@@ -46,9 +48,10 @@ fn main() -> Result<()> {
         Command::Ca(CaCommand::Create(args)) => ca_create(args),
         Command::Ca(CaCommand::Intermediate(args)) => ca_intermediate(args),
         Command::Config(ConfigCommand::Check(args)) => config_check(args),
-        Command::Ctlog(CtlogCommand::Serve(args)) => ctlog_serve(args),
+        Command::Ctlog(CtlogCommand::Serve(args)) => ctlog_serve(*args),
         Command::Ctlog(CtlogCommand::Key(args)) => ctlog_key(args),
         Command::Ctlog(CtlogCommand::Migrate(args)) => ctlog_migrate(args),
+        Command::Ctlog(CtlogCommand::Freeze(args)) => ctlog_freeze(args),
         Command::TrustRoot(args) => emit(&trust_material(&args)?.0, &args.out),
         Command::SigningConfig(args) => emit(&trust_material(&args)?.1, &args.out),
         Command::TrustConfig(args) => trust_config(args),
@@ -169,6 +172,43 @@ fn ctlog_migrate(args: CtlogMigrateArgs) -> Result<()> {
     Ok(())
 }
 
+fn ctlog_freeze(args: cli::CtlogFreezeArgs) -> Result<()> {
+    let storage = match args.storage {
+        brevis::ct::log::Storage::Postgres(pg) => {
+            brevis::ct::log::Storage::Postgres(brevis::ct::log::store::postgres::PgOptions {
+                password_file: args.password_file,
+                ..pg
+            })
+        }
+        s => s,
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    let f = brevis::ct::log::freeze(&storage, &args.data_dir, now_ms)
+        .with_context(|| format!("freezing {}", storage.describe(&args.data_dir)))?;
+    println!(
+        "{} {}: final tree size {}, root {}",
+        if f.already {
+            "already frozen:"
+        } else {
+            "froze"
+        },
+        storage.describe(&args.data_dir),
+        f.tree_size,
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, f.root)
+    );
+    println!("its window, for the successor's trust material (brevis trust-root / trust-config):");
+    println!(
+        "  --previous-ct-log-public-key-path {} --previous-ct-log-start {} --previous-ct-log-end {} --previous-ct-log-url <its URL>",
+        args.data_dir.join("log-public-key.pem").display(),
+        brevis::trust::rfc3339_millis(f.created_ms),
+        brevis::trust::rfc3339_millis(f.frozen_ms)
+    );
+    Ok(())
+}
+
 fn ctlog_serve(args: CtlogServeArgs) -> Result<()> {
     let opts = args.options()?;
     actix_web::rt::System::new().block_on(async move {
@@ -184,7 +224,7 @@ fn ctlog_serve(args: CtlogServeArgs) -> Result<()> {
         println!(
             "  log ID {} (key {})",
             log.public_key().log_id_base64(),
-            server.key_path.display()
+            server.key
         );
         println!("  storage: {}", server.storage);
         println!(
@@ -232,8 +272,8 @@ fn ca_intermediate(args: CaIntermediateArgs) -> Result<()> {
 
 fn ca_create(args: CaCreateArgs) -> Result<()> {
     let spec = ca::create::PairSpec {
-        organization: args.organization,
-        common_name_prefix: args.common_name,
+        organization: args.organization.clone(),
+        common_name_prefix: args.common_name.clone(),
         root_algorithm: args.root_key_type.into(),
         intermediate_algorithm: args.intermediate_key_type.into(),
         root_years: args.root_years,
@@ -241,6 +281,14 @@ fn ca_create(args: CaCreateArgs) -> Result<()> {
     };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
+    if args.hsm_key_label.is_some() || args.kms_resource.is_some() {
+        return ca_create_held(args, &spec);
+    }
+    if args.root_cert.is_some() || args.hsm_root_key_label.is_some() {
+        bail!(
+            "--root-cert and --hsm-root-key-label apply to an issuing key in a token or a KMS (--hsm-key-label, --kms-resource); for a file key use `brevis ca intermediate`"
+        );
+    }
     let written = provision::write_pair(
         &DataDirFiles::in_one(&args.out),
         &spec,
@@ -271,6 +319,84 @@ fn ca_create(args: CaCreateArgs) -> Result<()> {
         "keep {} offline: it is only needed to issue a new intermediate",
         written.root_key.display()
     );
+    Ok(())
+}
+
+/// `ca create` with the issuing key in a PKCS#11 token or a KMS.
+fn ca_create_held(args: CaCreateArgs, spec: &ca::create::PairSpec) -> Result<()> {
+    use provision::{HeldKey, RootSource};
+    let options = args.custody.options()?;
+    let key = match (&args.hsm_key_label, &args.kms_resource) {
+        (Some(_), Some(_)) => bail!("give --hsm-key-label or --kms-resource, not both"),
+        (Some(label), None) => {
+            if options.pkcs11.is_none() {
+                bail!("--hsm-key-label needs --pkcs11-config-path");
+            }
+            HeldKey::GenerateInToken {
+                label: label.clone(),
+                kind: match spec.intermediate_algorithm {
+                    ca::SigningAlgorithm::EcdsaP256Sha256 => GeneratedKey::P256,
+                    ca::SigningAlgorithm::EcdsaP384Sha384 => GeneratedKey::P384,
+                    ca::SigningAlgorithm::RsaPkcs1Sha256 => GeneratedKey::Rsa3072,
+                    _ => bail!(
+                        "keys generated in a token are ecdsa-p256, ecdsa-p384 or rsa-3072 (--intermediate-key-type)"
+                    ),
+                },
+            }
+        }
+        (None, Some(uri)) => HeldKey::Existing(
+            KeyRef::parse(uri)
+                .map_err(anyhow::Error::msg)
+                .context("--kms-resource")?,
+        ),
+        (None, None) => unreachable!("checked by the caller"),
+    };
+    let root = match (args.root_cert, args.root_key, args.hsm_root_key_label) {
+        (Some(cert), Some(key), None) => RootSource::Files {
+            cert,
+            key,
+            password: args.root_key_password,
+        },
+        (cert, None, Some(label)) => RootSource::Token { label, cert },
+        (None, None, None) => bail!(
+            "the new intermediate needs a root: --root-cert and --root-key (files), or --hsm-root-key-label (a root key in the token, generated with a new root when absent)"
+        ),
+        _ => bail!("give --root-cert with --root-key, or --hsm-root-key-label [--root-cert]"),
+    };
+    let created = provision::create_for_held_key(
+        &provision::HeldKeyRequest {
+            key,
+            root,
+            options: &options,
+            out: &args.out,
+            caroot_id: args.hsm_caroot_id.clone(),
+            spec,
+        },
+        std::time::SystemTime::now(),
+    )?;
+    println!("wrote {}", created.chain.display());
+    println!("wrote {}", created.root.display());
+    println!();
+    println!("serve with:");
+    match &created.key {
+        KeyRef::Pkcs11 { label } => println!(
+            "  brevis serve --ca pkcs11ca --pkcs11-config-path {} --hsm-key-label {label} {}",
+            args.custody
+                .pkcs11_config_path
+                .as_deref()
+                .unwrap_or(std::path::Path::new("CONFIG"))
+                .display(),
+            match &args.hsm_caroot_id {
+                Some(id) => format!("--hsm-caroot-id {id}"),
+                None => format!("--aws-hsm-root-ca-path {}", created.chain.display()),
+            }
+        ),
+        other => println!(
+            "  brevis serve --ca kmsca --kms-resource {} --kms-cert-chain-path {}",
+            other.describe(),
+            created.chain.display()
+        ),
+    }
     Ok(())
 }
 
@@ -309,8 +435,28 @@ fn config_check(args: ConfigCheckArgs) -> Result<()> {
 }
 
 fn ctlog_key(args: CtlogKeyArgs) -> Result<()> {
-    let signer = brevis::ct::log::load_or_create_key(&args.out)?;
-    let key = brevis::ct::LogPublicKey::from_spki_der(signer.public_key_spki())?;
+    let spki = match &args.hsm_key_label {
+        Some(label) => {
+            let options = args.custody.options()?;
+            let Some(config) = options.pkcs11.as_ref() else {
+                bail!("--hsm-key-label needs --pkcs11-config-path");
+            };
+            let spki = brevis::signers::pkcs11::generate_key(config, label, GeneratedKey::P256)
+                .with_context(|| format!("generating the CT log key {label:?} in the token"))?;
+            std::fs::create_dir_all(&args.out)
+                .with_context(|| format!("creating {}", args.out.display()))?;
+            brevis::files::write_file(
+                &args.out.join("log-public-key.pem"),
+                &brevis::model::pem::encode("PUBLIC KEY", &spki),
+                false,
+            )?;
+            spki
+        }
+        None => brevis::ct::log::load_or_create_key(&args.out)?
+            .public_key_spki()
+            .to_vec(),
+    };
+    let key = brevis::ct::LogPublicKey::from_spki_der(&spki)?;
     println!("{}", args.out.join("log-public-key.pem").display());
     println!("log ID {}", key.log_id_base64());
     Ok(())
@@ -366,18 +512,57 @@ fn trust_material(args: &TrustArgs) -> Result<(serde_json::Value, serde_json::Va
             start_ms: rekor_start,
         })?);
     }
-    let root = brevis::trust::trusted_root(
-        &[brevis::trust::CaEntry {
-            uri: args.ca_url.clone(),
-            chain,
-        }],
-        &[brevis::trust::CtLogEntry {
-            base_url: args.ctlog_url.clone(),
-            key,
-            start_ms,
-        }],
-        tlogs,
-    )?;
+    let read_chain = |p: &PathBuf| -> Result<Vec<Vec<u8>>> {
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("reading the CA chain {}", p.display()))?;
+        ca::chain::parse_pem_chain(&text).with_context(|| format!("the CA chain {}", p.display()))
+    };
+    let entry = |chain, start, end| brevis::trust::CaEntry {
+        uri: args.ca_url.clone(),
+        chain,
+        start,
+        end,
+    };
+    // A rotation lists both CAs, each with its window; the one issuing now comes first.
+    let cas = match (
+        &args.next_ca_chain,
+        &args.previous_ca_chain,
+        args.ca_switch_at,
+    ) {
+        (Some(next), None, Some(at)) => vec![
+            entry(chain, None, Some(at)),
+            entry(read_chain(next)?, Some(at), None),
+        ],
+        (None, Some(previous), Some(at)) => vec![
+            entry(chain, Some(at), None),
+            entry(read_chain(previous)?, None, Some(at)),
+        ],
+        (None, None, _) => vec![entry(chain, None, None)],
+        _ => bail!("--ca-switch-at goes with --next-ca-chain or --previous-ca-chain"),
+    };
+    let mut logs = vec![brevis::trust::CtLogEntry {
+        base_url: args.ctlog_url.clone(),
+        key,
+        start_ms,
+        end_ms: None,
+    }];
+    if let (Some(p), Some(url), Some(start), Some(end)) = (
+        &args.previous_ct_log_public_key_path,
+        &args.previous_ct_log_url,
+        &args.previous_ct_log_start,
+        &args.previous_ct_log_end,
+    ) {
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("--previous-ct-log-public-key-path {}", p.display()))?;
+        logs.push(brevis::trust::CtLogEntry {
+            base_url: url.clone(),
+            key: brevis::ct::LogPublicKey::from_pem(&text)
+                .with_context(|| format!("--previous-ct-log-public-key-path {}", p.display()))?,
+            start_ms: parse_rfc3339_ms("--previous-ct-log-start", start)?,
+            end_ms: Some(parse_rfc3339_ms("--previous-ct-log-end", end)?),
+        });
+    }
+    let root = brevis::trust::trusted_root(&cas, &logs, tlogs)?;
     let signing = brevis::trust::signing_config(
         &args.ca_url,
         args.rekor_url.as_deref(),

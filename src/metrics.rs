@@ -110,11 +110,41 @@ pub(crate) static SIGNER_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     )
 });
 
+pub(crate) static SIGNER_OPERATIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "brevis_signer_operations_total",
+        "Signatures by key role (ca, ctlog), backend (memory, pkcs11, awskms) and outcome (ok, error, timeout)",
+        &["key", "backend", "outcome"],
+    )
+});
+
+pub(crate) static SIGNER_LATENCY: LazyLock<HistogramVec> = LazyLock::new(|| {
+    histogram_vec(
+        "brevis_signer_latency_seconds",
+        "Time one signing call took, by key role and backend (a batch of SCTs counts as one call)",
+        &["key", "backend"],
+        vec![
+            0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+            0.5, 1.0, 2.5, 5.0,
+        ],
+    )
+});
+
 pub(crate) static CA_SELF_TESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "brevis_ca_self_tests_total",
         "Signatures the CA key made to test itself (readiness, at most one per 5 s), by outcome",
         &["outcome"],
+    )
+});
+
+pub(crate) static CA_SWITCHES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "brevis_ca_switches_total",
+            "Times issuance moved to a staged CA (--next-ca-chain at --ca-switch-at)",
+        )
+        .expect("valid metric definition"),
     )
 });
 
@@ -344,6 +374,9 @@ pub(crate) fn init() {
     LazyLock::force(&REJECTIONS);
     LazyLock::force(&SIGNER_DURATION);
     LazyLock::force(&CA_SELF_TESTS);
+    LazyLock::force(&CA_SWITCHES);
+    LazyLock::force(&SIGNER_OPERATIONS);
+    LazyLock::force(&SIGNER_LATENCY);
     LazyLock::force(&ISSUANCE_PHASE);
     LazyLock::force(&OIDC_FETCHES);
     LazyLock::force(&OIDC_FETCH_DURATION);

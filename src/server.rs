@@ -176,6 +176,15 @@ pub struct EmbeddedLogOptions {
     pub extra_roots: Option<PathBuf>,
 }
 
+/// The CA a rotation moves to, and when.
+#[derive(Debug, Clone)]
+pub struct NextCa {
+    /// Its chain and key (a file pair, or a key in an HSM or a KMS with its chain file).
+    pub ca: CaChoice,
+    /// The Unix second from which it signs every certificate.
+    pub switch_at: i64,
+}
+
 /// Everything `brevis serve` needs, already parsed from the command line.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -192,6 +201,9 @@ pub struct ServeOptions {
     pub config_path: Option<PathBuf>,
     /// Which CA backend issues certificates.
     pub ca: CaChoice,
+    /// A CA staged for rotation: published in the trust bundle at once, issuing from
+    /// its switch time on.
+    pub next_ca: Option<NextCa>,
     /// Where certificates are logged.
     pub ct: CtChoice,
     /// The client key and signature algorithms accepted (`--client-signing-algorithms`).
@@ -226,6 +238,7 @@ impl ServeOptions {
                 key: None,
                 password: None,
             },
+            next_ca: None,
             ct: CtChoice::Embedded(Box::new(EmbeddedLogOptions {
                 port: 0,
                 prefix: String::new(),
@@ -390,6 +403,14 @@ pub struct Server {
     watch_interval: Duration,
 }
 
+/// The log's key for the startup summary: its reference, or the default file.
+fn describe_log_key(log: &LogOptions, default: &std::path::Path) -> String {
+    log.key
+        .as_ref()
+        .map(|k| k.describe())
+        .unwrap_or_else(|| default.display().to_string())
+}
+
 fn bind(host: &str, port: u16) -> Result<TcpListener, StartupError> {
     TcpListener::bind((host, port)).map_err(|source| StartupError::Bind {
         addr: format!("{host}:{port}"),
@@ -430,7 +451,16 @@ impl Server {
             .ca
             .self_test()
             .map_err(StartupError::CaSelfTest)?;
-        let ct = CtSide::open(&opts, &provisioned.ca)?;
+        let next = match &opts.next_ca {
+            None => None,
+            Some(n) => {
+                let p = provision::load_or_create(&n.ca, &opts.data_dir, clock.now())?;
+                p.ca.self_test().map_err(StartupError::CaSelfTest)?;
+                tracing::info!(ca = %p.description, switch_at = n.switch_at, "next CA staged: published now, issuing from its switch time");
+                Some((p.ca, n.switch_at))
+            }
+        };
+        let ct = CtSide::open(&opts, &provisioned.ca, next.as_ref().map(|(ca, _)| ca))?;
         let api_listener = bind(&opts.host, opts.port)?;
         let metrics_listener = bind(&opts.host, opts.metrics_port)?;
         let tls = opts.tls.as_ref().map(TlsSide::load).transpose()?;
@@ -456,6 +486,9 @@ impl Server {
             ct.submitter,
             clock.clone(),
         );
+        if let Some((ca, at)) = next {
+            authority = authority.with_next_ca(ca, at);
+        }
         if let Some(rate) = opts.protection.per_identity {
             authority = authority
                 .with_identity_rate_limit(RateLimiter::new(rate, opts.protection.max_tracked));
@@ -697,7 +730,7 @@ fn reloader(
             key,
             password: match &opts.ca {
                 CaChoice::File { password, .. } => password.clone(),
-                CaChoice::Ephemeral => None,
+                CaChoice::Ephemeral | CaChoice::Remote { .. } => None,
             },
             watch: opts.reload.fileca_watch,
             accepted_roots,
@@ -755,7 +788,11 @@ struct CtSide {
 }
 
 impl CtSide {
-    fn open(opts: &ServeOptions, ca: &ca::CertificateAuthority) -> Result<CtSide, StartupError> {
+    fn open(
+        opts: &ServeOptions,
+        ca: &ca::CertificateAuthority,
+        next: Option<&ca::CertificateAuthority>,
+    ) -> Result<CtSide, StartupError> {
         match &opts.ct {
             CtChoice::Disabled => Ok(CtSide {
                 submitter: None,
@@ -768,7 +805,7 @@ impl CtSide {
                 public_key,
                 options,
             } => CtSide::remote(url, public_key.as_deref(), options),
-            CtChoice::Embedded(e) => CtSide::embedded(opts, e, ca),
+            CtChoice::Embedded(e) => CtSide::embedded(opts, e, ca, next),
         }
     }
 
@@ -815,9 +852,16 @@ impl CtSide {
         opts: &ServeOptions,
         e: &EmbeddedLogOptions,
         ca: &ca::CertificateAuthority,
+        next: Option<&ca::CertificateAuthority>,
     ) -> Result<CtSide, StartupError> {
         let mut log_opts = e.log.clone();
         log_opts.roots = vec![ca.root_der().to_vec()];
+        // A rotation to a new root: the log accepts the next CA's chains too.
+        if let Some(n) = next
+            && n.root_der() != ca.root_der()
+        {
+            log_opts.roots.push(n.root_der().to_vec());
+        }
         if let Some(p) = &e.extra_roots {
             log_opts.roots.extend(read_roots("--ctlog-extra-roots", p)?);
         }
@@ -833,11 +877,7 @@ impl CtSide {
         let description = format!(
             "embedded, {url} (log ID {}, key {}, {}, tree size {})",
             log.public_key().log_id_base64(),
-            e.log
-                .key_file
-                .clone()
-                .unwrap_or_else(|| dir.join("log-public-key.pem"))
-                .display(),
+            describe_log_key(&e.log, &dir.join("log-public-key.pem")),
             e.log.storage.describe(&dir),
             log.sth().tree_size
         );
@@ -1047,8 +1087,8 @@ pub struct CtLogServer {
     pub addr: SocketAddr,
     /// The metrics listener's address; `None` without `metrics_port`.
     pub metrics_addr: Option<SocketAddr>,
-    /// The log's private key file (`--key`, or `<data-dir>/log-key.pem`).
-    pub key_path: PathBuf,
+    /// The log's private key (`--key`, or the file `<data-dir>/log-key.pem`).
+    pub key: String,
     /// Where the log is stored, for the banner (no password).
     pub storage: String,
 }
@@ -1060,11 +1100,7 @@ impl CtLogServer {
         crate::ct::log::Rejection::register_metrics();
         let mut log_opts = opts.log.clone();
         log_opts.roots = read_roots("--roots", &opts.roots)?;
-        let key_path = opts
-            .log
-            .key_file
-            .clone()
-            .unwrap_or_else(|| crate::ct::log::key_path(&opts.data_dir));
+        let key = describe_log_key(&opts.log, &crate::ct::log::key_path(&opts.data_dir));
         let storage = log_opts.storage.describe(&opts.data_dir);
         let log = Arc::new(Log::open(&opts.data_dir, log_opts).map_err(|source| {
             StartupError::CtLog {
@@ -1081,7 +1117,7 @@ impl CtLogServer {
             listener,
             metrics_listener,
             prefix: opts.prefix,
-            key_path,
+            key,
             storage,
         })
     }

@@ -69,6 +69,8 @@ pub struct CtLogEntry {
     pub key: LogPublicKey,
     /// When the log started signing (ms since the epoch).
     pub start_ms: u64,
+    /// When it stopped (frozen, replaced by a successor), if it did.
+    pub end_ms: Option<u64>,
 }
 
 /// A certificate authority as the trusted root describes it.
@@ -77,6 +79,11 @@ pub struct CaEntry {
     pub uri: String,
     /// DER chain: issuing certificate first, root last.
     pub chain: Vec<Vec<u8>>,
+    /// When it started issuing (Unix seconds); default: the issuing certificate's
+    /// notBefore.
+    pub start: Option<i64>,
+    /// When it stopped issuing (a rotation's switch time), if it did.
+    pub end: Option<i64>,
 }
 
 /// Unix milliseconds as RFC 3339 text (UTC); empty when out of range.
@@ -132,13 +139,16 @@ pub fn trusted_root(
                 "subject": {"organization": o, "commonName": cn},
                 "uri": ca.uri,
                 "certChain": {"certificates": ca.chain.iter().map(|c| json!({"rawBytes": STANDARD.encode(c)})).collect::<Vec<_>>()},
-                "validFor": {"start": ca_start(&ca.chain)},
+                "validFor": valid_for(
+                    ca.start.map(rfc3339_secs).unwrap_or_else(|| ca_start(&ca.chain)),
+                    ca.end.map(rfc3339_secs),
+                ),
             })
         })
         .collect();
     let ctlogs: Vec<Value> = logs
         .iter()
-        .map(|l| log_json(&l.base_url, l.key.spki_der(), l.start_ms))
+        .map(|l| log_json(&l.base_url, l.key.spki_der(), l.start_ms, l.end_ms))
         .collect::<Result<_, _>>()?;
     Ok(json!({
         "mediaType": TRUSTED_ROOT_MEDIA_TYPE,
@@ -181,18 +191,31 @@ pub(crate) fn key_details(spki: &[u8]) -> Result<&'static str, KeyDetailsError> 
 
 /// The trusted root's `tlogs` entry (JSON) for a Rekor log; fails when its key does not parse.
 pub fn tlog_json(t: &TlogEntry) -> Result<Value, KeyDetailsError> {
-    log_json(&t.base_url, &t.spki, t.start_ms)
+    log_json(&t.base_url, &t.spki, t.start_ms, None)
 }
 
 /// One transparency log (CT or Rekor) of a TrustedRoot: log id = SHA-256 of its SPKI.
-fn log_json(base_url: &str, spki: &[u8], start_ms: u64) -> Result<Value, KeyDetailsError> {
+/// A `validFor` TimeRange: `end` only when there is one.
+fn valid_for(start: String, end: Option<String>) -> Value {
+    match end {
+        Some(end) => json!({"start": start, "end": end}),
+        None => json!({"start": start}),
+    }
+}
+
+fn log_json(
+    base_url: &str,
+    spki: &[u8],
+    start_ms: u64,
+    end_ms: Option<u64>,
+) -> Result<Value, KeyDetailsError> {
     Ok(json!({
         "baseUrl": base_url,
         "hashAlgorithm": "SHA2_256",
         "publicKey": {
             "rawBytes": STANDARD.encode(spki),
             "keyDetails": key_details(spki)?,
-            "validFor": {"start": rfc3339_millis(start_ms)},
+            "validFor": valid_for(rfc3339_millis(start_ms), end_ms.map(rfc3339_millis)),
         },
         "logId": {"keyId": STANDARD.encode(crate::ct::sha256(spki))},
     }))

@@ -57,10 +57,15 @@ const RULES: &[(&str, &[&str])] = &[
     ("ratelimit", &[]),
     ("tls", &[]),
     ("model", &[]),
+    ("runtime", &[]),
+    ("signers", &["model", "metrics", "runtime"]),
     ("config", &["model"]),
     ("identity", &["model", "config"]),
-    ("ca", &["model", "files"]),
-    ("ct", &["model", "metrics", "errors", "files"]),
+    ("ca", &["model", "files", "signers"]),
+    (
+        "ct",
+        &["model", "metrics", "errors", "files", "runtime", "signers"],
+    ),
     ("oidc", &["model", "config", "metrics", "ratelimit"]),
     (
         "authority",
@@ -123,6 +128,7 @@ const RULES: &[(&str, &[&str])] = &[
             "trust",
             "files",
             "identity",
+            "signers",
         ],
     ),
     (
@@ -160,6 +166,9 @@ const CONFINED: &[(&str, &[&str])] = &[
         "rusqlite",
         &["ct/log/store/mod.rs", "ct/log/store/sqlite.rs"],
     ),
+    ("cryptoki", &["signers/pkcs11.rs"]),
+    ("aws_sdk_kms", &["signers/kms.rs"]),
+    ("aws_config", &["signers/kms.rs"]),
     (
         "reqwest",
         &["oidc/fetch.rs", "ct/client.rs", "client.rs", "main.rs"],

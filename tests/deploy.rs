@@ -723,6 +723,8 @@ async fn dashboard_and_alerts_query_metrics_brevis_exports() {
         "BrevisCTLogCheckpointStale",
         "BrevisCAChainExpiring",
         "BrevisTLSCertificateExpiring",
+        "BrevisSignerFailing",
+        "BrevisSignerSlow",
     ] {
         assert!(alerts.contains(a), "missing alert {a}");
     }

@@ -6,68 +6,13 @@
 
 mod common;
 
-use common::{Brevis, Op, email_config, python, repo_root};
+use common::clients::{js_client, python_client, run_client};
+use common::{Brevis, Op, email_config};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 const ALICE: &str = "alice@example.com";
-
-/// Runs a client script with a hard timeout: a client that hangs fails the test.
-fn run_client(mut cmd: Command, what: &str) -> Value {
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{what} hung");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|_| {
-        panic!(
-            "{what} printed no result: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn python_client(trust: &Path, token: &Path, identity: &str, issuer: &str) -> Value {
-    let mut cmd = Command::new(python());
-    cmd.arg(repo_root().join("tests/interop/python_sign.py"))
-        .arg(trust)
-        .arg(token)
-        .arg(identity)
-        .arg(issuer);
-    run_client(cmd, "sigstore-python")
-}
-
-fn js_client(url: &str, root: &Path, token: &Path, san: &str, issuer: &str) -> Value {
-    let dir = repo_root().join("tests/interop");
-    assert!(
-        dir.join("node_modules/@sigstore/sign").exists(),
-        "run scripts/test.sh (npm ci in tests/interop)"
-    );
-    let mut cmd = Command::new("node");
-    cmd.current_dir(&dir)
-        .arg("js_sign.mjs")
-        .arg(url)
-        .arg(root)
-        .arg(token)
-        .arg(san)
-        .arg(issuer);
-    run_client(cmd, "sigstore-js")
-}
 
 struct Deployment {
     op: Op,
@@ -80,31 +25,7 @@ impl Deployment {
         let op = Op::start();
         let brevis = Brevis::start(&email_config(&op), &[]);
         let dir = tempfile::tempdir().unwrap();
-        // A Rekor key, only because sigstore-python insists on one in its trust config.
-        let rekor =
-            brevis::ca::LocalSigner::generate(brevis::ca::SigningAlgorithm::EcdsaP256Sha256)
-                .unwrap();
-        std::fs::write(
-            dir.path().join("rekor.pem"),
-            brevis::model::pem::encode("PUBLIC KEY", brevis::ca::Signer::public_key_spki(&rekor)),
-        )
-        .unwrap();
-        common::succeed(
-            Command::new(common::brevis_bin())
-                .args(["trust-config", "--out-dir"])
-                .arg(dir.path().join("trust"))
-                .arg("--data-dir")
-                .arg(brevis.dir.join("data"))
-                .args([
-                    "--ca-url",
-                    &brevis.url,
-                    "--ctlog-url",
-                    brevis.ctlog_url.as_ref().unwrap(),
-                ])
-                .args(["--rekor-url", "http://127.0.0.1:1"])
-                .arg("--rekor-public-key-path")
-                .arg(dir.path().join("rekor.pem")),
-        );
+        common::clients::trust_config(&brevis, &dir.path().join("trust"), None, &[]);
         Deployment { op, brevis, dir }
     }
 

@@ -81,11 +81,9 @@ fn error(e: LogError) -> HttpResponse {
     let status = match &e {
         LogError::Rejected(_) | LogError::Query(_) => StatusCode::BAD_REQUEST,
         LogError::NotFound(_) => StatusCode::NOT_FOUND,
-        LogError::Overloaded
-        | LogError::ShuttingDown
-        | LogError::Recovering
-        | LogError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
-        LogError::Signing(_) | LogError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        LogError::Frozen(_) => StatusCode::FORBIDDEN,
+        e if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     text_error(status, &e)
 }

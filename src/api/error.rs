@@ -173,6 +173,11 @@ impl From<&IssueError> for ApiError {
             IssueError::Ca(CaError::ChainExpired { .. } | CaError::ChainNotYetValid { .. }) => {
                 ApiError::unavailable(MSG_CA_CHAIN)
             }
+            // A key in an HSM or a KMS that is down or slow: nothing was signed, retry.
+            IssueError::Ca(CaError::Signer(s)) if s.is_transient() => ApiError {
+                retry_after: Some(1),
+                ..ApiError::unavailable(MSG_CA_BACKEND)
+            },
             IssueError::Ca(_) => ApiError::internal(MSG_CA_BACKEND),
             IssueError::Ct(c) if c.is_transient() => ApiError {
                 retry_after: Some(1),
@@ -186,6 +191,32 @@ impl From<&IssueError> for ApiError {
                 ),
                 *retry_after,
             ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::signer::SignerError;
+
+    #[test]
+    fn a_signer_that_is_down_is_a_503_and_a_broken_one_a_500() {
+        for (e, status, retry) in [
+            (SignerError::Timeout, 503, Some(1)),
+            (
+                SignerError::Unavailable("KMS throttled".into()),
+                503,
+                Some(1),
+            ),
+            (SignerError::Failed, 500, None),
+            (SignerError::BadSignature("short".into()), 500, None),
+        ] {
+            let api = ApiError::from(&IssueError::Ca(CaError::Signer(e.clone())));
+            assert_eq!(api.status.as_u16(), status, "{e}");
+            assert_eq!(api.retry_after, retry, "{e}");
+            // The body never carries the backend's own words.
+            assert_eq!(api.message, MSG_CA_BACKEND, "{e}");
         }
     }
 }

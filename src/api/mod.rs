@@ -359,12 +359,16 @@ async fn signing_cert_v1(
 }
 
 async fn trust_bundle(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let ca = state.authority.ca();
-    Ok(HttpResponse::Ok().json(json::TrustBundle {
-        chains: vec![json::CertificateChain {
+    // The issuing chain first, then a staged one and one being retired (rotation).
+    let chains = state
+        .authority
+        .published_cas()
+        .iter()
+        .map(|ca| json::CertificateChain {
             certificates: ca.chain_pem().to_vec(),
-        }],
-    }))
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json::TrustBundle { chains }))
 }
 
 async fn root_cert(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -405,7 +409,11 @@ async fn healthz() -> HttpResponse {
 /// internal (it may name files, hosts or storage errors); it goes to the log, once per
 /// change, not to whoever probes.
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let result = (state.readiness)();
+    // The checks may wait for a key in an HSM or a KMS: never on a request worker.
+    let check = state.readiness.clone();
+    let result = web::block(move || check())
+        .await
+        .unwrap_or(Err(NotReady::ShuttingDown));
     {
         let cause = result
             .as_ref()

@@ -115,6 +115,7 @@ impl IssueError {
         "csr_algorithm",
         "ca_chain_invalid",
         "ca_backend",
+        "ca_signer_unavailable",
         "ct_log",
         "rate_limited_identity",
     ];
@@ -130,6 +131,7 @@ impl IssueError {
             IssueError::Ca(CaError::ChainExpired { .. } | CaError::ChainNotYetValid { .. }) => {
                 "ca_chain_invalid"
             }
+            IssueError::Ca(CaError::Signer(e)) if e.is_transient() => "ca_signer_unavailable",
             IssueError::Ca(_) => "ca_backend",
             IssueError::Ct(_) => "ct_log",
             IssueError::RateLimited { .. } => "rate_limited_identity",
@@ -207,7 +209,18 @@ pub(crate) struct Authority {
     identity_limit: Option<RateLimiter>,
     /// The last signer self-test: when, of which CA, and how it went.
     last_self_test: Mutex<Option<SelfTest>>,
+    /// A staged CA and the Unix second from which it issues (rotation).
+    next: Mutex<Option<(Arc<CertificateAuthority>, i64)>>,
+    /// `next`'s switch time, read on every issuance without a lock (`i64::MAX`: none).
+    switch_at: std::sync::atomic::AtomicI64,
+    /// The CA replaced at the last switch, listed in the trust bundle until every
+    /// certificate it issued has expired.
+    previous: RwLock<Option<(Arc<CertificateAuthority>, i64)>>,
 }
+
+/// How long a CA replaced by a rotation stays in the trust bundle after the switch:
+/// the longest leaf lifetime (ten minutes) and a minute of clock skew.
+pub(crate) const PREVIOUS_CA_LISTED: i64 = 11 * 60;
 
 type SelfTest = (Instant, Arc<CertificateAuthority>, Result<(), Arc<CaError>>);
 
@@ -237,7 +250,63 @@ impl Authority {
             clock,
             identity_limit: None,
             last_self_test: Mutex::new(None),
+            next: Mutex::new(None),
+            switch_at: std::sync::atomic::AtomicI64::new(i64::MAX),
+            previous: RwLock::new(None),
         }
+    }
+
+    /// Stages `next` to issue from `switch_at` (Unix seconds) on: until then it is only
+    /// published (trust bundle); from then on it signs, and the CA it replaces stays
+    /// published for [`PREVIOUS_CA_LISTED`].
+    pub(crate) fn with_next_ca(self, next: CertificateAuthority, switch_at: i64) -> Authority {
+        *self.next.lock().unwrap_or_else(|p| p.into_inner()) = Some((Arc::new(next), switch_at));
+        self.switch_at
+            .store(switch_at, std::sync::atomic::Ordering::Release);
+        self
+    }
+
+    /// Switches to the staged CA when its time has come.
+    fn switch_if_due(&self) {
+        let now = self.clock.unix_seconds();
+        if now < self.switch_at.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((ca, at)) = next.take_if(|(_, at)| now >= *at) else {
+            return;
+        };
+        self.switch_at
+            .store(i64::MAX, std::sync::atomic::Ordering::Release);
+        publish_ca_expiry(&ca);
+        let old = std::mem::replace(&mut *self.ca.write().unwrap_or_else(|p| p.into_inner()), ca);
+        *self.previous.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((old, at + PREVIOUS_CA_LISTED));
+        metrics::CA_SWITCHES.inc();
+        tracing::info!(
+            switch_at = at,
+            "issuing with the next CA from now on; the previous chain stays in the trust bundle"
+        );
+    }
+
+    /// Every chain clients should trust now: the issuing CA's, a staged CA's (published
+    /// before it signs anything), and the previous CA's until its last certificate
+    /// expired.
+    pub(crate) fn published_cas(&self) -> Vec<Arc<CertificateAuthority>> {
+        let mut out = vec![self.ca()];
+        if let Some((next, _)) = self.next.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            out.push(next.clone());
+        }
+        if let Some((previous, until)) = self
+            .previous
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            && self.clock.unix_seconds() < *until
+        {
+            out.push(previous.clone());
+        }
+        out
     }
 
     /// Limits certificates per identity (issuer and SAN), checked once the token verified
@@ -257,6 +326,7 @@ impl Authority {
     }
 
     pub(crate) fn ca(&self) -> Arc<CertificateAuthority> {
+        self.switch_if_due();
         self.ca.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -359,7 +429,7 @@ impl Authority {
         let (leaf_der, sct) = match &self.ct {
             None => {
                 let t = Instant::now();
-                let der = ca.sign_without_ct(&leaf)?;
+                let der = ca.sign_without_ct(&leaf).await?;
                 metrics::SIGNER_DURATION
                     .with_label_values(&["certificate"])
                     .observe(t.elapsed().as_secs_f64());
@@ -369,7 +439,7 @@ impl Authority {
             Some(log) => {
                 // 5. Log: precertificate -> add-pre-chain -> verified SCT.
                 let t = Instant::now();
-                let precert = ca.sign_precertificate(&leaf)?;
+                let precert = ca.sign_precertificate(&leaf).await?;
                 metrics::SIGNER_DURATION
                     .with_label_values(&["precertificate"])
                     .observe(t.elapsed().as_secs_f64());
@@ -383,7 +453,7 @@ impl Authority {
                 // 6. Issue: same TBS with the SCT list in the poison's place, checked.
                 let t = Instant::now();
                 let list = sct::sct_list(std::slice::from_ref(&sct));
-                let der = ca.sign_final(&leaf, &precert, &list)?;
+                let der = ca.sign_final(&leaf, &precert, &list).await?;
                 metrics::SIGNER_DURATION
                     .with_label_values(&["certificate"])
                     .observe(t.elapsed().as_secs_f64());

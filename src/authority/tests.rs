@@ -118,7 +118,7 @@ impl Submitter for FakeLog {
 }
 
 /// A signer whose key is fine but which cannot sign (an HSM gone away).
-struct FailingSigner(LocalSigner);
+struct FailingSigner(LocalSigner, crate::model::signer::SignerError);
 
 impl Signer for FailingSigner {
     fn algorithm(&self) -> SigningAlgorithm {
@@ -128,7 +128,7 @@ impl Signer for FailingSigner {
         self.0.public_key_spki()
     }
     fn sign(&self, _: &[u8]) -> Result<Vec<u8>, crate::model::signer::SignerError> {
-        Err(crate::model::signer::SignerError::Failed)
+        Err(self.1.clone())
     }
 }
 
@@ -698,24 +698,32 @@ async fn every_rejection_reason_has_a_row() {
     check("ca_chain_invalid", w.issue(token(), a()).await);
     assert!(w.authority.can_issue().is_err(), "not ready either");
 
-    // A CA whose signer stops working.
-    let broken = World::new(Setup::default());
-    let root = crate::ca::create::ephemeral_root(::time::OffsetDateTime::from(broken.clock.now()))
+    // A CA whose signer stops working: broken for good, or unreachable for now (an HSM
+    // or a KMS that is down: 503, retry).
+    for (error, reason) in [
+        (crate::model::signer::SignerError::Failed, "ca_backend"),
+        (
+            crate::model::signer::SignerError::Timeout,
+            "ca_signer_unavailable",
+        ),
+    ] {
+        let broken = World::new(Setup::default());
+        let root =
+            crate::ca::create::ephemeral_root(::time::OffsetDateTime::from(broken.clock.now()))
+                .unwrap();
+        let ca = CertificateAuthority::new(
+            Arc::new(FailingSigner(root.signer, error)),
+            vec![root.der],
+            crate::ca::Backend::Ephemeral,
+            broken.clock.now(),
+        )
         .unwrap();
-    let ca = CertificateAuthority::new(
-        Arc::new(FailingSigner(root.signer)),
-        vec![root.der],
-        crate::ca::Backend::Ephemeral,
-        broken.clock.now(),
-    )
-    .unwrap();
-    broken.authority.replace_ca(ca);
-    check(
-        "ca_backend",
-        broken
+        broken.authority.replace_ca(ca);
+        let result = broken
             .issue(broken.token(email, json!({}), ok_claims()), a())
-            .await,
-    );
+            .await;
+        check(reason, result);
+    }
 
     // Every reason the authority reports has a row here.
     for reason in IssueError::REASONS {

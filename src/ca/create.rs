@@ -8,6 +8,7 @@ use rcgen::{
     Issuer, KeyIdMethod, KeyUsagePurpose, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
+use x509_parser::prelude::FromDer;
 
 /// A freshly generated certificate and its key.
 pub(crate) struct Generated {
@@ -65,6 +66,18 @@ pub(crate) fn root(
     now: OffsetDateTime,
 ) -> Result<(Generated, CertificateParams), CaError> {
     let signer = LocalSigner::generate(spec.root_algorithm)?;
+    let params = root_params(spec, now)?;
+    let cert = params.self_signed(&signer)?;
+    Ok((
+        Generated {
+            der: cert.der().to_vec(),
+            signer,
+        },
+        params,
+    ))
+}
+
+fn root_params(spec: &PairSpec, now: OffsetDateTime) -> Result<CertificateParams, CaError> {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(
@@ -79,14 +92,7 @@ pub(crate) fn root(
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.key_identifier_method = KeyIdMethod::Sha256;
-    let cert = params.self_signed(&signer)?;
-    Ok((
-        Generated {
-            der: cert.der().to_vec(),
-            signer,
-        },
-        params,
-    ))
+    Ok(params)
 }
 
 /// An intermediate under `root`: KU certSign|cRLSign, EKU codeSigning, CA:TRUE pathlen 0,
@@ -130,6 +136,91 @@ fn intermediate_signed_by(
     now: OffsetDateTime,
 ) -> Result<Generated, CaError> {
     let signer = LocalSigner::generate(spec.intermediate_algorithm)?;
+    let der = intermediate_certificate(spec, &signer, issuer, root_not_after, now)?;
+    Ok(Generated { der, signer })
+}
+
+/// Lets rcgen use any [`Signer`] (a key in an HSM or a KMS): as the subject key of a
+/// certificate (its public half) and as the issuer that signs it.
+pub(crate) struct SignerKey<'a> {
+    signer: &'a dyn Signer,
+    bits: Vec<u8>,
+}
+
+impl<'a> SignerKey<'a> {
+    pub(crate) fn new(signer: &'a dyn Signer) -> Result<SignerKey<'a>, CaError> {
+        let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(signer.public_key_spki())
+            .map_err(|e| ChainError::Unparsable {
+                index: 0,
+                reason: format!("the key's public key: {e}"),
+            })?;
+        Ok(SignerKey {
+            bits: spki.subject_public_key.data.to_vec(),
+            signer,
+        })
+    }
+}
+
+impl rcgen::PublicKeyData for SignerKey<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        &self.bits
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        self.signer.algorithm().rcgen()
+    }
+}
+
+impl rcgen::SigningKey for SignerKey<'_> {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        self.signer
+            .sign(msg)
+            .map_err(|_| rcgen::Error::RemoteKeyError)
+    }
+}
+
+/// A self-signed root for a key held anywhere (`brevis ca create` with the root in a
+/// PKCS#11 token): the same profile as [`root`].
+pub(crate) fn root_for(
+    spec: &PairSpec,
+    key: &SignerKey<'_>,
+    now: OffsetDateTime,
+) -> Result<(Vec<u8>, CertificateParams), CaError> {
+    let params = root_params(spec, now)?;
+    let cert = params.self_signed(key)?;
+    Ok((cert.der().to_vec(), params))
+}
+
+/// An intermediate certificate for an existing key (in an HSM or a KMS), signed by a root
+/// given as its certificate (DER) and a signer: the same profile as [`intermediate`].
+pub(crate) fn intermediate_for<S: rcgen::SigningKey>(
+    spec: &PairSpec,
+    subject: &SignerKey<'_>,
+    root_der: &[u8],
+    root_key: &S,
+    now: OffsetDateTime,
+) -> Result<Vec<u8>, CaError> {
+    let (_, parsed) =
+        x509_parser::parse_x509_certificate(root_der).map_err(|e| ChainError::Unparsable {
+            index: 0,
+            reason: e.to_string(),
+        })?;
+    if root_key.subject_public_key_info() != parsed.public_key().raw {
+        return Err(CaError::RootKeyMismatch);
+    }
+    let not_after = parsed.validity().not_after.to_datetime();
+    let der = rustls::pki_types::CertificateDer::from(root_der.to_vec());
+    let issuer = Issuer::from_ca_cert_der(&der, root_key)?;
+    intermediate_certificate(spec, subject, &issuer, not_after, now)
+}
+
+fn intermediate_certificate<S: rcgen::SigningKey>(
+    spec: &PairSpec,
+    subject: &impl rcgen::PublicKeyData,
+    issuer: &Issuer<'_, S>,
+    root_not_after: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<Vec<u8>, CaError> {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(
@@ -147,11 +238,8 @@ fn intermediate_signed_by(
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
     params.use_authority_key_identifier_extension = true;
     params.key_identifier_method = KeyIdMethod::Sha256;
-    let cert = params.signed_by(&signer, issuer)?;
-    Ok(Generated {
-        der: cert.der().to_vec(),
-        signer,
-    })
+    let cert = params.signed_by(subject, issuer)?;
+    Ok(cert.der().to_vec())
 }
 
 /// Fulcio's ephemeral CA: an in-memory P-256 self-signed root with Fulcio's subject

@@ -85,6 +85,8 @@ pub struct Precertificate {
 pub(crate) enum Backend {
     File,
     Ephemeral,
+    /// A key in a PKCS#11 token or a cloud KMS (the signer says which).
+    Remote,
 }
 
 /// A CA key and its chain (issuing certificate first, root last).
@@ -164,7 +166,22 @@ impl CertificateAuthority {
     ) -> Result<CertificateAuthority, CaError> {
         let chain = chain::parse_pem_chain(chain_pem)?;
         let signer = keyfile::load(key_pem, password)?;
-        CertificateAuthority::new(Arc::new(signer), chain, Backend::File, now)
+        CertificateAuthority::new(
+            crate::signers::metered_local(signer, "ca"),
+            chain,
+            Backend::File,
+            now,
+        )
+    }
+
+    /// A CA whose key is held elsewhere (an HSM, a KMS), with its chain (issuing
+    /// certificate first).
+    pub(crate) fn remote(
+        signer: Arc<dyn Signer>,
+        chain: Vec<Vec<u8>>,
+        now: SystemTime,
+    ) -> Result<CertificateAuthority, CaError> {
+        CertificateAuthority::new(signer, chain, Backend::Remote, now)
     }
 
     /// The chain without a leaf, issuing certificate first, root last (DER).
@@ -227,23 +244,26 @@ impl CertificateAuthority {
     }
 
     /// Signs the precertificate: the prepared TBS with the critical CT poison last.
-    pub fn sign_precertificate(&self, leaf: &PreparedLeaf) -> Result<Precertificate, CaError> {
+    pub async fn sign_precertificate(
+        &self,
+        leaf: &PreparedLeaf,
+    ) -> Result<Precertificate, CaError> {
         let poison = Extension::new(&oid::CT_POISON, true, vec![der::TAG_NULL, 0]);
-        let der = profile::assemble(&leaf.tbs(Some(&poison)), self.signer.as_ref())?;
+        let der = profile::assemble(&leaf.tbs(Some(&poison)), self.signer.as_ref()).await?;
         Ok(Precertificate { der })
     }
 
     /// Signs the final certificate with `sct_list` (a TLS-encoded SignedCertificateTimestampList)
     /// in the poison's place, then checks that removing it gives back exactly the
     /// precertificate's TBS minus the poison, so the embedded SCTs verify.
-    pub fn sign_final(
+    pub async fn sign_final(
         &self,
         leaf: &PreparedLeaf,
         precert: &Precertificate,
         sct_list: &[u8],
     ) -> Result<Vec<u8>, CaError> {
         let ext = Extension::new(&oid::CT_SCT_LIST, false, der::octet_string(sct_list));
-        let final_der = profile::assemble(&leaf.tbs(Some(&ext)), self.signer.as_ref())?;
+        let final_der = profile::assemble(&leaf.tbs(Some(&ext)), self.signer.as_ref()).await?;
         let final_tbs = x509::tbs_of(&final_der)
             .and_then(|tbs| x509::tbs_without(tbs, &oid::CT_SCT_LIST))
             .map_err(|_| CaError::PrecertMismatch)?;
@@ -271,7 +291,7 @@ impl CertificateAuthority {
     }
 
     /// Signs a certificate with no CT extension (CT explicitly disabled).
-    pub(crate) fn sign_without_ct(&self, leaf: &PreparedLeaf) -> Result<Vec<u8>, CaError> {
-        profile::assemble(&leaf.tbs(None), self.signer.as_ref())
+    pub(crate) async fn sign_without_ct(&self, leaf: &PreparedLeaf) -> Result<Vec<u8>, CaError> {
+        profile::assemble(&leaf.tbs(None), self.signer.as_ref()).await
     }
 }

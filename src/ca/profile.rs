@@ -153,9 +153,10 @@ fn time(unix: i64) -> Result<Vec<u8>, CaError> {
     Ok(der::tlv(tag, text.as_bytes()))
 }
 
-/// `Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }`.
-pub(crate) fn assemble(tbs: &[u8], signer: &dyn Signer) -> Result<Vec<u8>, CaError> {
-    let signature = signer.sign(tbs)?;
+/// `Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }`,
+/// signed without blocking the calling task (the key may be in an HSM or a KMS).
+pub(crate) async fn assemble(tbs: &[u8], signer: &dyn Signer) -> Result<Vec<u8>, CaError> {
+    let signature = signer.sign_async(tbs).await?;
     Ok(der::sequence(&[
         tbs,
         &signer.algorithm().algorithm_identifier(),

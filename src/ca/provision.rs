@@ -8,6 +8,7 @@ use super::{CaError, CertificateAuthority, chain, keyfile};
 use crate::files::{FileError, write_file};
 use crate::model::pem;
 use crate::model::signer::{LocalSigner, Signer};
+use crate::signers::{self, KeyRef, RemoteOptions, pkcs11};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 use thiserror::Error;
@@ -45,6 +46,15 @@ pub enum ProvisionError {
     /// Only one of `--fileca-cert` and `--fileca-key` was given.
     #[error("--fileca-cert and --fileca-key must be given together")]
     HalfAPair,
+    /// A key in a PKCS#11 token or a KMS could not be opened or used.
+    #[error("the CA key {key}")]
+    Key {
+        /// The key reference (never a secret).
+        key: String,
+        /// What went wrong.
+        #[source]
+        source: signers::OpenError,
+    },
     /// The CA material was read but is unusable: a bad chain or key, a wrong password, or a
     /// failure generating or issuing a certificate.
     #[error("the CA in {path}")]
@@ -72,6 +82,26 @@ pub enum CaChoice {
     },
     /// Fulcio's `ephemeralca`: a new in-memory root at every start.
     Ephemeral,
+    /// Fulcio's `pkcs11ca` and `kmsca`: the issuing key stays in a PKCS#11 token or a
+    /// cloud KMS; only signatures leave it.
+    Remote {
+        /// The issuing key (`pkcs11:LABEL` or `awskms://...`).
+        key: KeyRef,
+        /// Where the chain is.
+        chain: ChainSource,
+        /// The token's configuration and the signer's deadline.
+        options: RemoteOptions,
+    },
+}
+
+/// Where a remote CA's chain (issuing certificate first, root last) is read from.
+#[derive(Debug, Clone)]
+pub enum ChainSource {
+    /// A PEM file (`--kms-cert-chain-path`, `--aws-hsm-root-ca-path`).
+    File(PathBuf),
+    /// The certificate with this `CKA_ID` in the PKCS#11 token, and its issuers there
+    /// (`--hsm-caroot-id`).
+    Token(Vec<u8>),
 }
 
 /// A CA ready to issue, and where it came from.
@@ -110,6 +140,11 @@ pub(crate) fn load_or_create(
             key,
             password,
         } => (cert, key, password.as_deref()),
+        CaChoice::Remote {
+            key,
+            chain,
+            options,
+        } => return load_remote(key, chain, options, now),
     };
     let mut new_root_key = None;
     let (cert_path, key_path) = match (cert, key) {
@@ -159,6 +194,56 @@ pub fn load_files(
             path: cert_path.to_path_buf(),
             source,
         }
+    })
+}
+
+/// A CA whose key is in a PKCS#11 token or a KMS: opens the key (checking it exists and
+/// reading its public half), reads the chain, and validates them together.
+fn load_remote(
+    key: &KeyRef,
+    source: &ChainSource,
+    options: &RemoteOptions,
+    now: SystemTime,
+) -> Result<Provisioned, ProvisionError> {
+    let signer = signers::open(key, options, "ca").map_err(|source| ProvisionError::Key {
+        key: key.describe(),
+        source,
+    })?;
+    let (chain, from) = match source {
+        ChainSource::File(path) => {
+            let chain =
+                chain::parse_pem_chain(&read(path)?).map_err(|e| ca_error(path)(e.into()))?;
+            (chain, path.display().to_string())
+        }
+        ChainSource::Token(id) => {
+            let config = options.pkcs11.as_ref().ok_or_else(|| ProvisionError::Key {
+                key: key.describe(),
+                source: signers::OpenError::NoPkcs11Config("--hsm-caroot-id".into()),
+            })?;
+            let chain = pkcs11::chain_from_token(config, id).map_err(|e| ProvisionError::Key {
+                key: key.describe(),
+                source: e.into(),
+            })?;
+            (
+                chain,
+                format!("token CKA_ID {:?}", String::from_utf8_lossy(id)),
+            )
+        }
+    };
+    let kind = match signer.backend() {
+        "pkcs11" => "pkcs11ca",
+        _ => "kmsca",
+    };
+    let ca =
+        CertificateAuthority::remote(signer, chain, now).map_err(|source| ProvisionError::Ca {
+            path: PathBuf::from(&from),
+            source,
+        })?;
+    Ok(Provisioned {
+        ca,
+        description: format!("{kind}, key {}, chain {from}", key.describe()),
+        files: None,
+        new_root_key: None,
     })
 }
 
@@ -357,4 +442,198 @@ pub fn write_pair(
     )?;
     write_file(&files.root, &pem::certificate(&root.der), false)?;
     Ok(files.clone())
+}
+
+/// The issuing key of `brevis ca create` when it is not a file.
+#[derive(Debug, Clone)]
+pub enum HeldKey {
+    /// Generate it in the PKCS#11 token under this label (sensitive, never extractable).
+    GenerateInToken {
+        /// `CKA_LABEL` (and `CKA_ID`) of the new key pair.
+        label: String,
+        /// Its type.
+        kind: pkcs11::GeneratedKey,
+    },
+    /// A key that already exists (`awskms://...`, or `pkcs11:LABEL`).
+    Existing(KeyRef),
+}
+
+/// The root that signs the new intermediate.
+#[derive(Debug, Clone)]
+pub enum RootSource {
+    /// A root certificate and its private key as files (the offline root).
+    Files {
+        /// The root certificate (PEM, exactly one).
+        cert: PathBuf,
+        /// Its private key (PEM).
+        key: PathBuf,
+        /// Decrypts the key.
+        password: Option<String>,
+    },
+    /// A root key in the PKCS#11 token, under this label: generated with a new
+    /// self-signed root certificate when the token has no such key; otherwise `cert` is
+    /// that key's certificate.
+    Token {
+        /// `CKA_LABEL` of the root key.
+        label: String,
+        /// The existing root certificate, when the key exists.
+        cert: Option<PathBuf>,
+    },
+}
+
+/// What `brevis ca create` needs when the issuing key is held in a token or a KMS.
+#[derive(Debug)]
+pub struct HeldKeyRequest<'a> {
+    /// The issuing key.
+    pub key: HeldKey,
+    /// The root that signs its certificate.
+    pub root: RootSource,
+    /// The token's configuration (and the signer's deadline).
+    pub options: &'a RemoteOptions,
+    /// Where `chain.pem` and `root.pem` go (never overwritten).
+    pub out: &'a Path,
+    /// Also store the chain in the token under this `CKA_ID` (Fulcio's `--hsm-caroot-id`).
+    pub caroot_id: Option<String>,
+    /// Subject names and lifetimes.
+    pub spec: &'a PairSpec,
+}
+
+/// What `ca create` made for a held key.
+#[derive(Debug)]
+pub struct HeldKeyCreated {
+    /// The chain file (intermediate, root).
+    pub chain: PathBuf,
+    /// The root certificate file.
+    pub root: PathBuf,
+    /// The issuing key, as `serve --ca pkcs11ca/kmsca` names it.
+    pub key: KeyRef,
+}
+
+fn held_key_error(key: &str) -> impl FnOnce(signers::OpenError) -> ProvisionError + '_ {
+    move |source| ProvisionError::Key {
+        key: key.to_string(),
+        source,
+    }
+}
+
+/// Issues an intermediate certificate for a key held in a PKCS#11 token or a KMS
+/// (generating it in the token first when asked), signed by a root from files or from
+/// the token, and writes `chain.pem` and `root.pem`; with `caroot_id`, stores both
+/// certificates in the token too. No private key is ever written.
+pub fn create_for_held_key(
+    r: &HeldKeyRequest<'_>,
+    now: SystemTime,
+) -> Result<HeldKeyCreated, ProvisionError> {
+    let files = DataDirFiles::in_one(r.out);
+    refuse_existing(&[&files.chain, &files.root])?;
+    let now_t = ::time::OffsetDateTime::from(now);
+    let config = || {
+        r.options
+            .pkcs11
+            .as_ref()
+            .ok_or_else(|| signers::OpenError::NoPkcs11Config("a key in the token".into()))
+    };
+    let key = match &r.key {
+        HeldKey::Existing(k) => k.clone(),
+        HeldKey::GenerateInToken { label, kind } => {
+            let cfg = config().map_err(held_key_error(label))?;
+            pkcs11::generate_key(cfg, label, *kind).map_err(|e| held_key_error(label)(e.into()))?;
+            KeyRef::Pkcs11 {
+                label: label.clone(),
+            }
+        }
+    };
+    let issuing = signers::open(&key, r.options, "ca").map_err(held_key_error(&key.describe()))?;
+    let subject = create::SignerKey::new(issuing.as_ref()).map_err(ca_error(&files.chain))?;
+    let (root_der, inter_der) = match &r.root {
+        RootSource::Files {
+            cert,
+            key: root_key,
+            password,
+        } => {
+            let roots =
+                chain::parse_pem_chain(&read(cert)?).map_err(|e| ca_error(cert)(e.into()))?;
+            let [root_der] = roots.as_slice() else {
+                return Err(ProvisionError::NotOneRoot(cert.clone()));
+            };
+            let root_signer = keyfile::load(&read(root_key)?, password.as_deref())
+                .map_err(|e| ca_error(root_key)(e.into()))?;
+            let inter = create::intermediate_for(r.spec, &subject, root_der, &&root_signer, now_t)
+                .map_err(ca_error(cert))?;
+            (root_der.clone(), inter)
+        }
+        RootSource::Token { label, cert } => {
+            let cfg = config().map_err(held_key_error(label))?;
+            let root_ref = KeyRef::Pkcs11 {
+                label: label.clone(),
+            };
+            let root_der = match cert {
+                Some(path) => {
+                    let roots = chain::parse_pem_chain(&read(path)?)
+                        .map_err(|e| ca_error(path)(e.into()))?;
+                    match roots.as_slice() {
+                        [one] => Some(one.clone()),
+                        _ => return Err(ProvisionError::NotOneRoot(path.clone())),
+                    }
+                }
+                None => {
+                    let kind = match r.spec.root_algorithm {
+                        crate::model::signer::SigningAlgorithm::RsaPkcs1Sha256 => {
+                            pkcs11::GeneratedKey::Rsa3072
+                        }
+                        crate::model::signer::SigningAlgorithm::EcdsaP256Sha256 => {
+                            pkcs11::GeneratedKey::P256
+                        }
+                        _ => pkcs11::GeneratedKey::P384,
+                    };
+                    pkcs11::generate_key(cfg, label, kind)
+                        .map_err(|e| held_key_error(label)(e.into()))?;
+                    None
+                }
+            };
+            let root_signer =
+                signers::open(&root_ref, r.options, "ca").map_err(held_key_error(label))?;
+            let root_key =
+                create::SignerKey::new(root_signer.as_ref()).map_err(ca_error(&files.root))?;
+            let root_der = match root_der {
+                Some(d) => d,
+                None => {
+                    create::root_for(r.spec, &root_key, now_t)
+                        .map_err(ca_error(&files.root))?
+                        .0
+                }
+            };
+            let inter = create::intermediate_for(r.spec, &subject, &root_der, &root_key, now_t)
+                .map_err(ca_error(&files.chain))?;
+            (root_der, inter)
+        }
+    };
+    let pair = vec![inter_der.clone(), root_der.clone()];
+    chain::validate(&pair, issuing.public_key_spki(), now)
+        .map_err(|e| ca_error(&files.chain)(e.into()))?;
+    if let Some(id) = &r.caroot_id {
+        let cfg = config().map_err(held_key_error(id))?;
+        let store = |cert_id: &[u8], label: &str, der: &[u8]| {
+            pkcs11::store_certificate(cfg, cert_id, label, der)
+                .map_err(|e| held_key_error(id)(e.into()))
+        };
+        store(id.as_bytes(), &key.describe(), &inter_der)?;
+        store(format!("{id}-root").as_bytes(), "root", &root_der)?;
+    }
+    create_parent(&files.chain)?;
+    write_file(
+        &files.chain,
+        &format!(
+            "{}{}",
+            pem::certificate(&inter_der),
+            pem::certificate(&root_der)
+        ),
+        false,
+    )?;
+    write_file(&files.root, &pem::certificate(&root_der), false)?;
+    Ok(HeldKeyCreated {
+        chain: files.chain,
+        root: files.root,
+        key,
+    })
 }

@@ -26,15 +26,10 @@ impl CtError {
     /// The log cannot take submissions for now (its storage is down or failing over, its
     /// queue is full, it is stopping): worth a retry, unlike a refusal.
     pub(crate) fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            CtError::Embedded(
-                log::LogError::Overloaded
-                    | log::LogError::ShuttingDown
-                    | log::LogError::Recovering
-                    | log::LogError::Storage(_)
-            )
-        )
+        match self {
+            CtError::Embedded(e) => e.is_transient(),
+            _ => false,
+        }
     }
 }
 

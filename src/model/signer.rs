@@ -1,5 +1,6 @@
-//! Signing keys (the CA's and the CT log's), behind a small trait so other backends
-//! (PKCS#11, KMS) can follow.
+//! Signing keys (the CA's and the CT log's), behind a small trait: [`LocalSigner`] holds
+//! the key in memory; `crate::signers` holds the backends that keep it elsewhere (PKCS#11
+//! tokens, AWS KMS), which also sign asynchronously and with a deadline.
 
 use crate::model::der;
 use crate::model::oid;
@@ -53,7 +54,7 @@ impl SigningAlgorithm {
 }
 
 /// Why a signing key could not be loaded, generated or used.
-#[derive(Debug, Error)]
+#[derive(Debug, Error, Clone)]
 pub enum SignerError {
     /// The private key is malformed or of an unsupported type (the reason carried).
     #[error("unsupported or malformed private key: {0}")]
@@ -61,16 +62,50 @@ pub enum SignerError {
     /// Key generation or a signature failed inside the crypto library.
     #[error("signing failed")]
     Failed,
+    /// The key's holder (an HSM, a KMS) cannot be reached or refused the operation for
+    /// now; retrying later may work.
+    #[error("the signing backend is unavailable: {0}")]
+    Unavailable(String),
+    /// The key's holder did not answer within the signer's deadline.
+    #[error("the signing backend did not answer in time")]
+    Timeout,
+    /// The key's holder answered with something that is not a signature of this key.
+    #[error("the signing backend returned an unusable signature: {0}")]
+    BadSignature(String),
 }
 
-/// Something that signs certificates: the CA key.
+impl SignerError {
+    /// Worth a retry (the backend is down or slow), as opposed to a broken key.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SignerError::Unavailable(_) | SignerError::Timeout)
+    }
+}
+
+/// Something that signs certificates and tree heads: the CA's key, the CT log's key.
 pub trait Signer: Send + Sync + 'static {
     /// The algorithm this key signs with.
     fn algorithm(&self) -> SigningAlgorithm;
     /// DER SubjectPublicKeyInfo of the signing key.
     fn public_key_spki(&self) -> &[u8];
-    /// Signs `message`; ECDSA signatures are DER `Ecdsa-Sig-Value`.
+    /// Signs `message`; ECDSA signatures are DER `Ecdsa-Sig-Value`. Remote backends block
+    /// the calling thread at most for their deadline.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError>;
+    /// Signs without blocking the calling task (remote backends); in-memory keys sign
+    /// at once.
+    fn sign_async<'a>(
+        &'a self,
+        message: &'a [u8],
+    ) -> crate::model::BoxFuture<'a, Result<Vec<u8>, SignerError>> {
+        Box::pin(std::future::ready(self.sign(message)))
+    }
+    /// Signs several messages (a batch of SCTs); remote backends overlap the requests.
+    fn sign_many(&self, messages: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, SignerError> {
+        messages.iter().map(|m| self.sign(m)).collect()
+    }
+    /// Where the key lives, a closed label for metrics: `memory`, `pkcs11`, `awskms`.
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
 }
 
 enum Key {

@@ -2,6 +2,8 @@
 //! child process on 127.0.0.1:0, and independent certificate parsers.
 #![allow(dead_code)]
 
+pub mod clients;
+pub mod custody;
 pub mod fake;
 pub mod keys;
 pub mod pg;

@@ -21,6 +21,7 @@ use crate::model::pem;
 use crate::model::sct::Sct;
 use crate::model::signer::{LocalSigner, Signer, SignerError, SigningAlgorithm};
 use crate::model::{Clock, SystemClock};
+use crate::signers::{self, KeyRef, RemoteOptions};
 pub use sequencer::{BatchConfig, TreeState};
 use sequencer::{Health, Msg, Pending, Sequencer, Shared};
 use std::cell::RefCell;
@@ -65,9 +66,28 @@ pub enum LogError {
     /// Signing an SCT or a tree head failed.
     #[error("signing")]
     Signing(#[source] Arc<SignerError>),
+    /// The log was frozen (`brevis ctlog freeze`): it serves reads, takes nothing new.
+    #[error("this log is frozen (read-only since {0} ms after the epoch); submit to its successor")]
+    Frozen(u64),
     /// A broken invariant (a bug).
     #[error("internal error: {0}")]
     Internal(&'static str),
+}
+
+impl LogError {
+    /// The log cannot take submissions for now (its storage is down or failing over, its
+    /// queue is full, it is stopping, its key's HSM or KMS is unreachable): worth a retry,
+    /// unlike a refusal.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            LogError::Overloaded
+            | LogError::ShuttingDown
+            | LogError::Recovering
+            | LogError::Storage(_) => true,
+            LogError::Signing(e) => e.is_transient(),
+            _ => false,
+        }
+    }
 }
 
 /// A read request that does not fit the log.
@@ -121,6 +141,12 @@ pub enum Unhealthy {
     /// this replica served: restored from an older backup? Nothing is written any more.
     #[error("the CT log's storage went back to an older tree than this log published")]
     RolledBack,
+    /// The log's key (in an HSM or a KMS) did not sign the last time it was tried.
+    #[error("the CT log's key cannot sign")]
+    KeyUnavailable,
+    /// The log is frozen: it takes no submissions, so the CA cannot use it.
+    #[error("the CT log is frozen (read-only)")]
+    Frozen,
 }
 
 /// Why the log could not be opened.
@@ -138,6 +164,18 @@ pub enum OpenError {
     /// The log's key file could not be loaded or created.
     #[error(transparent)]
     Key(#[from] KeyFileError),
+    /// The log's key in a PKCS#11 token or a KMS could not be opened.
+    #[error("the CT log key {key}")]
+    HeldKey {
+        /// The key reference (never a secret).
+        key: String,
+        /// What went wrong.
+        #[source]
+        source: crate::signers::OpenError,
+    },
+    /// The held key is not ECDSA P-256, the only kind the log signs with.
+    #[error("the CT log key {0} must be ECDSA P-256")]
+    HeldKeyNotP256(String),
     /// The signer's public key is not usable as a CT log key.
     #[error("the log's public key")]
     PublicKey(#[source] LogKeyError),
@@ -184,6 +222,9 @@ pub enum OpenError {
     /// The sequencer thread could not be spawned.
     #[error("cannot start the sequencer thread")]
     Thread(#[source] std::io::Error),
+    /// `ctlog freeze` found no log in the storage.
+    #[error("there is no log in this storage to freeze")]
+    NoLog,
 }
 
 /// Why a log key file could not be used.
@@ -249,10 +290,12 @@ pub struct LogOptions {
     pub batch: BatchConfig,
     /// Submissions queued at most; beyond this the log answers 503.
     pub max_pending: usize,
-    /// The log's private key (PEM, PKCS#8 ECDSA P-256) when it is kept outside the data
-    /// directory (a Kubernetes Secret, say); default `<dir>/log-key.pem`, created on first
-    /// start.
-    pub key_file: Option<PathBuf>,
+    /// The log's private key when it is not `<dir>/log-key.pem` (created on first start):
+    /// a PEM PKCS#8 ECDSA P-256 file kept elsewhere (a Kubernetes Secret, say), or a key
+    /// in a PKCS#11 token or a KMS.
+    pub key: Option<KeyRef>,
+    /// The token and deadline for a held key.
+    pub remote_keys: RemoteOptions,
     /// Entries held in memory before their lookup rows are written (SQLite backend).
     pub index_every: u64,
     /// Where the log is stored.
@@ -288,7 +331,8 @@ impl Default for LogOptions {
             require_code_signing: true,
             batch: BatchConfig::default(),
             max_pending: 65_536,
-            key_file: None,
+            key: None,
+            remote_keys: RemoteOptions::default(),
             index_every: store::lookup::DEFAULT_INDEX_EVERY,
             storage: Storage::Sqlite(None),
             checkpoint_poll: std::time::Duration::from_millis(500),
@@ -373,6 +417,10 @@ pub struct Log {
     full_tiles: Mutex<TileCache>,
     /// Most full tiles kept in `full_tiles` (0: none).
     tile_cache: usize,
+    /// Whether the log's key signs (readiness).
+    key_check: signers::KeyCheck,
+    /// When the log was frozen (ms since the epoch): no submissions from then on.
+    frozen: Option<u64>,
 }
 
 /// Full tiles by (level, index).
@@ -491,6 +539,33 @@ pub fn load_or_create_key(dir: &Path) -> Result<LocalSigner, KeyFileError> {
     Ok(signer)
 }
 
+/// Opens the log's key in a PKCS#11 token or a KMS, and writes its public key to
+/// `<dir>/log-public-key.pem` (what `brevis trust-root` and monitors read).
+fn open_held_key(
+    key: &KeyRef,
+    options: &RemoteOptions,
+    dir: &Path,
+) -> Result<Arc<dyn Signer>, OpenError> {
+    let signer = signers::open(key, options, "ctlog").map_err(|source| OpenError::HeldKey {
+        key: key.describe(),
+        source,
+    })?;
+    if signer.algorithm() != SigningAlgorithm::EcdsaP256Sha256 {
+        return Err(OpenError::HeldKeyNotP256(key.describe()));
+    }
+    std::fs::create_dir_all(dir).map_err(|source| OpenError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    crate::files::write_file(
+        &dir.join("log-public-key.pem"),
+        &pem::encode("PUBLIC KEY", signer.public_key_spki()),
+        false,
+    )
+    .map_err(KeyFileError::Write)?;
+    Ok(signer)
+}
+
 /// Loads a CT log key: PEM PKCS#8, ECDSA P-256.
 pub(crate) fn load_key(path: &Path) -> Result<LocalSigner, KeyFileError> {
     let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Read {
@@ -543,16 +618,17 @@ pub fn created_millis(dir: &Path) -> Result<Option<u64>, StoreError> {
 impl Log {
     /// Opens (or creates) the log kept in `dir`: `log-key.pem` and `log.sqlite`.
     pub(crate) fn open(dir: &Path, options: LogOptions) -> Result<Log, OpenError> {
-        let signer = match &options.key_file {
-            Some(path) => load_key(path)?,
-            None => load_or_create_key(dir)?,
+        let signer = match &options.key {
+            None => signers::metered_local(load_or_create_key(dir)?, "ctlog"),
+            Some(KeyRef::File(path)) => signers::metered_local(load_key(path)?, "ctlog"),
+            Some(held) => open_held_key(held, &options.remote_keys, dir)?,
         };
         std::fs::create_dir_all(dir).map_err(|source| OpenError::CreateDir {
             path: dir.to_path_buf(),
             source,
         })?;
         let (writer, reader) = open_store(&options.storage, dir, options.index_every)?;
-        Log::with_store(writer, reader, Arc::new(signer), options)
+        Log::with_store(writer, reader, signer, options)
     }
 
     /// Opens a log over any storage backend (tests inject faults or keep it in memory).
@@ -591,7 +667,9 @@ impl Log {
             unreachable: std::sync::atomic::AtomicBool::new(false),
             rolled_back: std::sync::atomic::AtomicBool::new(false),
         });
+        let frozen = frozen_at(writer.as_mut())?;
         let (tx, rx) = std::sync::mpsc::sync_channel(options.max_pending);
+        let key_check = signers::KeyCheck::new(signer.clone());
         let seq = Sequencer {
             writer,
             signer,
@@ -618,6 +696,8 @@ impl Log {
             None
         };
         Ok(Log {
+            frozen,
+            key_check,
             poller: Mutex::new(poller),
             full_tiles: Mutex::new(HashMap::new()),
             tile_cache: options.tile_cache,
@@ -672,11 +752,16 @@ impl Log {
             .lock()
             .map(|t| t.as_ref().is_some_and(|h| !h.is_finished()))
             .unwrap_or(false);
-        if alive {
-            Ok(())
-        } else {
-            Err(Unhealthy::Stopped)
+        if !alive {
+            return Err(Unhealthy::Stopped);
         }
+        if self.frozen.is_some() {
+            return Err(Unhealthy::Frozen);
+        }
+        self.key_check.check().map_err(|e| {
+            tracing::warn!(error = %e, "the CT log's key did not sign");
+            Unhealthy::KeyUnavailable
+        })
     }
 
     /// `add-chain` / `add-pre-chain` from the network: full validation.
@@ -709,6 +794,9 @@ impl Log {
     }
 
     async fn enqueue(&self, submission: validate::Submission) -> Result<Sct, LogError> {
+        if let Some(at) = self.frozen {
+            return Err(LogError::Frozen(at));
+        }
         let (reply, rx) = oneshot::channel();
         let sender = self
             .sender
@@ -1078,6 +1166,79 @@ fn initialize_in_batch(
                 frontier: Frontier::default().to_bytes(),
             })?;
             Ok(TreeState::empty(sth))
+        }
+    }
+}
+
+const FROZEN_MS: &str = "frozen_ms";
+
+fn read_millis(writer: &mut dyn LogWriter, key: &'static str) -> Result<Option<u64>, StoreError> {
+    writer
+        .meta(key)?
+        .map(|b| {
+            b.try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt("a stored time is not 8 bytes"))
+        })
+        .transpose()
+}
+
+/// When the log in `writer` was frozen, if it was.
+fn frozen_at(writer: &mut dyn LogWriter) -> Result<Option<u64>, StoreError> {
+    writer.begin()?;
+    let frozen = read_millis(writer, FROZEN_MS);
+    writer.rollback();
+    frozen
+}
+
+/// What `brevis ctlog freeze` did.
+#[derive(Debug, Clone)]
+pub struct Frozen {
+    /// The final tree size.
+    pub tree_size: u64,
+    /// The final root hash.
+    pub root: Hash,
+    /// When the log was created (ms since the epoch): its `validFor.start`.
+    pub created_ms: u64,
+    /// When it was frozen (ms since the epoch): its `validFor.end`.
+    pub frozen_ms: u64,
+    /// It was frozen before this call (nothing changed).
+    pub already: bool,
+}
+
+/// Freezes the log in `storage` for good: it keeps serving reads and its final tree,
+/// and refuses every submission from now on. Stop every brevis writing to it first (a
+/// running writer learns of the freeze only when it restarts).
+pub fn freeze(storage: &Storage, dir: &Path, now_ms: u64) -> Result<Frozen, OpenError> {
+    let (mut writer, _) = open_store(storage, dir, store::lookup::DEFAULT_INDEX_EVERY)?;
+    let checkpoint = writer.begin()?;
+    let result = (|| {
+        let cp = checkpoint.ok_or(OpenError::NoLog)?;
+        let created_ms = read_millis(writer.as_mut(), "created_ms")?.ok_or(OpenError::NoLog)?;
+        let (frozen_ms, already) = match read_millis(writer.as_mut(), FROZEN_MS)? {
+            Some(at) => (at, true),
+            None => {
+                writer.set_meta(FROZEN_MS, &now_ms.to_be_bytes())?;
+                (now_ms, false)
+            }
+        };
+        Ok(Frozen {
+            tree_size: cp.tree_size,
+            root: cp.root,
+            created_ms,
+            frozen_ms,
+            already,
+        })
+    })();
+    match result {
+        Ok(f) if !f.already => {
+            writer.commit()?;
+            writer.after_commit()?;
+            Ok(f)
+        }
+        other => {
+            writer.rollback();
+            other
         }
     }
 }

@@ -572,23 +572,35 @@ impl Sequencer {
         let mut scts = Vec::with_capacity(new.len());
         let mut issuers: HashMap<Hash, Vec<u8>> = HashMap::new();
         let mut leaf_hashes = Vec::with_capacity(new.len());
-        for (i, s) in new.iter().enumerate() {
+        // All SCT signatures of the batch at once: a key in an HSM or a KMS signs them
+        // concurrently instead of one round trip after another.
+        let inputs: Vec<Vec<u8>> = new
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let extensions = sct::leaf_index_extension(first_index + i as u64);
+                sct::signature_input(timestamp, &s.signed_entry(), &extensions)
+            })
+            .collect();
+        let signatures = match self.signer.sign_many(&inputs) {
+            Ok(s) if s.len() == inputs.len() => s,
+            Ok(_) => {
+                self.writer.rollback();
+                return Err(LogError::Signing(Arc::new(SignerError::BadSignature(
+                    "a batch signature is missing".into(),
+                ))));
+            }
+            Err(e) => {
+                self.writer.rollback();
+                return Err(LogError::Signing(Arc::new(e)));
+            }
+        };
+        for ((i, s), signature) in new.iter().enumerate().zip(signatures) {
             let index = first_index + i as u64;
             let extensions = sct::leaf_index_extension(index);
             let entry = s.signed_entry();
             let te = sct::timestamped_entry(timestamp, &entry, &extensions);
             let leaf_hash = merkle::leaf_hash(&sct::merkle_tree_leaf(&te));
-            let signature =
-                match self
-                    .signer
-                    .sign(&sct::signature_input(timestamp, &entry, &extensions))
-                {
-                    Ok(s) => s,
-                    Err(e) => {
-                        self.writer.rollback();
-                        return Err(LogError::Signing(Arc::new(e)));
-                    }
-                };
             let ds = DigitallySigned {
                 hash_algorithm: sct::HASH_SHA256,
                 signature_algorithm: sct::SIG_ECDSA,

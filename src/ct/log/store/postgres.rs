@@ -173,51 +173,25 @@ impl PgOptions {
     }
 }
 
-/// The runtime the database connections run on; shut down without blocking when the last
-/// user goes, so a log may be dropped anywhere.
-struct PgRuntime(Option<tokio::runtime::Runtime>);
+/// The runtime the database connections run on.
+struct PgRuntime(crate::runtime::Dedicated);
 
 impl PgRuntime {
     fn new() -> Result<PgRuntime, StoreError> {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("brevis-pg")
-            .enable_all()
-            .build()
-            .map(|rt| PgRuntime(Some(rt)))
+        crate::runtime::Dedicated::new("brevis-pg", 2)
+            .map(PgRuntime)
             .map_err(|e| StoreError::Unavailable(format!("starting the database runtime: {e}")))
     }
 
     fn handle(&self) -> &tokio::runtime::Handle {
-        self.0
-            .as_ref()
-            .expect("the runtime lives until drop")
-            .handle()
+        self.0.handle()
     }
 
-    /// Runs `f` to completion from synchronous code, also when called inside another
-    /// runtime (startup runs inside the server's), by blocking a scoped thread instead.
     fn block_on<F: Future + Send>(&self, f: F) -> F::Output
     where
         F::Output: Send,
     {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            std::thread::scope(|s| {
-                s.spawn(|| self.handle().block_on(f))
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
-            })
-        } else {
-            self.handle().block_on(f)
-        }
-    }
-}
-
-impl Drop for PgRuntime {
-    fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
-        }
+        self.0.block_on(f)
     }
 }
 
