@@ -402,3 +402,68 @@ async fn kms_keys_sign_fail_closed_when_kms_stalls_and_recover() {
         Vec::<std::path::PathBuf>::new()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_goes_away_fails_closed_and_is_used_again_when_it_returns() {
+    let hsm = SoftHsm::new("brevis-flaky");
+    let env = hsm.env();
+    let work = tempfile::tempdir().unwrap();
+    let ca_dir = work.path().join("ca");
+    let mut create = vec![
+        "ca",
+        "create",
+        "--hsm-key-label",
+        "brevis-ca",
+        "--hsm-root-key-label",
+        "brevis-root",
+        "--out",
+        ca_dir.to_str().unwrap(),
+    ];
+    let flags = hsm.flags();
+    create.extend(flags.iter().map(String::as_str));
+    succeed(&mut brevis(&create, &env));
+    let op = Op::start();
+    let dir = work.path().join("serve");
+    std::fs::create_dir_all(&dir).unwrap();
+    let chain = ca_dir.join("chain.pem");
+    let mut args: Vec<String> = [
+        "--ca",
+        "pkcs11ca",
+        "--hsm-key-label",
+        "brevis-ca",
+        "--aws-hsm-root-ca-path",
+        chain.to_str().unwrap(),
+        "--signer-timeout",
+        "2s",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(flags.iter().cloned());
+    let b = start(&dir, &op, &args, &env);
+    let key = common::keys::ClientKey::generate(common::keys::Kind::P256);
+    let request = || async {
+        let token = op
+            .mint("alice", json!({"email": ALICE, "email_verified": true}))
+            .await;
+        b.post_json("/api/v2/signingCert", &key.v2_key_body(&token, ALICE))
+            .await
+    };
+    assert_eq!(request().await.0, 200);
+
+    // The token disappears (its files are moved away, as a token pulled out of its
+    // slot): signing fails closed and readiness drops.
+    let tokens = hsm.dir.path().join("tokens");
+    let away = hsm.dir.path().join("tokens-away");
+    std::fs::rename(&tokens, &away).unwrap();
+    std::fs::create_dir_all(&tokens).unwrap();
+    let (status, body) = request().await;
+    assert_eq!(status, 503, "{body}");
+    wait_ready(&b, 503).await;
+    // It comes back: brevis opens a new session by itself.
+    std::fs::remove_dir_all(&tokens).unwrap();
+    std::fs::rename(&away, &tokens).unwrap();
+    wait_ready(&b, 200).await;
+    let (status, body) = request().await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!b.log().contains(PIN));
+}
