@@ -133,6 +133,7 @@ impl ServeArgs {
             metrics_port: self.listen.metrics_port,
             data_dir: self.listen.data_dir,
             config_path: self.listen.config_path,
+            issuance_policy: self.listen.issuance_policy,
             insecure_http_issuers: self.listen.insecure_http_issuers,
             reload: ReloadOptions {
                 watch_interval: self.reload.watch_interval,
@@ -168,6 +169,11 @@ pub struct ListenArgs {
     /// set is trusted (sigstore OAuth proxy, Google, GitHub Actions).
     #[arg(long)]
     pub config_path: Option<PathBuf>,
+    /// Issuance policy (YAML or JSON): which verified tokens of each issuer may get a
+    /// certificate, by their claims (docs/configuration.md); reloaded with the identity
+    /// config.
+    #[arg(long)]
+    pub issuance_policy: Option<PathBuf>,
     /// Where brevis keeps its CA (and CT log) state.
     #[arg(long, default_value = "brevis-data")]
     pub data_dir: PathBuf,
@@ -973,6 +979,10 @@ pub struct ConfigCheckArgs {
     /// Accept http:// issuer URLs (as `serve --insecure-http-issuers`).
     #[arg(long)]
     pub insecure_http_issuers: bool,
+    /// Also validate this issuance policy against the config and print, per issuer, who
+    /// may get a certificate.
+    #[arg(long)]
+    pub issuance_policy: Option<PathBuf>,
 }
 
 #[derive(Args)]

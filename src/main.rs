@@ -431,6 +431,14 @@ fn config_check(args: ConfigCheckArgs) -> Result<()> {
     for i in &cfg.meta_issuers {
         print(i, true);
     }
+    if let Some(p) = &args.issuance_policy {
+        let policy = brevis::config::load_issuance_policy(p, &cfg)?;
+        println!(
+            "\n{}: OK; who may get a certificate, per issuer:\n",
+            p.display()
+        );
+        print!("{}", policy.describe(&cfg));
+    }
     Ok(())
 }
 

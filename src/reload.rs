@@ -73,7 +73,10 @@ pub(crate) enum ReloadError {
 /// Where the identity config comes from.
 #[derive(Debug, Clone)]
 pub(crate) struct IdentitySource {
-    pub path: PathBuf,
+    /// The identity config file (`None`: the built-in issuers).
+    pub path: Option<PathBuf>,
+    /// The issuance policy file, reloaded with it and checked against it.
+    pub policy: Option<PathBuf>,
     pub insecure_http_issuers: bool,
     pub oidc: VerifierOptions,
     pub watch: bool,
@@ -136,7 +139,11 @@ impl Reloader {
 
     fn files(&self, c: Component) -> Vec<PathBuf> {
         match c {
-            Component::Identity => self.identity.iter().map(|i| i.path.clone()).collect(),
+            Component::Identity => self
+                .identity
+                .iter()
+                .flat_map(|i| i.path.iter().chain(&i.policy).cloned())
+                .collect(),
             Component::Ca => self
                 .ca
                 .iter()
@@ -228,13 +235,23 @@ impl Reloader {
         let Some(src) = &self.identity else {
             return Ok(());
         };
-        let cfg = crate::config::load_identity_config(Some(&src.path), src.insecure_http_issuers)?;
-        let state = IdentityState::new(cfg, self.clock.clone(), src.oidc).map_err(|source| {
-            ReloadError::Identity {
-                path: src.path.clone(),
+        let cfg =
+            crate::config::load_identity_config(src.path.as_deref(), src.insecure_http_issuers)?;
+        // The policy is checked against the new config: both load, or neither changes.
+        let policy = src
+            .policy
+            .as_deref()
+            .map(|p| crate::config::load_issuance_policy(p, &cfg))
+            .transpose()?;
+        let state = IdentityState::new(cfg, self.clock.clone(), src.oidc)
+            .map_err(|source| ReloadError::Identity {
+                path: src
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("built-in")),
                 source,
-            }
-        })?;
+            })?
+            .with_policy(policy);
         self.authority.replace_identity(state);
         Ok(())
     }

@@ -199,6 +199,9 @@ pub struct ServeOptions {
     /// The identity config file (Fulcio format, YAML or JSON); `None`: Fulcio's built-in
     /// issuers.
     pub config_path: Option<PathBuf>,
+    /// Who may get a certificate, on the verified claims (`--issuance-policy`); reloaded
+    /// with the identity config.
+    pub issuance_policy: Option<PathBuf>,
     /// Which CA backend issues certificates.
     pub ca: CaChoice,
     /// A CA staged for rotation: published in the trust bundle at once, issuing from
@@ -233,6 +236,7 @@ impl ServeOptions {
             metrics_port: 0,
             data_dir: data_dir.into(),
             config_path: None,
+            issuance_policy: None,
             ca: CaChoice::File {
                 cert: None,
                 key: None,
@@ -444,8 +448,14 @@ impl Server {
         })?;
         let identity_config =
             config::load_identity_config(opts.config_path.as_deref(), opts.insecure_http_issuers)?;
+        let policy = opts
+            .issuance_policy
+            .as_deref()
+            .map(|p| config::load_issuance_policy(p, &identity_config))
+            .transpose()?;
         let identity = IdentityState::new(identity_config, clock.clone(), opts.oidc)
-            .map_err(StartupError::Identity)?;
+            .map_err(StartupError::Identity)?
+            .with_policy(policy);
         let provisioned = provision::load_or_create(&opts.ca, &opts.data_dir, clock.now())?;
         provisioned
             .ca
@@ -719,8 +729,9 @@ fn reloader(
     Reloader::new(
         authority,
         clock,
-        opts.config_path.as_ref().map(|p| IdentitySource {
-            path: p.clone(),
+        (opts.config_path.is_some() || opts.issuance_policy.is_some()).then(|| IdentitySource {
+            path: opts.config_path.clone(),
+            policy: opts.issuance_policy.clone(),
             insecure_http_issuers: opts.insecure_http_issuers,
             oidc: opts.oidc,
             watch: opts.reload.config_watch,

@@ -27,6 +27,7 @@ pub(crate) enum Code {
     InvalidArgument = 3,
     DeadlineExceeded = 4,
     NotFound = 5,
+    PermissionDenied = 7,
     ResourceExhausted = 8,
     Unimplemented = 12,
     Internal = 13,
@@ -168,6 +169,13 @@ impl From<&IssueError> for ApiError {
                 KeyProblem::NotPermitted(..) => ApiError::bad_request(k.to_string()),
                 KeyProblem::CsrUnparsable(_) => ApiError::bad_request(MSG_CSR_UNPARSABLE),
                 KeyProblem::CsrAlgorithm(_) => ApiError::bad_request(k.to_string()),
+            },
+            // The operator's policy: the token was good, the identity is not allowed here.
+            IssueError::Policy { refusal, .. } => ApiError {
+                status: StatusCode::FORBIDDEN,
+                code: Code::PermissionDenied,
+                message: refusal.to_string(),
+                retry_after: None,
             },
             IssueError::Ca(CaError::Template(m)) => ApiError::bad_request(m.to_string()),
             IssueError::Ca(CaError::ChainExpired { .. } | CaError::ChainNotYetValid { .. }) => {

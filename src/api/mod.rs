@@ -8,7 +8,7 @@ pub(crate) mod error;
 pub mod json;
 mod middleware;
 
-use crate::authority::{Authority, Issued, KeyProof, SigningRequest};
+use crate::authority::{Authority, IssueError, Issued, KeyProof, SigningRequest};
 use crate::metrics;
 use crate::model::pem::decode_proto_bytes;
 use crate::ratelimit::RateLimiter;
@@ -259,6 +259,22 @@ async fn issue(
         Err(e) => {
             let api = ApiError::from(&e);
             metrics::REJECTIONS.with_label_values(&[e.reason()]).inc();
+            if let IssueError::Policy {
+                refusal,
+                identity,
+                issuer,
+            } = &e
+            {
+                tracing::info!(
+                    target: "audit",
+                    identity = %identity,
+                    issuer = %issuer,
+                    policy = refusal.policy().unwrap_or("(default: deny)"),
+                    refusal = %refusal,
+                    client = %req.connection_info().peer_addr().unwrap_or("unknown"),
+                    "certificate refused by issuance policy"
+                );
+            }
             if api.status.is_server_error() {
                 tracing::error!(reason = e.reason(), error = %e, "signing request failed");
             } else {

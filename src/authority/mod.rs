@@ -4,7 +4,7 @@
 //! Every step has its own error variant; `api::error` maps them to HTTP in one place.
 
 use crate::ca::{CaError, CertificateAuthority};
-use crate::config::{AlgorithmRegistry, IdentityConfig};
+use crate::config::{AlgorithmRegistry, IdentityConfig, IssuancePolicy};
 use crate::ct::{self, CtError, Submitter};
 use crate::identity::{Identities, IdentityError};
 use crate::metrics;
@@ -78,6 +78,16 @@ pub(crate) enum IssueError {
     Ca(#[from] CaError),
     #[error("CT: {0}")]
     Ct(#[from] CtError),
+    /// The operator's issuance policy refused the verified token.
+    #[error("{refusal}")]
+    Policy {
+        /// Which policy and claim.
+        refusal: crate::config::policy::Refusal,
+        /// The identity that was refused (for the audit record, not the client).
+        identity: String,
+        /// Its issuer.
+        issuer: String,
+    },
     /// The identity's rate limit is exhausted; retry after this long.
     #[error("rate limit for {identity} exhausted")]
     RateLimited {
@@ -114,6 +124,7 @@ impl IssueError {
         "csr_unparsable",
         "csr_algorithm",
         "ca_chain_invalid",
+        "policy",
         "ca_backend",
         "ca_signer_unavailable",
         "ct_log",
@@ -131,6 +142,7 @@ impl IssueError {
             IssueError::Ca(CaError::ChainExpired { .. } | CaError::ChainNotYetValid { .. }) => {
                 "ca_chain_invalid"
             }
+            IssueError::Policy { .. } => "policy",
             IssueError::Ca(CaError::Signer(e)) if e.is_transient() => "ca_signer_unavailable",
             IssueError::Ca(_) => "ca_backend",
             IssueError::Ct(_) => "ct_log",
@@ -181,6 +193,8 @@ pub(crate) struct IdentityState {
     pub config: IdentityConfig,
     pub verifier: Verifier,
     pub identities: Identities,
+    /// Who of the trusted issuers' subjects may get a certificate (`--issuance-policy`).
+    pub policy: Option<IssuancePolicy>,
 }
 
 impl IdentityState {
@@ -195,7 +209,14 @@ impl IdentityState {
             config,
             verifier,
             identities,
+            policy: None,
         })
+    }
+
+    /// Restricts issuance with `policy` (already checked against this config).
+    pub(crate) fn with_policy(mut self, policy: Option<IssuancePolicy>) -> IdentityState {
+        self.policy = policy;
+        self
     }
 }
 
@@ -384,6 +405,17 @@ impl Authority {
         let t = Instant::now();
         let key = self.prove_possession(&request.key, &principal.challenge)?;
         observe("prove", t);
+        // The operator's policy on the verified claims, before anything is signed or
+        // logged (and before the identity's budget is charged).
+        if let Some(policy) = &identity.policy {
+            policy
+                .check(policy_key(&token.issuer), &token.claims)
+                .map_err(|refusal| IssueError::Policy {
+                    refusal,
+                    identity: principal.san.value().to_string(),
+                    issuer: token.issuer.issuer_url.clone(),
+                })?;
+        }
 
         // The identity's budget: charged once token and proof checked out (keyed by the
         // concrete issuer, not a meta-issuer pattern), given back unless a certificate was
@@ -599,6 +631,12 @@ impl ParsedCsr {
 }
 
 /// `brevis_expiry_timestamp_seconds{object="ca_chain"}` for the CA now issuing.
+/// What an issuance policy names an issuer by: its meta-issuer pattern when it was
+/// admitted under one, else its URL (the identity config's key).
+fn policy_key(issuer: &crate::config::IssuerConfig) -> &str {
+    issuer.pattern.as_deref().unwrap_or(&issuer.key)
+}
+
 fn publish_ca_expiry(ca: &CertificateAuthority) {
     metrics::EXPIRY
         .with_label_values(&["ca_chain"])

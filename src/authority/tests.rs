@@ -139,6 +139,7 @@ struct Setup {
     ct_wrong_key: bool,
     only_p256: bool,
     identity_limit: bool,
+    policy: bool,
 }
 
 struct World {
@@ -202,10 +203,18 @@ impl World {
             Some(Arc::new(StaticFetcher(docs))),
         )
         .unwrap();
+        let policy = setup.policy.then(|| {
+            crate::config::IssuancePolicy::parse(
+                "policies:\n  - name: only-allowed\n    issuer: https://email.example\n    allow:\n      email: ['*@allowed.example']\n",
+                &config,
+            )
+            .unwrap()
+        });
         let identity = IdentityState {
             identities: Identities::new(&config).unwrap(),
             verifier,
             config,
+            policy,
         };
         let ca = CertificateAuthority::ephemeral(clock.now()).unwrap();
         let log_signer = LocalSigner::generate(SigningAlgorithm::EcdsaP256Sha256).unwrap();
@@ -692,6 +701,22 @@ async fn every_rejection_reason_has_a_row() {
             .issue(limited.token(email, json!({}), ok_claims()), a())
             .await,
     );
+    // A verified token whose claims the operator's policy does not allow.
+    let strict = World::new(Setup {
+        policy: true,
+        ..Setup::default()
+    });
+    let refused = strict
+        .issue(strict.token(email, json!({}), ok_claims()), a())
+        .await;
+    match &refused {
+        Err(IssueError::Policy { refusal, .. }) => {
+            assert_eq!(refusal.policy(), Some("only-allowed"));
+            assert!(refusal.to_string().contains("claim \"email\""), "{refusal}");
+        }
+        other => panic!("{other:?}"),
+    }
+    check("policy", refused);
     // The chain of the ephemeral CA is valid for ten years; past that, nothing is issued
     // (the token is minted at the new time, so only the chain is at fault).
     w.clock.advance(Duration::from_secs(11 * 365 * 86_400));

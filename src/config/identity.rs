@@ -203,6 +203,9 @@ pub struct IssuerConfig {
     pub contact: Option<String>,
     /// The environment the issuer serves (e.g. `prod`); informational only.
     pub environment: Option<String>,
+    /// For a concrete issuer admitted under a meta-issuer pattern: that pattern (the key
+    /// issuance policies name).
+    pub pattern: Option<String>,
 }
 
 impl IssuerConfig {
@@ -221,6 +224,7 @@ impl IssuerConfig {
         IssuerConfig {
             key: url.to_string(),
             issuer_url: url.to_string(),
+            pattern: Some(self.key.clone()),
             spiffe_trust_domain: None,
             challenge_claim: None,
             ..self.clone()
@@ -511,6 +515,7 @@ fn issuer(path: &str, key: &str, raw: RawIssuer, meta: bool) -> Result<IssuerCon
         description: non_empty(raw.description),
         contact: non_empty(raw.contact),
         environment: non_empty(raw.environment),
+        pattern: None,
     })
 }
 

@@ -18,6 +18,24 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    /// The issuance policy file could not be read.
+    #[error("cannot read issuance policy {path}")]
+    ReadPolicy {
+        /// The policy file's path.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The issuance policy does not parse, or does not fit the identity config.
+    #[error("issuance policy {path}")]
+    InvalidPolicy {
+        /// The policy file.
+        path: PathBuf,
+        /// What is wrong, and where in the file.
+        #[source]
+        source: ConfigError,
+    },
     /// The configuration does not parse or validate, or names an issuer over plain http when that
     /// is not allowed.
     #[error("identity config {origin}")]
@@ -59,6 +77,21 @@ pub fn load_identity_config(
         tracing::warn!("identity config {origin}: {w}");
     }
     Ok(cfg)
+}
+
+/// Loads an issuance policy file (`--issuance-policy`) and checks it against `identity`.
+pub fn load_issuance_policy(
+    path: &Path,
+    identity: &IdentityConfig,
+) -> Result<super::IssuancePolicy, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::ReadPolicy {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    super::IssuancePolicy::parse(&text, identity).map_err(|source| LoadError::InvalidPolicy {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Every issuer URL must be https, or http when `allow_http` (local testing).

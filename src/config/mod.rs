@@ -4,10 +4,12 @@
 pub mod algorithms;
 pub mod identity;
 pub(crate) mod load;
+pub mod policy;
 
 pub use algorithms::AlgorithmRegistry;
 pub use identity::{ConfigError, IdentityConfig, IssuerConfig, IssuerType};
-pub use load::{LoadError, load_identity_config};
+pub use load::{LoadError, load_identity_config, load_issuance_policy};
+pub use policy::IssuancePolicy;
 
 /// The identity configuration Fulcio falls back to when no file exists: the public
 /// Sigstore OAuth proxy, Google and GitHub Actions.
