@@ -15,7 +15,7 @@ use brevis::oidc::VerifierOptions;
 use brevis::ratelimit::Rate;
 use brevis::server::{
     CtChoice, CtLogServeOptions, EmbeddedLogOptions, HttpOptions, NextCa, Protection,
-    ReloadOptions, ServeOptions,
+    ReloadOptions, RemoteLogSpec, ServeOptions, SeveralLogs,
 };
 use brevis::signers::pkcs11::Pkcs11Config;
 use brevis::signers::{KeyRef, RemoteOptions};
@@ -370,14 +370,30 @@ impl CaArgs {
 #[derive(Args)]
 #[command(next_help_heading = "Certificate Transparency")]
 pub struct CtArgs {
-    /// Remote CT log base URL. Without it brevis runs its embedded log. Empty
-    /// (--ct-log-url "") disables CT: responses then carry a detached, empty SCT, which real
-    /// Sigstore clients refuse.
+    /// Remote CT log base URL; give it several times to log every certificate to several
+    /// logs. Without it brevis runs its embedded log. Empty (--ct-log-url "") disables CT:
+    /// responses then carry a detached, empty SCT, which real Sigstore clients refuse.
     #[arg(long)]
-    pub ct_log_url: Option<String>,
-    /// PEM public key the remote CT log's SCTs must verify with.
+    pub ct_log_url: Vec<String>,
+    /// PEM public key each remote CT log's SCTs must verify with, one per --ct-log-url in
+    /// the same order.
     #[arg(long)]
-    pub ct_log_public_key_path: Option<PathBuf>,
+    pub ct_log_public_key_path: Vec<PathBuf>,
+    /// With --ct-log-url: also log to the embedded log (first in the order).
+    #[arg(long)]
+    pub ct_log_embedded: bool,
+    /// With several logs: how many must return a valid SCT before a certificate is issued
+    /// (default: every log); with fewer the request fails with 503.
+    #[arg(long)]
+    pub ct_log_min_scts: Option<usize>,
+    /// With several logs: `one` embeds the first valid SCT in the configured order (every
+    /// Sigstore client accepts it); `all` embeds every valid SCT (sigstore-python and the
+    /// sigstore crate refuse more than one).
+    #[arg(long, value_enum, default_value_t = EmbedArg::One)]
+    pub ct_log_embed: EmbedArg,
+    /// With several logs: once enough SCTs are in, how long the other logs still get.
+    #[arg(long, default_value = "250ms", value_parser = parse_duration)]
+    pub ct_log_grace: Duration,
     /// Host header to send to the remote CT log (Fulcio's --ct-log-origin).
     #[arg(long)]
     pub ct_log_origin: Option<String>,
@@ -407,40 +423,90 @@ pub struct CtArgs {
     pub log: LogArgs,
 }
 
+/// `--ct-log-embed`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmbedArg {
+    One,
+    All,
+}
+
 impl CtArgs {
     fn choice(self, custody: &CustodyArgs) -> Result<CtChoice> {
-        Ok(match self.ct_log_url.as_deref() {
-            Some("") => CtChoice::Disabled,
-            Some(url) => CtChoice::Remote {
-                url: url.to_string(),
-                public_key: self.ct_log_public_key_path,
-                options: ClientOptions {
-                    host: self.ct_log_origin,
-                    tls_ca: self
-                        .ct_log_tls_ca_cert
-                        .map(|p| {
-                            std::fs::read_to_string(&p)
-                                .with_context(|| format!("--ct-log.tls-ca-cert {}", p.display()))
-                        })
-                        .transpose()?,
-                    deadline: self.ct_log_timeout,
-                    attempt_timeout: self
-                        .ct_log_timeout
-                        .min(ClientOptions::default().attempt_timeout),
-                    ..ClientOptions::default()
-                },
-            },
-            None => CtChoice::Embedded(Box::new(EmbeddedLogOptions {
+        let options = ClientOptions {
+            host: self.ct_log_origin.clone(),
+            tls_ca: self
+                .ct_log_tls_ca_cert
+                .as_ref()
+                .map(|p| {
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("--ct-log.tls-ca-cert {}", p.display()))
+                })
+                .transpose()?,
+            deadline: self.ct_log_timeout,
+            attempt_timeout: self
+                .ct_log_timeout
+                .min(ClientOptions::default().attempt_timeout),
+            ..ClientOptions::default()
+        };
+        let embedded = || -> Result<EmbeddedLogOptions> {
+            Ok(EmbeddedLogOptions {
                 port: self.ctlog_port,
                 prefix: check_prefix(&self.ctlog_prefix)?,
                 log: LogOptions {
-                    key: self.ctlog_key,
+                    key: self.ctlog_key.clone(),
                     remote_keys: custody.options()?,
                     ..self.log.options()?
                 },
-                extra_roots: self.ctlog_extra_roots,
-            })),
-        })
+                extra_roots: self.ctlog_extra_roots.clone(),
+            })
+        };
+        let urls = &self.ct_log_url;
+        if urls.iter().any(String::is_empty) {
+            if urls.len() > 1 || self.ct_log_embedded {
+                bail!("--ct-log-url \"\" disables CT; it cannot be combined with other logs");
+            }
+            return Ok(CtChoice::Disabled);
+        }
+        if urls.is_empty() {
+            return Ok(CtChoice::Embedded(Box::new(embedded()?)));
+        }
+        let keys = &self.ct_log_public_key_path;
+        if !keys.is_empty() && keys.len() != urls.len() {
+            bail!(
+                "{} --ct-log-url but {} --ct-log-public-key-path: give one key per log, in the same order",
+                urls.len(),
+                keys.len()
+            );
+        }
+        let key = |i: usize| keys.get(i).cloned();
+        if urls.len() == 1 && !self.ct_log_embedded {
+            if self.ct_log_min_scts.is_some_and(|k| k != 1) {
+                bail!("--ct-log-min-scts: there is one CT log");
+            }
+            return Ok(CtChoice::Remote {
+                url: urls[0].clone(),
+                public_key: key(0),
+                options,
+            });
+        }
+        Ok(CtChoice::Several(Box::new(SeveralLogs {
+            embedded: self.ct_log_embedded.then(embedded).transpose()?,
+            remotes: urls
+                .iter()
+                .enumerate()
+                .map(|(i, url)| RemoteLogSpec {
+                    url: url.clone(),
+                    public_key: key(i),
+                    options: options.clone(),
+                })
+                .collect(),
+            min_scts: self.ct_log_min_scts,
+            embed: match self.ct_log_embed {
+                EmbedArg::One => brevis::authority::EmbedScts::One,
+                EmbedArg::All => brevis::authority::EmbedScts::All,
+            },
+            grace: self.ct_log_grace,
+        })))
     }
 }
 
@@ -1039,6 +1105,11 @@ pub struct TrustArgs {
     /// CA rotation: the switch time (RFC 3339, whole seconds), as given to `serve`.
     #[arg(long, value_parser = parse_switch_time)]
     pub ca_switch_at: Option<i64>,
+    /// Another CT log the CA logs to (serve given several logs): URL=PUBLIC_KEY_PEM_PATH,
+    /// repeatable, in the CA's order after the first log; listed from the first log's
+    /// start.
+    #[arg(long, value_name = "URL=KEY_PEM")]
+    pub extra_ct_log: Vec<String>,
     /// CT log rotation: the public key (PEM) of the log this one succeeded; listed with
     /// its window so SCTs it issued keep verifying.
     #[arg(long, requires_all = ["previous_ct_log_url", "previous_ct_log_start", "previous_ct_log_end"])]

@@ -554,6 +554,20 @@ fn trust_material(args: &TrustArgs) -> Result<(serde_json::Value, serde_json::Va
         start_ms,
         end_ms: None,
     }];
+    for spec in &args.extra_ct_log {
+        let Some((url, path)) = spec.rsplit_once('=') else {
+            bail!("--extra-ct-log {spec:?}: expected URL=PUBLIC_KEY_PEM_PATH");
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--extra-ct-log {url}: reading {path}"))?;
+        logs.push(brevis::trust::CtLogEntry {
+            base_url: url.to_string(),
+            key: brevis::ct::LogPublicKey::from_pem(&text)
+                .with_context(|| format!("--extra-ct-log {url}: {path}"))?,
+            start_ms,
+            end_ms: None,
+        });
+    }
     if let (Some(p), Some(url), Some(start), Some(end)) = (
         &args.previous_ct_log_public_key_path,
         &args.previous_ct_log_url,

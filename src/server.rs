@@ -74,6 +74,14 @@ pub enum StartupError {
         #[source]
         source: crate::ct::LogKeyError,
     },
+    /// `--ct-log-min-scts` asks for more SCTs than there are logs (or none).
+    #[error("--ct-log-min-scts {min_scts}: there are {logs} CT logs; give 1 to {logs}")]
+    CtQuorum {
+        /// What was asked.
+        min_scts: usize,
+        /// How many logs are configured.
+        logs: usize,
+    },
     /// The client for the remote CT log could not be built.
     #[error("--ct-log-url")]
     RemoteLog(#[source] crate::ct::client::ClientError),
@@ -152,6 +160,9 @@ pub enum CtChoice {
     Disabled,
     /// The embedded log (default).
     Embedded(Box<EmbeddedLogOptions>),
+    /// Several logs per certificate (`--ct-log-url` more than once, or with
+    /// `--ct-log-embedded`).
+    Several(Box<SeveralLogs>),
     /// A remote RFC 6962 log.
     Remote {
         /// The log's base URL (`--ct-log-url`).
@@ -161,6 +172,32 @@ pub enum CtChoice {
         /// Timeouts, retries, `Host` override and TLS trust of the client.
         options: ClientOptions,
     },
+}
+
+/// Several CT logs per certificate.
+#[derive(Debug, Clone)]
+pub struct SeveralLogs {
+    /// The embedded log, first in the order when present (`--ct-log-embedded`).
+    pub embedded: Option<EmbeddedLogOptions>,
+    /// Remote logs, in the order given.
+    pub remotes: Vec<RemoteLogSpec>,
+    /// Valid SCTs required before a certificate is issued; `None`: every log.
+    pub min_scts: Option<usize>,
+    /// Which SCTs go into the certificate.
+    pub embed: crate::authority::EmbedScts,
+    /// Once enough SCTs are in hand, how long the other logs still get.
+    pub grace: Duration,
+}
+
+/// A remote log of [`SeveralLogs`].
+#[derive(Debug, Clone)]
+pub struct RemoteLogSpec {
+    /// Base URL.
+    pub url: String,
+    /// PEM public key file its SCTs are verified with; `None`: not verified.
+    pub public_key: Option<PathBuf>,
+    /// Timeouts, retries, `Host` override and TLS trust of the client.
+    pub options: ClientOptions,
 }
 
 /// The embedded log's settings.
@@ -397,7 +434,8 @@ pub struct Server {
     authority: Arc<Authority>,
     reloader: Arc<Reloader>,
     embedded: Option<Embedded>,
-    remote: Option<Arc<RemoteLog>>,
+    remotes: Vec<Arc<RemoteLog>>,
+    ready_quorum: usize,
     api_listener: TcpListener,
     metrics_listener: TcpListener,
     tls: Option<rustls::ServerConfig>,
@@ -499,6 +537,9 @@ impl Server {
         if let Some((ca, at)) = next {
             authority = authority.with_next_ca(ca, at);
         }
+        if let Some(plan) = ct.plan {
+            authority = authority.with_ct_plan(plan);
+        }
         if let Some(rate) = opts.protection.per_identity {
             authority = authority
                 .with_identity_rate_limit(RateLimiter::new(rate, opts.protection.max_tracked));
@@ -522,7 +563,8 @@ impl Server {
             authority,
             reloader,
             embedded: ct.embedded,
-            remote: ct.remote,
+            remotes: ct.remotes,
+            ready_quorum: ct.ready_quorum,
             api_listener,
             metrics_listener,
             tls: tls.map(|t| t.config),
@@ -578,7 +620,8 @@ impl Server {
             ApiSide {
                 authority: self.authority.clone(),
                 embedded_log: log.clone(),
-                remote: self.remote.clone(),
+                remotes: self.remotes.clone(),
+                ready_quorum: self.ready_quorum,
                 limits: self.limits,
                 http: self.http,
                 max_connections: self.max_connections,
@@ -635,7 +678,9 @@ impl Server {
 struct ApiSide {
     authority: Arc<Authority>,
     embedded_log: Option<Arc<Log>>,
-    remote: Option<Arc<RemoteLog>>,
+    remotes: Vec<Arc<RemoteLog>>,
+    /// Logs that must be healthy for readiness (the SCT quorum).
+    ready_quorum: usize,
     limits: api::Limits,
     http: HttpOptions,
     max_connections: Option<usize>,
@@ -648,12 +693,13 @@ fn serve_api(
     listener: TcpListener,
     stopping: Arc<AtomicBool>,
 ) -> Result<actix_web::dev::Server, StartupError> {
-    let remote_status = side.remote.map(probe_remote);
+    let remote_status = side.remotes.into_iter().map(probe_remote).collect();
     let readiness = readiness(
         side.authority.clone(),
         stopping,
         side.embedded_log,
         remote_status,
+        side.ready_quorum,
     );
     let _ = readiness();
     let state = web::Data::new(AppState {
@@ -793,9 +839,13 @@ impl TlsSide {
 /// log or the remote one.
 struct CtSide {
     submitter: Option<Arc<dyn Submitter>>,
+    /// With several logs: all of them and the quorum (then `submitter` is `None`).
+    plan: Option<crate::authority::CtPlan>,
     description: String,
     embedded: Option<Embedded>,
-    remote: Option<Arc<RemoteLog>>,
+    remotes: Vec<Arc<RemoteLog>>,
+    /// Logs that must be healthy for readiness.
+    ready_quorum: usize,
 }
 
 impl CtSide {
@@ -809,8 +859,11 @@ impl CtSide {
                 submitter: None,
                 description: "disabled (--ct-log-url \"\"): certificates carry no SCT; Sigstore clients will refuse them".into(),
                 embedded: None,
-                remote: None,
+                remotes: Vec::new(),
+                plan: None,
+                ready_quorum: 0,
             }),
+            CtChoice::Several(s) => CtSide::several(opts, s, ca, next),
             CtChoice::Remote {
                 url,
                 public_key,
@@ -855,8 +908,61 @@ impl CtSide {
             submitter: Some(remote.clone() as Arc<dyn Submitter>),
             description: format!("remote {url} ({verified})"),
             embedded: None,
-            remote: Some(remote),
+            remotes: vec![remote],
+            plan: None,
+            ready_quorum: 1,
         })
+    }
+
+    fn several(
+        opts: &ServeOptions,
+        s: &SeveralLogs,
+        ca: &ca::CertificateAuthority,
+        next: Option<&ca::CertificateAuthority>,
+    ) -> Result<CtSide, StartupError> {
+        let mut logs: Vec<Arc<dyn Submitter>> = Vec::new();
+        let mut parts = Vec::new();
+        let mut side = CtSide {
+            submitter: None,
+            plan: None,
+            description: String::new(),
+            embedded: None,
+            remotes: Vec::new(),
+            ready_quorum: 0,
+        };
+        if let Some(e) = &s.embedded {
+            let one = CtSide::embedded(opts, e, ca, next)?;
+            logs.extend(one.submitter);
+            parts.push(one.description);
+            side.embedded = one.embedded;
+        }
+        for r in &s.remotes {
+            let one = CtSide::remote(&r.url, r.public_key.as_deref(), &r.options)?;
+            logs.extend(one.submitter);
+            parts.push(one.description);
+            side.remotes.extend(one.remotes);
+        }
+        let n = logs.len();
+        let min_scts = s.min_scts.unwrap_or(n);
+        if min_scts == 0 || min_scts > n {
+            return Err(StartupError::CtQuorum { min_scts, logs: n });
+        }
+        side.description = format!(
+            "{n} logs, {min_scts} SCTs required, {} embedded: {}",
+            match s.embed {
+                crate::authority::EmbedScts::One => "one",
+                crate::authority::EmbedScts::All => "all",
+            },
+            parts.join("; ")
+        );
+        side.ready_quorum = min_scts;
+        side.plan = Some(crate::authority::CtPlan {
+            logs,
+            min_scts,
+            embed: s.embed,
+            grace: s.grace,
+        });
+        Ok(side)
     }
 
     fn embedded(
@@ -900,7 +1006,9 @@ impl CtSide {
                 listener,
                 prefix: e.prefix.clone(),
             }),
-            remote: None,
+            remotes: Vec::new(),
+            plan: None,
+            ready_quorum: 1,
         })
     }
 }
@@ -1007,7 +1115,8 @@ fn readiness(
     authority: Arc<Authority>,
     stopping: Arc<AtomicBool>,
     log: Option<Arc<Log>>,
-    remote: Option<ProbeStatus>,
+    remotes: Vec<ProbeStatus>,
+    quorum: usize,
 ) -> impl Fn() -> Result<(), NotReady> + Send + Sync + 'static {
     move || {
         let result = (|| {
@@ -1015,13 +1124,27 @@ fn readiness(
                 return Err(NotReady::ShuttingDown);
             }
             authority.can_issue().map_err(NotReady::Ca)?;
+            // Enough logs must take submissions for a certificate to get its SCTs.
+            let mut healthy = 0;
+            let mut first = None;
             if let Some(log) = &log {
-                log.health().map_err(NotReady::Log)?;
+                match log.health() {
+                    Ok(()) => healthy += 1,
+                    Err(e) => first = Some(NotReady::Log(e)),
+                }
             }
-            if let Some(status) = &remote {
-                status.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+            for status in &remotes {
+                match status.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+                    Ok(()) => healthy += 1,
+                    Err(e) => {
+                        first.get_or_insert(e);
+                    }
+                }
             }
-            Ok(())
+            match first {
+                Some(e) if healthy < quorum => Err(e),
+                _ => Ok(()),
+            }
         })();
         metrics::READY.set(i64::from(result.is_ok()));
         result

@@ -6,10 +6,10 @@
 
 mod common;
 
-use common::clients::{js_client, python_client, run_client};
+use common::clients::{js_client, python_client, sigstore_rs_client};
 use common::{Brevis, Op, email_config};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const ALICE: &str = "alice@example.com";
@@ -302,18 +302,6 @@ async fn trust_material_shapes() {
 }
 
 /// The sigstore crate's binary, built by scripts/test.sh from tests/sigstore-rs.
-fn sigstore_rs_client(url: &str, root: &Path, token: &Path, san: &str, issuer: &str) -> Value {
-    let bin = Path::new(common::brevis_bin()).with_file_name("sigstore-rs-interop");
-    assert!(
-        bin.exists(),
-        "{} missing: run scripts/test.sh (builds tests/sigstore-rs)",
-        bin.display()
-    );
-    let mut cmd = Command::new(bin);
-    cmd.arg(url).arg(root).arg(token).arg(san).arg(issuer);
-    run_client(cmd, "sigstore crate")
-}
-
 #[tokio::test]
 async fn sigstore_crate_gets_and_verifies_certificates_over_v1_and_v2() {
     let d = Deployment::start();

@@ -225,7 +225,7 @@ pub(crate) struct Authority {
     identity: RwLock<Arc<IdentityState>>,
     ca: RwLock<Arc<CertificateAuthority>>,
     algorithms: AlgorithmRegistry,
-    ct: Option<Arc<dyn Submitter>>,
+    ct: Option<CtPlan>,
     clock: Arc<dyn Clock>,
     identity_limit: Option<RateLimiter>,
     /// The last signer self-test: when, of which CA, and how it went.
@@ -267,7 +267,7 @@ impl Authority {
             identity: RwLock::new(Arc::new(identity)),
             ca: RwLock::new(Arc::new(ca)),
             algorithms,
-            ct,
+            ct: ct.map(CtPlan::single),
             clock,
             identity_limit: None,
             last_self_test: Mutex::new(None),
@@ -275,6 +275,13 @@ impl Authority {
             switch_at: std::sync::atomic::AtomicI64::new(i64::MAX),
             previous: RwLock::new(None),
         }
+    }
+
+    /// Logs to several CT logs (`--ct-log-url` given more than once, or with
+    /// `--ct-log-embedded`).
+    pub(crate) fn with_ct_plan(mut self, plan: CtPlan) -> Authority {
+        self.ct = Some(plan);
+        self
     }
 
     /// Stages `next` to issue from `switch_at` (Unix seconds) on: until then it is only
@@ -468,8 +475,8 @@ impl Authority {
                 observe("issue", t);
                 (der, None)
             }
-            Some(log) => {
-                // 5. Log: precertificate -> add-pre-chain -> verified SCT.
+            Some(plan) => {
+                // 5. Log: precertificate -> add-pre-chain -> verified SCT(s).
                 let t = Instant::now();
                 let precert = ca.sign_precertificate(&leaf).await?;
                 metrics::SIGNER_DURATION
@@ -477,14 +484,26 @@ impl Authority {
                     .observe(t.elapsed().as_secs_f64());
                 // What the SCT signs: the precertificate's TBS without its poison, which is
                 // the prepared TBS with no last extension (no need to parse it back).
-                let sct = self
-                    .log_precertificate(log.as_ref(), ca, &precert.der, &leaf.tbs(None))
-                    .await?;
+                let scts = match plan.logs.as_slice() {
+                    [log] => vec![
+                        self.log_precertificate(log.as_ref(), ca, &precert.der, &leaf.tbs(None))
+                            .await?,
+                    ],
+                    _ => {
+                        plan.log_everywhere(ca, &precert.der, leaf.tbs(None))
+                            .await?
+                    }
+                };
                 observe("log", t);
 
                 // 6. Issue: same TBS with the SCT list in the poison's place, checked.
                 let t = Instant::now();
-                let list = sct::sct_list(std::slice::from_ref(&sct));
+                let list = sct::sct_list(&scts);
+                let sct = scts.into_iter().next().ok_or(CtError::TooFewScts {
+                    got: 0,
+                    want: 1,
+                    first: "no SCT".into(),
+                })?;
                 let der = ca.sign_final(&leaf, &precert, &list).await?;
                 metrics::SIGNER_DURATION
                     .with_label_values(&["certificate"])
@@ -520,37 +539,11 @@ impl Authority {
         precert: &[u8],
         unpoisoned_tbs: &[u8],
     ) -> Result<Sct, IssueError> {
-        let start = Instant::now();
         let mut chain = Vec::with_capacity(ca.chain_der().len() + 1);
         chain.push(precert.to_vec());
         chain.extend(ca.chain_der().iter().cloned());
-        let result = log
-            .add_pre_chain(&chain)
-            .await
-            .and_then(|sct| match log.public_key() {
-                None => Ok(sct),
-                Some(key) => {
-                    let ikh = ct::sha256(ca.issuer_spki());
-                    let entry = Entry::Precert {
-                        issuer_key_hash: &ikh,
-                        tbs: unpoisoned_tbs,
-                    };
-                    if key.verify_sct(&sct, &entry) {
-                        Ok(sct)
-                    } else {
-                        Err(CtError::BadSignature {
-                            log: log.label().to_string(),
-                        })
-                    }
-                }
-            });
-        metrics::CT_SUBMISSION_DURATION
-            .with_label_values(&[log.label()])
-            .observe(start.elapsed().as_secs_f64());
-        metrics::CT_SUBMISSIONS
-            .with_label_values(&[log.label(), if result.is_ok() { "ok" } else { "error" }])
-            .inc();
-        Ok(result?)
+        let ikh = ct::sha256(ca.issuer_spki());
+        Ok(submit_verified(log, &chain, &ikh, unpoisoned_tbs).await?)
     }
 
     fn prove_possession(&self, proof: &KeyProof, challenge: &str) -> Result<PublicKey, KeyProblem> {
@@ -631,6 +624,145 @@ impl ParsedCsr {
 }
 
 /// `brevis_expiry_timestamp_seconds{object="ca_chain"}` for the CA now issuing.
+/// Submits to one log and verifies the SCT with the log's key; measured per log.
+async fn submit_verified(
+    log: &dyn Submitter,
+    chain: &[Vec<u8>],
+    issuer_key_hash: &[u8; 32],
+    unpoisoned_tbs: &[u8],
+) -> Result<Sct, CtError> {
+    let start = Instant::now();
+    let result = log
+        .add_pre_chain(chain)
+        .await
+        .and_then(|sct| match log.public_key() {
+            None => Ok(sct),
+            Some(key) => {
+                let entry = Entry::Precert {
+                    issuer_key_hash,
+                    tbs: unpoisoned_tbs,
+                };
+                if key.verify_sct(&sct, &entry) {
+                    Ok(sct)
+                } else {
+                    Err(CtError::BadSignature {
+                        log: log.label().to_string(),
+                    })
+                }
+            }
+        });
+    metrics::CT_SUBMISSION_DURATION
+        .with_label_values(&[log.label()])
+        .observe(start.elapsed().as_secs_f64());
+    metrics::CT_SUBMISSIONS
+        .with_label_values(&[log.label(), if result.is_ok() { "ok" } else { "error" }])
+        .inc();
+    result
+}
+
+/// Which SCTs go into the certificate when several logs answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EmbedScts {
+    /// Exactly one: the first log in the configured order that returned a valid SCT
+    /// (every client accepts one; the entry is in every log that answered).
+    #[default]
+    One,
+    /// Every valid SCT obtained, in the configured order (sigstore-js accepts several;
+    /// sigstore-python and the sigstore crate refuse more than one).
+    All,
+}
+
+/// Where precertificates are logged: one log, or several with a quorum.
+pub(crate) struct CtPlan {
+    /// The logs, in the configured order.
+    pub logs: Vec<Arc<dyn Submitter>>,
+    /// Valid SCTs required before the certificate is issued.
+    pub min_scts: usize,
+    /// What goes into the certificate.
+    pub embed: EmbedScts,
+    /// Once `min_scts` are in hand, how long the other logs still get.
+    pub grace: std::time::Duration,
+}
+
+impl CtPlan {
+    pub(crate) fn single(log: Arc<dyn Submitter>) -> CtPlan {
+        CtPlan {
+            logs: vec![log],
+            min_scts: 1,
+            embed: EmbedScts::One,
+            grace: std::time::Duration::ZERO,
+        }
+    }
+
+    /// The precertificate to every log at once; each SCT verified with its log's key.
+    /// Returns the SCTs to embed, in the configured order, once `min_scts` are valid and
+    /// the rest have had `grace`; fewer than `min_scts` is an error (no certificate).
+    async fn log_everywhere(
+        &self,
+        ca: &CertificateAuthority,
+        precert: &[u8],
+        unpoisoned_tbs: Vec<u8>,
+    ) -> Result<Vec<Sct>, CtError> {
+        let mut chain = Vec::with_capacity(ca.chain_der().len() + 1);
+        chain.push(precert.to_vec());
+        chain.extend(ca.chain_der().iter().cloned());
+        let (chain, tbs) = (Arc::new(chain), Arc::new(unpoisoned_tbs));
+        let ikh = ct::sha256(ca.issuer_spki());
+        // Tasks, so one slow log does not hold the others; dropped (aborted) with the set
+        // when the request ends.
+        let mut set = tokio::task::JoinSet::new();
+        for (i, log) in self.logs.iter().enumerate() {
+            let (log, chain, tbs) = (log.clone(), chain.clone(), tbs.clone());
+            set.spawn(async move { (i, submit_verified(log.as_ref(), &chain, &ikh, &tbs).await) });
+        }
+        let n = self.logs.len();
+        let mut got: Vec<Option<Sct>> = vec![None; n];
+        let (mut ok, mut first_failure) = (0, None);
+        let mut grace_until: Option<tokio::time::Instant> = None;
+        loop {
+            let next = match grace_until {
+                None => set.join_next().await,
+                Some(t) => match tokio::time::timeout_at(t, set.join_next()).await {
+                    Ok(next) => next,
+                    Err(_) => break,
+                },
+            };
+            let Some(joined) = next else { break };
+            match joined {
+                Ok((i, Ok(sct))) => {
+                    got[i] = Some(sct);
+                    ok += 1;
+                    if ok == n {
+                        break;
+                    }
+                    if ok >= self.min_scts && grace_until.is_none() {
+                        grace_until = Some(tokio::time::Instant::now() + self.grace);
+                    }
+                }
+                Ok((i, Err(e))) => {
+                    tracing::warn!(log = self.logs[i].label(), error = %crate::errors::Chain(&e), "CT log submission failed");
+                    first_failure.get_or_insert_with(|| crate::errors::Chain(&e).to_string());
+                }
+                Err(e) => {
+                    first_failure.get_or_insert_with(|| format!("a submission task failed: {e}"));
+                }
+            }
+        }
+        if ok < self.min_scts {
+            return Err(CtError::TooFewScts {
+                got: ok,
+                want: self.min_scts,
+                first: first_failure.unwrap_or_else(|| "no answer within the grace period".into()),
+            });
+        }
+        let scts = got.into_iter().flatten();
+        Ok(match self.embed {
+            EmbedScts::One => scts.take(1).collect(),
+            EmbedScts::All => scts.collect(),
+        })
+    }
+}
+
 /// What an issuance policy names an issuer by: its meta-issuer pattern when it was
 /// admitted under one, else its URL (the identity config's key).
 fn policy_key(issuer: &crate::config::IssuerConfig) -> &str {

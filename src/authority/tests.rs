@@ -74,6 +74,20 @@ struct FakeLog {
     /// wrong log").
     advertised: LogPublicKey,
     fail: bool,
+    /// Answers only after this long (a slow log).
+    delay: Duration,
+}
+
+impl FakeLog {
+    fn new(fail: bool, delay: Duration) -> FakeLog {
+        let signer = LocalSigner::generate(SigningAlgorithm::EcdsaP256Sha256).unwrap();
+        FakeLog {
+            advertised: LogPublicKey::from_spki_der(signer.public_key_spki()).unwrap(),
+            signer,
+            fail,
+            delay,
+        }
+    }
 }
 
 impl Submitter for FakeLog {
@@ -85,6 +99,7 @@ impl Submitter for FakeLog {
     }
     fn add_pre_chain<'a>(&'a self, chain: &'a [Vec<u8>]) -> BoxFuture<'a, Result<Sct, CtError>> {
         Box::pin(async move {
+            tokio::time::sleep(self.delay).await;
             if self.fail {
                 return Err(CtError::Embedded(crate::ct::log::LogError::Overloaded));
             }
@@ -229,6 +244,7 @@ impl World {
             signer: log_signer,
             advertised,
             fail: setup.ct_fails,
+            delay: Duration::ZERO,
         };
         let algorithms = if setup.only_p256 {
             AlgorithmRegistry::parse(["ecdsa-sha2-256-nistp256"]).unwrap()
@@ -777,4 +793,95 @@ async fn a_leaf_never_outlives_its_chain() {
     let leaf = leaf_der(&issued);
     let (_, cert) = x509_parser::parse_x509_certificate(&leaf).unwrap();
     assert_eq!(cert.validity().not_after.timestamp(), end);
+}
+
+/// Several logs: the quorum, the grace period, and which SCTs the certificate carries.
+#[tokio::test]
+async fn several_logs_need_a_quorum_and_embed_in_the_configured_order() {
+    let email = "https://email.example";
+    let claims = json!({"email": "alice@example.com", "email_verified": true});
+    let run = |logs: Vec<FakeLog>, min_scts, embed, grace| {
+        let mut w = World::new(Setup::default());
+        let ids: Vec<[u8; 32]> = logs.iter().map(|l| *l.advertised.log_id()).collect();
+        w.authority = w.authority.with_ct_plan(CtPlan {
+            logs: logs
+                .into_iter()
+                .map(|l| Arc::new(l) as Arc<dyn Submitter>)
+                .collect(),
+            min_scts,
+            embed,
+            grace,
+        });
+        (w, ids)
+    };
+    let slow = Duration::from_secs(30);
+    let ok = || FakeLog::new(false, Duration::ZERO);
+
+    // The first log is slow: with a short grace it is not waited for, and the one SCT
+    // embedded is the next log's in the configured order.
+    let (w, ids) = run(
+        vec![FakeLog::new(false, slow), ok(), ok()],
+        2,
+        EmbedScts::One,
+        Duration::from_millis(1),
+    );
+    let issued = w
+        .issue(
+            w.token(email, json!({}), claims.clone()),
+            p256("alice@example.com"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(issued.sct.as_ref().unwrap().log_id, ids[1]);
+    let leaf = leaf_der(&issued);
+    let ca = w.authority.ca();
+    assert_eq!(
+        ct::embedded_scts(&leaf, &ca.chain_der()[0]).unwrap().len(),
+        1
+    );
+
+    // A log that answers within the grace is waited for; `all` embeds every SCT in the
+    // configured order, each verifying with its own log's key.
+    let (w, ids) = run(
+        vec![FakeLog::new(false, Duration::from_millis(20)), ok(), ok()],
+        1,
+        EmbedScts::All,
+        Duration::from_secs(30),
+    );
+    let issued = w
+        .issue(
+            w.token(email, json!({}), claims.clone()),
+            p256("alice@example.com"),
+        )
+        .await
+        .unwrap();
+    let leaf = leaf_der(&issued);
+    let ca = w.authority.ca();
+    let scts = ct::embedded_scts(&leaf, &ca.chain_der()[0]).unwrap();
+    let got: Vec<[u8; 32]> = scts.iter().map(|s| s.sct.log_id).collect();
+    assert_eq!(got, ids);
+
+    // Fewer valid SCTs than required: no certificate, a transient (503) failure.
+    let (w, _) = run(
+        vec![ok(), FakeLog::new(true, Duration::ZERO), ok()],
+        3,
+        EmbedScts::One,
+        Duration::from_millis(1),
+    );
+    match w
+        .issue(
+            w.token(email, json!({}), claims.clone()),
+            p256("alice@example.com"),
+        )
+        .await
+    {
+        Err(IssueError::Ct(
+            e @ CtError::TooFewScts {
+                got: 2, want: 3, ..
+            },
+        )) => {
+            assert!(e.is_transient());
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
 }

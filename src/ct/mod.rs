@@ -20,6 +20,18 @@ pub(crate) enum CtError {
     /// The SCT's signature does not verify with the log's public key.
     #[error("the SCT from {log} does not verify with the log's public key")]
     BadSignature { log: String },
+    /// With several logs: fewer than the required number returned a valid SCT in time.
+    #[error(
+        "only {got} of the {want} CT logs required returned a valid SCT; first failure: {first}"
+    )]
+    TooFewScts {
+        /// Valid SCTs obtained.
+        got: usize,
+        /// Valid SCTs required (`--ct-log-min-scts`).
+        want: usize,
+        /// The first failure, for the log (not the client).
+        first: String,
+    },
 }
 
 impl CtError {
@@ -28,6 +40,8 @@ impl CtError {
     pub(crate) fn is_transient(&self) -> bool {
         match self {
             CtError::Embedded(e) => e.is_transient(),
+            // Some logs are down or slow: another attempt may find enough of them.
+            CtError::TooFewScts { .. } => true,
             _ => false,
         }
     }

@@ -62,6 +62,19 @@ pub fn js_client(url: &str, root: &Path, token: &Path, san: &str, issuer: &str) 
     run_client(cmd, "sigstore-js")
 }
 
+/// The sigstore crate's client and verifier (tests/sigstore-rs) against `url`.
+pub fn sigstore_rs_client(url: &str, root: &Path, token: &Path, san: &str, issuer: &str) -> Value {
+    let bin = Path::new(super::brevis_bin()).with_file_name("sigstore-rs-interop");
+    assert!(
+        bin.exists(),
+        "{} missing: run scripts/test.sh (builds tests/sigstore-rs)",
+        bin.display()
+    );
+    let mut cmd = Command::new(bin);
+    cmd.arg(url).arg(root).arg(token).arg(san).arg(issuer);
+    run_client(cmd, "sigstore crate")
+}
+
 /// Writes `brevis trust-config` output for `brevis` into `out` (trusted_root.json,
 /// signing_config.json, client_trust_config.json): its CA chain (`chain`, or the data
 /// directory's), its embedded CT log, `extra` flags (rotation windows), and a Rekor key only because sigstore-python insists
