@@ -72,6 +72,7 @@ const RULES: &[(&str, &[&str])] = &[
         &[
             "model",
             "config",
+            "errors",
             "metrics",
             "oidc",
             "identity",
