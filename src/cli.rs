@@ -14,7 +14,7 @@ use brevis::ct::log::{BatchConfig, LogOptions, Storage};
 use brevis::oidc::VerifierOptions;
 use brevis::ratelimit::Rate;
 use brevis::server::{
-    CtChoice, CtLogServeOptions, EmbeddedLogOptions, HttpOptions, NextCa, Protection,
+    CtChoice, CtLogServeOptions, EmbeddedLogOptions, GrpcServe, HttpOptions, NextCa, Protection,
     ReloadOptions, RemoteLogSpec, ServeOptions, SeveralLogs,
 };
 use brevis::signers::pkcs11::Pkcs11Config;
@@ -110,12 +110,42 @@ pub struct ServeArgs {
     /// Comma-separated allow-list of client key/hash pairs.
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_NAMES.map(String::from))]
     pub client_signing_algorithms: Vec<String>,
-    /// Fulcio's gRPC listener has no counterpart in brevis; accepted and ignored so Fulcio
-    /// command lines keep working.
-    #[arg(long, hide = true)]
-    pub grpc_host: Option<String>,
-    #[arg(long, hide = true)]
+    #[command(flatten)]
+    pub grpc: GrpcArgs,
+}
+
+/// Fulcio's gRPC API (`dev.sigstore.fulcio.v2.CA`).
+#[derive(Args)]
+#[command(next_help_heading = "gRPC")]
+pub struct GrpcArgs {
+    /// Serve Fulcio's gRPC API on this port too (0: any free port); without it brevis
+    /// serves REST only.
+    #[arg(long)]
     pub grpc_port: Option<u16>,
+    /// Address of the gRPC listener (default: --host).
+    #[arg(long)]
+    pub grpc_host: Option<String>,
+    /// PEM certificate chain for TLS on the gRPC listener (ALPN h2); plaintext HTTP/2
+    /// without it.
+    #[arg(long, requires = "grpc_tls_key")]
+    pub grpc_tls_certificate: Option<PathBuf>,
+    /// PEM private key for --grpc-tls-certificate.
+    #[arg(long, requires = "grpc_tls_certificate")]
+    pub grpc_tls_key: Option<PathBuf>,
+}
+
+impl GrpcArgs {
+    fn options(self) -> Option<GrpcServe> {
+        let port = self.grpc_port?;
+        Some(GrpcServe {
+            host: self.grpc_host,
+            port,
+            tls: match (self.grpc_tls_certificate, self.grpc_tls_key) {
+                (Some(cert), Some(key)) => Some(brevis::tls::TlsFiles { cert, key }),
+                _ => None,
+            },
+        })
+    }
 }
 
 impl ServeArgs {
@@ -148,6 +178,7 @@ impl ServeArgs {
             http: self.http.options(),
             protection: self.protection.options()?,
             tls: self.tls.files(),
+            grpc: self.grpc.options(),
         })
     }
 }

@@ -21,6 +21,7 @@ pub mod errors;
 pub mod files;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod grpc;
 pub mod identity;
 pub mod metrics;
 pub mod model;

@@ -115,6 +115,9 @@ fn print_summary(summary: &Summary, server: &Server) {
     println!("brevis {}", env!("CARGO_PKG_VERSION"));
     println!("  API listening on {}", addrs.api_url());
     println!("  metrics on http://{}/metrics", addrs.metrics);
+    if let Some(g) = addrs.grpc {
+        println!("  gRPC listening on {g}");
+    }
     println!(
         "  CA: {} ({} certificates, root SHA-256 {})",
         summary.ca, summary.chain_len, summary.root_fingerprint
@@ -137,9 +140,6 @@ fn print_summary(summary: &Summary, server: &Server) {
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
-    if args.grpc_host.is_some() || args.grpc_port.is_some() {
-        tracing::warn!("--grpc-host/--grpc-port ignored: brevis serves the REST API only");
-    }
     let opts = args.options()?;
     actix_web::rt::System::new().block_on(async move {
         let signals = Signals::new().context("installing signal handlers")?;

@@ -138,6 +138,38 @@ pub(crate) static CA_SELF_TESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+// ---- gRPC (go-grpc-prometheus names, as Fulcio exports them) -------------------------
+
+/// Labels of the gRPC metrics: type, service and method come from a closed list.
+const GRPC_LABELS: [&str; 3] = ["grpc_type", "grpc_service", "grpc_method"];
+
+pub(crate) static GRPC_STARTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "grpc_server_started_total",
+        "Total number of RPCs started on the server",
+        &GRPC_LABELS,
+    )
+});
+
+pub(crate) static GRPC_HANDLED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "grpc_server_handled_total",
+        "Total number of RPCs completed on the server, regardless of success or failure",
+        &["grpc_type", "grpc_service", "grpc_method", "grpc_code"],
+    )
+});
+
+pub(crate) static GRPC_HANDLING_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    histogram_vec(
+        "grpc_server_handling_seconds",
+        "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server",
+        &GRPC_LABELS,
+        vec![
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ],
+    )
+});
+
 pub(crate) static CA_SWITCHES: LazyLock<IntCounter> = LazyLock::new(|| {
     register(
         IntCounter::new(
@@ -375,6 +407,9 @@ pub(crate) fn init() {
     LazyLock::force(&SIGNER_DURATION);
     LazyLock::force(&CA_SELF_TESTS);
     LazyLock::force(&CA_SWITCHES);
+    LazyLock::force(&GRPC_STARTED);
+    LazyLock::force(&GRPC_HANDLED);
+    LazyLock::force(&GRPC_HANDLING_SECONDS);
     LazyLock::force(&SIGNER_OPERATIONS);
     LazyLock::force(&SIGNER_LATENCY);
     LazyLock::force(&ISSUANCE_PHASE);

@@ -260,6 +260,19 @@ pub struct ServeOptions {
     pub reload: ReloadOptions,
     /// TLS on the API listener.
     pub tls: Option<TlsFiles>,
+    /// Fulcio's gRPC API on a listener of its own (`--grpc-port`).
+    pub grpc: Option<GrpcServe>,
+}
+
+/// Where and how the gRPC API is served.
+#[derive(Debug, Clone)]
+pub struct GrpcServe {
+    /// Address to bind (`--grpc-host`; default the API's `--host`).
+    pub host: Option<String>,
+    /// Port (0 = any free port).
+    pub port: u16,
+    /// TLS (`--grpc-tls-certificate`, `--grpc-tls-key`); plaintext HTTP/2 without.
+    pub tls: Option<TlsFiles>,
 }
 
 impl ServeOptions {
@@ -293,6 +306,7 @@ impl ServeOptions {
             protection: Protection::default(),
             reload: ReloadOptions::default(),
             tls: None,
+            grpc: None,
         }
     }
 }
@@ -391,6 +405,8 @@ pub struct Addrs {
     pub ctlog: Option<SocketAddr>,
     /// Whether the API speaks HTTPS.
     pub tls: bool,
+    /// The gRPC listener, when `--grpc-port` is given.
+    pub grpc: Option<SocketAddr>,
 }
 
 impl Addrs {
@@ -438,6 +454,7 @@ pub struct Server {
     ready_quorum: usize,
     api_listener: TcpListener,
     metrics_listener: TcpListener,
+    grpc: Option<crate::grpc::GrpcListener>,
     tls: Option<rustls::ServerConfig>,
     http: HttpOptions,
     limits: api::Limits,
@@ -512,6 +529,29 @@ impl Server {
         let api_listener = bind(&opts.host, opts.port)?;
         let metrics_listener = bind(&opts.host, opts.metrics_port)?;
         let tls = opts.tls.as_ref().map(TlsSide::load).transpose()?;
+        let grpc = opts
+            .grpc
+            .as_ref()
+            .map(|g| -> Result<crate::grpc::GrpcListener, StartupError> {
+                let listener = bind(g.host.as_deref().unwrap_or(&opts.host), g.port)?;
+                let tls = g
+                    .tls
+                    .as_ref()
+                    .map(|files| -> Result<_, StartupError> {
+                        let mut config = TlsSide::load(files)?.config;
+                        config.alpn_protocols = vec![b"h2".to_vec()];
+                        Ok(Arc::new(config))
+                    })
+                    .transpose()?;
+                Ok(crate::grpc::GrpcListener::new(
+                    listener,
+                    crate::grpc::GrpcOptions {
+                        tls,
+                        shutdown_timeout: opts.http.shutdown_timeout,
+                    },
+                ))
+            })
+            .transpose()?;
         let addrs = Addrs {
             api: local_addr(&api_listener)?,
             metrics: local_addr(&metrics_listener)?,
@@ -521,6 +561,15 @@ impl Server {
                 .map(|e| local_addr(&e.listener))
                 .transpose()?,
             tls: tls.is_some(),
+            grpc: grpc
+                .as_ref()
+                .map(|g| {
+                    g.local_addr().map_err(|source| StartupError::Bind {
+                        addr: "the gRPC listener".into(),
+                        source,
+                    })
+                })
+                .transpose()?,
         };
         let summary = Summary::new(&identity, &provisioned, &ct);
         let accepted_roots = ct
@@ -567,6 +616,7 @@ impl Server {
             ready_quorum: ct.ready_quorum,
             api_listener,
             metrics_listener,
+            grpc,
             tls: tls.map(|t| t.config),
             http: opts.http,
             limits: limits(&opts.protection)?,
@@ -616,7 +666,7 @@ impl Server {
             Some(e) => Some(serve_embedded_log(e)?),
             None => None,
         };
-        let api = serve_api(
+        let (api, state) = serve_api(
             ApiSide {
                 authority: self.authority.clone(),
                 embedded_log: log.clone(),
@@ -632,6 +682,17 @@ impl Server {
         )?;
         let api_handle = api.handle();
         let api_task = actix_web::rt::spawn(api);
+        let grpc_stop = Arc::new(tokio::sync::Notify::new());
+        let grpc =
+            match self.grpc {
+                Some(g) => Some(g.start(state, grpc_stop.clone()).map_err(|source| {
+                    StartupError::Serve {
+                        listener: "gRPC",
+                        source,
+                    }
+                })?),
+                None => None,
+            };
         let drained = {
             let stop = async {
                 shutdown.await;
@@ -641,6 +702,7 @@ impl Server {
                 if let Some(log) = &log {
                     log.hurry();
                 }
+                grpc_stop.notify_one();
                 api_handle.stop(true).await;
             };
             tokio::pin!(stop);
@@ -651,6 +713,11 @@ impl Server {
         };
         if let Some(w) = watcher {
             w.abort();
+        }
+        // In-flight RPCs finish too (the listener stopped accepting with the API).
+        grpc_stop.notify_one();
+        if let Some(g) = grpc {
+            g.stopped().await;
         }
         // The API has drained; stop the side listeners and flush the log's queue.
         if let Some(h) = log_handle {
@@ -692,7 +759,7 @@ fn serve_api(
     side: ApiSide,
     listener: TcpListener,
     stopping: Arc<AtomicBool>,
-) -> Result<actix_web::dev::Server, StartupError> {
+) -> Result<(actix_web::dev::Server, Arc<AppState>), StartupError> {
     let remote_status = side.remotes.into_iter().map(probe_remote).collect();
     let readiness = readiness(
         side.authority.clone(),
@@ -702,12 +769,13 @@ fn serve_api(
         side.ready_quorum,
     );
     let _ = readiness();
-    let state = web::Data::new(AppState {
+    let shared = Arc::new(AppState {
         authority: side.authority,
         readiness: Arc::new(readiness),
         last_readiness: Mutex::new(None),
         limits: side.limits,
     });
+    let state = web::Data::from(shared.clone());
     let mut api = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -728,12 +796,13 @@ fn serve_api(
         Some(config) => api.listen_rustls_0_23(listener, config),
         None => api.listen(listener),
     };
-    Ok(bound
+    let server = bound
         .map_err(|source| StartupError::Serve {
             listener: "API",
             source,
         })?
-        .run())
+        .run();
+    Ok((server, shared))
 }
 
 /// Starts the embedded log's listener; returns the handle that stops it.

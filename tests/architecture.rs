@@ -111,9 +111,11 @@ const RULES: &[(&str, &[&str])] = &[
             "tls",
         ],
     ),
+    ("grpc", &["api", "authority", "metrics", "runtime"]),
     (
         "server",
         &[
+            "grpc",
             "api",
             "authority",
             "ca",
@@ -168,6 +170,8 @@ const CONFINED: &[(&str, &[&str])] = &[
         &["ct/log/store/mod.rs", "ct/log/store/sqlite.rs"],
     ),
     ("cryptoki", &["signers/pkcs11.rs"]),
+    ("tonic", &["grpc/mod.rs", "grpc/serve.rs"]),
+    ("hyper", &["grpc/serve.rs"]),
     ("aws_sdk_kms", &["signers/kms.rs"]),
     ("aws_config", &["signers/kms.rs"]),
     (

@@ -261,7 +261,7 @@ async fn a_fulcio_command_line_moves_over() {
         &[
             "--ct-log-url=",
             "--grpc-port",
-            "5554",
+            "0",
             "--log_type",
             "prod",
             "--fileca-watch=false",

@@ -9,7 +9,6 @@ use common::prom;
 use common::{Brevis, CtLog, Op, email_config, now_secs};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -887,66 +886,6 @@ async fn slow_clients_time_out_and_connections_are_capped() {
     assert_eq!(status, 200);
 }
 
-/// A server certificate for 127.0.0.1 from a CA of its own, written in `dir`; returns
-/// (CA certificate, server certificate, server key) paths.
-fn server_cert(dir: &Path, name: &str) -> (String, String, String) {
-    let p = |f: &str| {
-        dir.join(format!("{name}-{f}"))
-            .to_str()
-            .unwrap()
-            .to_string()
-    };
-    let run = |args: &[&str]| {
-        common::succeed(Command::new("openssl").args(args));
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let ca_subj = format!("/CN={name} test CA");
-    let mut args = vec!["req", "-x509", "-days", "2", "-subj", &ca_subj];
-    args.extend(ec);
-    let (ca_key, ca_crt) = (p("ca.key"), p("ca.crt"));
-    args.extend(["-keyout", &ca_key, "-out", &ca_crt]);
-    run(&args);
-    let subj = format!("/CN={name}");
-    let (key, csr, crt, ext) = (
-        p("server.key"),
-        p("server.csr"),
-        p("server.crt"),
-        p("ext.cnf"),
-    );
-    let mut args = vec!["req", "-subj", &subj, "-keyout", &key, "-out", &csr];
-    args.extend(ec);
-    run(&args);
-    std::fs::write(
-        &ext,
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        &csr,
-        "-CA",
-        &ca_crt,
-        "-CAkey",
-        &ca_key,
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        &ext,
-        "-out",
-        &crt,
-    ]);
-    (ca_crt, crt, key)
-}
-
 /// `GET /healthz` over TLS trusting only the CA in `ca`: the status, or the error (a
 /// certificate from another CA fails the handshake).
 async fn healthz_over_tls(url: &str, ca: &str) -> Result<u16, reqwest::Error> {
@@ -970,8 +909,8 @@ fn https_client(cert: &str) -> reqwest::Client {
 async fn tls_listener_serves_the_api_and_reloads_its_certificate() {
     let op = Op::start();
     let tmp = tempfile::tempdir().unwrap();
-    let (ca1, c1, k1) = server_cert(tmp.path(), "first");
-    let (ca2, c2, k2) = server_cert(tmp.path(), "second");
+    let (ca1, c1, k1) = common::server_cert(tmp.path(), "first");
+    let (ca2, c2, k2) = common::server_cert(tmp.path(), "second");
     let live_c = tmp.path().join("live.crt").to_str().unwrap().to_string();
     let live_k = tmp.path().join("live.key").to_str().unwrap().to_string();
     std::fs::copy(&c1, &live_c).unwrap();

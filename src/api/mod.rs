@@ -69,14 +69,25 @@ pub(crate) struct Limits {
 
 impl Limits {
     fn client_address(&self, req: &HttpRequest) -> String {
-        // A list (X-Forwarded-For): the proxy appends the address it saw last, possibly on
-        // a header line of its own after the client's.
-        if let Some(last) = self
+        let header = self
             .client_ip_header
             .as_ref()
             .and_then(|h| req.headers().get_all(h).last())
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').map(str::trim).find(|s| !s.is_empty()))
+            .and_then(|v| v.to_str().ok());
+        self.client_key_from(header, req.peer_addr().map(|a| a.ip()))
+    }
+
+    /// The rate-limit key of a client: the last address in the trusted proxy's header
+    /// when one is configured and present, else the TCP peer.
+    pub(crate) fn client_key_from(
+        &self,
+        header: Option<&str>,
+        peer: Option<std::net::IpAddr>,
+    ) -> String {
+        // A list (X-Forwarded-For): the proxy appends the address it saw last, possibly on
+        // a header line of its own after the client's.
+        if let Some(last) =
+            header.and_then(|v| v.rsplit(',').map(str::trim).find(|s| !s.is_empty()))
         {
             return match last.parse::<std::net::IpAddr>() {
                 Ok(ip) => client_key(ip, self.ipv6_prefix),
@@ -84,17 +95,21 @@ impl Limits {
                 Err(_) => last.chars().take(64).collect(),
             };
         }
-        req.peer_addr()
-            .map(|a| client_key(a.ip(), self.ipv6_prefix))
+        peer.map(|ip| client_key(ip, self.ipv6_prefix))
             .unwrap_or_else(|| "unknown".into())
     }
 
     /// Takes a token from the client's bucket, or refuses with 429.
     fn admit(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        self.admit_key(&self.client_address(req))
+    }
+
+    /// [`Limits::admit`] for a client already keyed (gRPC).
+    pub(crate) fn admit_key(&self, client: &str) -> Result<(), ApiError> {
         let Some(limiter) = &self.per_client else {
             return Ok(());
         };
-        limiter.check(&self.client_address(req)).map_err(|wait| {
+        limiter.check(client).map_err(|wait| {
             metrics::REJECTIONS
                 .with_label_values(&["rate_limited_client"])
                 .inc();
@@ -222,6 +237,22 @@ async fn issue(
     req: &HttpRequest,
     request: SigningRequest,
 ) -> Result<Issued, ApiError> {
+    let client = req
+        .connection_info()
+        .peer_addr()
+        .unwrap_or("unknown")
+        .to_string();
+    issue_for_client(state, &client, request).await
+}
+
+/// One issuance as every protocol runs it (REST and gRPC): the deadline, the authority,
+/// the error map, the rejection metric and the audit record. `client` names the peer
+/// in the audit record; the caller admitted it (per-client rate limit) already.
+pub(crate) async fn issue_for_client(
+    state: &AppState,
+    client: &str,
+    request: SigningRequest,
+) -> Result<Issued, ApiError> {
     let timeout = state.limits.issuance_timeout;
     let outcome = match tokio::time::timeout(timeout, state.authority.issue(request)).await {
         Ok(outcome) => outcome,
@@ -251,7 +282,7 @@ async fn issue(
                 key_type = %issued.identity.key,
                 ct_log_index = sct.and_then(|s| crate::model::sct::parse_leaf_index(&s.extensions)),
                 sct_timestamp = sct.map(|s| s.timestamp),
-                client = %req.connection_info().peer_addr().unwrap_or("unknown"),
+                client = %client,
                 "certificate issued"
             );
             Ok(issued)
@@ -271,7 +302,7 @@ async fn issue(
                     issuer = %issuer,
                     policy = refusal.policy().unwrap_or("(default: deny)"),
                     refusal = %refusal,
-                    client = %req.connection_info().peer_addr().unwrap_or("unknown"),
+                    client = %client,
                     "certificate refused by issuance policy"
                 );
             }
@@ -395,7 +426,8 @@ async fn root_cert(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
         .body(text.trim().to_string()))
 }
 
-async fn configuration(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// The issuers `GetConfiguration` lists (REST and gRPC): exact issuers, then patterns.
+pub(crate) fn configured_issuers(state: &AppState) -> Vec<json::ConfiguredIssuer> {
     let identity = state.authority.identity();
     let issuer = |c: &crate::config::IssuerConfig, wildcard: bool| json::ConfiguredIssuer {
         issuer_url: (!wildcard).then(|| c.issuer_url.clone()),
@@ -407,14 +439,19 @@ async fn configuration(state: web::Data<AppState>) -> Result<HttpResponse, ApiEr
         subject_domain: c.subject_domain.clone().unwrap_or_default(),
         skip_email_verification: c.skip_email_verification,
     };
-    let issuers = identity
+    identity
         .config
         .issuers
         .iter()
         .map(|c| issuer(c, false))
         .chain(identity.config.meta_issuers.iter().map(|c| issuer(c, true)))
-        .collect();
-    Ok(HttpResponse::Ok().json(json::Configuration { issuers }))
+        .collect()
+}
+
+async fn configuration(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(json::Configuration {
+        issuers: configured_issuers(&state),
+    }))
 }
 
 async fn healthz() -> HttpResponse {

@@ -113,11 +113,20 @@ pub fn trust_config(brevis: &Brevis, out: &Path, chain: Option<&Path>, extra: &[
 /// sigstore-python's own chain and SCT verification of each certificate (PEM leaves)
 /// against `trust` (a ClientTrustConfig); one result per certificate.
 pub fn python_verify(trust: &Path, leaves: &[String]) -> Vec<Value> {
-    let v = super::run_python(
-        "python_verify.py",
-        &[trust.to_str().unwrap()],
-        &leaves.concat(),
-    );
+    python_verify_identity(trust, leaves, None)
+}
+
+/// [`python_verify`] with sigstore-python's Identity policy too: (identity, issuer).
+pub fn python_verify_identity(
+    trust: &Path,
+    leaves: &[String],
+    identity: Option<(&str, &str)>,
+) -> Vec<Value> {
+    let mut args = vec![trust.to_str().unwrap()];
+    if let Some((id, iss)) = identity {
+        args.extend([id, iss]);
+    }
+    let v = super::run_python("python_verify.py", &args, &leaves.concat());
     v.as_array().expect("a list of results").clone()
 }
 
@@ -145,4 +154,20 @@ pub async fn clients_work(b: &Brevis, op: &super::Op, trust: &Path, work: &Path)
     );
     assert_eq!(js["ok"], true, "sigstore-js: {js}");
     r["certificate"].as_str().unwrap().to_string()
+}
+
+/// sigstore-js's Verifier on a certificate issued earlier (chain, SCT, identity) against
+/// `trusted_root`.
+pub fn js_verify(trusted_root: &Path, cert_pem: &str, san: &str, issuer: &str) -> Value {
+    let dir = repo_root().join("tests/interop");
+    let cert = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(cert.path(), cert_pem).unwrap();
+    let mut cmd = Command::new("node");
+    cmd.current_dir(&dir)
+        .arg("js_verify.mjs")
+        .arg(trusted_root)
+        .arg(cert.path())
+        .arg(san)
+        .arg(issuer);
+    run_client(cmd, "sigstore-js verifier")
 }

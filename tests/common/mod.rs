@@ -375,6 +375,8 @@ pub struct Brevis {
     pub ctlog_url: Option<String>,
     /// Holds identity.yaml, data/ and brevis.stderr.
     pub dir: PathBuf,
+    /// The startup banner brevis printed.
+    pub stdout_lines: Vec<String>,
     _tmp: Option<tempfile::TempDir>,
     pub stderr: PathBuf,
     pub http: reqwest::Client,
@@ -483,6 +485,7 @@ impl Brevis {
             url: lines[0].clone(),
             metrics_url: lines[1].clone(),
             ctlog_url: line_after(&all, "CT log listening on "),
+            stdout_lines: all.clone(),
             dir: dir.to_path_buf(),
             _tmp: None,
             stderr,
@@ -789,4 +792,69 @@ impl Drop for InProcess {
             let _ = t.join();
         }
     }
+}
+
+/// A server certificate for 127.0.0.1 and localhost from a CA of its own, written in `dir`; returns
+/// (CA certificate, server certificate, server key) paths.
+pub fn server_cert(dir: &Path, name: &str) -> (String, String, String) {
+    let p = |f: &str| {
+        dir.join(format!("{name}-{f}"))
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let run = |args: &[&str]| {
+        succeed(Command::new("openssl").args(args));
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let ca_subj = format!("/CN={name} test CA");
+    let mut args = vec!["req", "-x509", "-days", "2", "-subj", &ca_subj];
+    args.extend(ec);
+    let (ca_key, ca_crt) = (p("ca.key"), p("ca.crt"));
+    args.extend(["-keyout", &ca_key, "-out", &ca_crt]);
+    run(&args);
+    let subj = format!("/CN={name}");
+    let (key, csr, crt, ext) = (
+        p("server.key"),
+        p("server.csr"),
+        p("server.crt"),
+        p("ext.cnf"),
+    );
+    let mut args = vec!["req", "-subj", &subj, "-keyout", &key, "-out", &csr];
+    args.extend(ec);
+    run(&args);
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca_crt,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &ext,
+        "-out",
+        &crt,
+    ]);
+    (ca_crt, crt, key)
+}
+
+/// The text after `prefix` on the first banner line that has it.
+pub fn line_after_in(lines: &[String], prefix: &str) -> Option<String> {
+    line_after(lines, prefix)
 }

@@ -3,7 +3,8 @@ builds and checks each chain against the TrustedRoot (at the certificate's notBe
 its verify_sct checks the embedded SCT with the TrustedRoot's CT keyring, which may list
 several logs (a log and its frozen predecessor) and several CAs (both sides of a rotation).
 
-usage: python_verify.py TRUST_CONFIG < leaves.pem (tests/py)
+usage: python_verify.py TRUST_CONFIG [IDENTITY ISSUER] < leaves.pem
+(with IDENTITY and ISSUER, its Identity policy checks each certificate too)
 prints JSON: [{"ok": true, "serial": ...} or {"ok": false, "stage": ..., "error": ...}, ...]
 """
 import json
@@ -15,6 +16,7 @@ from sigstore._internal.sct import verify_sct
 from sigstore._internal.trust import KeyringPurpose
 from sigstore.models import ClientTrustConfig
 from sigstore.verify import Verifier
+from sigstore.verify.policy import Identity
 
 
 def main() -> None:
@@ -30,6 +32,9 @@ def main() -> None:
             chain = verifier._verify_chain_at_time(cert, when)
             stage = "verify SCT"
             verify_sct(cert, chain, keyring)
+            if len(sys.argv) > 3:
+                stage = "verify identity"
+                Identity(identity=sys.argv[2], issuer=sys.argv[3]).verify(cert)
             results.append({"ok": True, "serial": format(cert.serial_number, "x")})
         except Exception as e:  # noqa: BLE001 - reported to the test
             results.append({"ok": False, "stage": stage, "error": type(e).__name__, "message": str(e)})

@@ -1,0 +1,389 @@
+//! The gRPC listener: HTTP/2 connections (prior-knowledge h2c, or TLS with ALPN `h2`)
+//! served by hyper on a runtime of their own, requests routed by path to the CA service,
+//! the health service or reflection; `grpc-timeout` honoured; go-grpc-prometheus metrics
+//! with closed label sets; graceful shutdown (in-flight RPCs finish).
+
+use super::proto::ca_server::CaServer;
+use super::{CaService, Peer, SERVICE};
+use crate::api::{AppState, MAX_BODY_BYTES};
+use crate::metrics;
+use crate::runtime::Dedicated;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tonic::codegen::Service;
+use tonic::server::NamedService;
+
+type HttpResponse = http::Response<tonic::body::Body>;
+
+/// How the gRPC listener runs.
+#[derive(Clone)]
+pub struct GrpcOptions {
+    /// TLS (ALPN `h2`); `None`: plaintext HTTP/2 with prior knowledge.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Longest the listener waits for in-flight RPCs at shutdown.
+    pub shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for GrpcOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcOptions")
+            .field("tls", &self.tls.is_some())
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
+
+/// One generated service, callable with a request.
+type Handler = Arc<
+    dyn Fn(http::Request<Incoming>) -> std::pin::Pin<Box<dyn Future<Output = HttpResponse> + Send>>
+        + Send
+        + Sync,
+>;
+
+fn handler<S>(service: S) -> Handler
+where
+    S: Service<http::Request<Incoming>, Response = HttpResponse, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    Arc::new(move |req| {
+        let mut s = service.clone();
+        Box::pin(async move {
+            match s.call(req).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            }
+        })
+    })
+}
+
+/// Every service the listener serves.
+#[derive(Clone)]
+struct Routes {
+    ca: Handler,
+    health: Handler,
+    reflection_v1: Handler,
+    reflection_v1alpha: Handler,
+}
+
+/// (service, methods) the metrics name; anything else is `unknown`.
+const KNOWN: &[(&str, &[&str])] = &[
+    (
+        SERVICE,
+        &[
+            "CreateSigningCertificate",
+            "GetTrustBundle",
+            "GetConfiguration",
+        ],
+    ),
+    ("grpc.health.v1.Health", &["Check", "Watch"]),
+    (
+        "grpc.reflection.v1.ServerReflection",
+        &["ServerReflectionInfo"],
+    ),
+    (
+        "grpc.reflection.v1alpha.ServerReflection",
+        &["ServerReflectionInfo"],
+    ),
+];
+
+/// The metric labels of a request path: `(service, method, type)` from the closed set.
+fn labels(path: &str) -> (&'static str, &'static str, &'static str) {
+    let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    let (svc, method) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    for (s, methods) in KNOWN {
+        if *s == svc
+            && let Some(m) = methods.iter().find(|m| **m == method)
+        {
+            let kind = match *m {
+                "Watch" => "server_stream",
+                "ServerReflectionInfo" => "bidi_stream",
+                _ => "unary",
+            };
+            return (s, m, kind);
+        }
+    }
+    ("unknown", "unknown", "unknown")
+}
+
+/// gRPC code names as go-grpc-prometheus labels them.
+fn code_name(code: i32) -> &'static str {
+    match tonic::Code::from_i32(code) {
+        tonic::Code::Ok => "OK",
+        tonic::Code::Cancelled => "Canceled",
+        tonic::Code::Unknown => "Unknown",
+        tonic::Code::InvalidArgument => "InvalidArgument",
+        tonic::Code::DeadlineExceeded => "DeadlineExceeded",
+        tonic::Code::NotFound => "NotFound",
+        tonic::Code::AlreadyExists => "AlreadyExists",
+        tonic::Code::PermissionDenied => "PermissionDenied",
+        tonic::Code::ResourceExhausted => "ResourceExhausted",
+        tonic::Code::FailedPrecondition => "FailedPrecondition",
+        tonic::Code::Aborted => "Aborted",
+        tonic::Code::OutOfRange => "OutOfRange",
+        tonic::Code::Unimplemented => "Unimplemented",
+        tonic::Code::Internal => "Internal",
+        tonic::Code::Unavailable => "Unavailable",
+        tonic::Code::DataLoss => "DataLoss",
+        tonic::Code::Unauthenticated => "Unauthenticated",
+    }
+}
+
+/// `grpc-timeout`: digits and a unit (H, M, S, m, u, n).
+fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+    let v = headers.get("grpc-timeout")?.to_str().ok()?;
+    if v.len() < 2 || v.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = v.split_at(v.len() - 1);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+impl Routes {
+    async fn dispatch(self, req: http::Request<Incoming>) -> Result<HttpResponse, Infallible> {
+        let (service, method, kind) = labels(req.uri().path());
+        metrics::GRPC_STARTED
+            .with_label_values(&[kind, service, method])
+            .inc();
+        let started = Instant::now();
+        let deadline = grpc_timeout(req.headers());
+        let call = self.call(service, req);
+        let response = match deadline {
+            None => call.await,
+            Some(d) => match tokio::time::timeout(d, call).await {
+                Ok(r) => r,
+                Err(_) => tonic::Status::deadline_exceeded(
+                    "the deadline the client set passed before an answer",
+                )
+                .into_http(),
+            },
+        };
+        // Unary answers and refusals carry their status in the headers (trailers-only);
+        // streams report OK here and their status in trailers.
+        let code = response
+            .headers()
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        metrics::GRPC_HANDLED
+            .with_label_values(&[kind, service, method, code_name(code)])
+            .inc();
+        metrics::GRPC_HANDLING_SECONDS
+            .with_label_values(&[kind, service, method])
+            .observe(started.elapsed().as_secs_f64());
+        Ok(response)
+    }
+
+    async fn call(self, service: &str, req: http::Request<Incoming>) -> HttpResponse {
+        let handler = match service {
+            SERVICE => &self.ca,
+            "grpc.health.v1.Health" => &self.health,
+            "grpc.reflection.v1.ServerReflection" => &self.reflection_v1,
+            "grpc.reflection.v1alpha.ServerReflection" => &self.reflection_v1alpha,
+            _ => {
+                return tonic::Status::unimplemented("no such service on this server").into_http();
+            }
+        };
+        handler(req).await
+    }
+}
+
+/// A bound gRPC listener, not serving yet.
+pub struct GrpcListener {
+    listener: std::net::TcpListener,
+    options: GrpcOptions,
+}
+
+impl GrpcListener {
+    /// Wraps a bound listener.
+    pub fn new(listener: std::net::TcpListener, options: GrpcOptions) -> GrpcListener {
+        GrpcListener { listener, options }
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves on a runtime of its own until `stop` is notified, then lets in-flight RPCs
+    /// finish (at most `shutdown_timeout`). Returns when the runtime is running.
+    pub(crate) fn start(
+        self,
+        state: Arc<AppState>,
+        stop: Arc<tokio::sync::Notify>,
+    ) -> std::io::Result<Running> {
+        let runtime = Dedicated::new("brevis-grpc", 2)?;
+        let (reporter, health) = tonic_health::server::health_reporter();
+        let reflection = |b: tonic_reflection::server::Builder<'static>| {
+            b.register_encoded_file_descriptor_set(super::proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let routes = Routes {
+            ca: handler(
+                CaServer::new(CaService::new(state.clone()))
+                    .max_decoding_message_size(MAX_BODY_BYTES)
+                    .max_encoding_message_size(MAX_BODY_BYTES),
+            ),
+            health: handler(health),
+            reflection_v1: handler(
+                reflection(tonic_reflection::server::Builder::configure())
+                    .build_v1()
+                    .map_err(std::io::Error::other)?,
+            ),
+            reflection_v1alpha: handler(
+                reflection(tonic_reflection::server::Builder::configure())
+                    .build_v1alpha()
+                    .map_err(std::io::Error::other)?,
+            ),
+        };
+        self.listener.set_nonblocking(true)?;
+        let options = self.options;
+        let listener = self.listener;
+        let done = Arc::new(tokio::sync::Notify::new());
+        let finished = done.clone();
+        let readiness = state.readiness.clone();
+        runtime.handle().spawn(async move {
+            let listener = match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(error = %e, "the gRPC listener cannot start");
+                    finished.notify_one();
+                    return;
+                }
+            };
+            // Known (and not serving) before the first connection; readiness decides next.
+            reporter
+                .set_service_status(
+                    <CaServer<CaService> as NamedService>::NAME,
+                    tonic_health::ServingStatus::NotServing,
+                )
+                .await;
+            let health = tokio::spawn(report_health(reporter, readiness));
+            accept_loop(listener, routes, options, stop).await;
+            health.abort();
+            finished.notify_one();
+        });
+        Ok(Running { runtime, done })
+    }
+}
+
+/// A serving gRPC listener.
+pub(crate) struct Running {
+    runtime: Dedicated,
+    done: Arc<tokio::sync::Notify>,
+}
+
+impl Running {
+    /// Waits until the listener stopped and its connections drained.
+    pub(crate) async fn stopped(self) {
+        self.done.notified().await;
+        drop(self.runtime);
+    }
+}
+
+/// The health service follows readiness: `SERVING` while brevis can issue.
+async fn report_health(
+    reporter: tonic_health::server::HealthReporter,
+    readiness: Arc<dyn Fn() -> Result<(), crate::api::NotReady> + Send + Sync>,
+) {
+    loop {
+        let check = readiness.clone();
+        let ready = tokio::task::spawn_blocking(move || check().is_ok())
+            .await
+            .unwrap_or(false);
+        let status = if ready {
+            tonic_health::ServingStatus::Serving
+        } else {
+            tonic_health::ServingStatus::NotServing
+        };
+        reporter.set_service_status("", status).await;
+        reporter
+            .set_service_status(<CaServer<CaService> as NamedService>::NAME, status)
+            .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    routes: Routes,
+    options: GrpcOptions,
+    stop: Arc<tokio::sync::Notify>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let tls = options.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "gRPC accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.notified() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let routes = routes.clone();
+        let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+            req.extensions_mut().insert(Peer(peer));
+            routes.clone().dispatch(req)
+        });
+        let builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        match &tls {
+            None => {
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "gRPC connection ended");
+                    }
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(
+                        Duration::from_secs(10),
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(s)) => s,
+                        _ => return,
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(error = %e, "gRPC connection ended");
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(options.shutdown_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("gRPC connections still open after the shutdown timeout; closing them");
+    }
+}
