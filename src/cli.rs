@@ -132,16 +132,23 @@ pub struct GrpcArgs {
     /// PEM private key for --grpc-tls-certificate.
     #[arg(long, requires = "grpc_tls_certificate")]
     pub grpc_tls_key: Option<PathBuf>,
+    /// Also serve gRPC on the (plaintext) API port: connections that open with the HTTP/2
+    /// preface go to gRPC, the rest to REST. With --tls-cert gRPC needs --grpc-port.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true")]
+    pub grpc_on_api_port: bool,
 }
 
 impl GrpcArgs {
-    fn options(self) -> Option<GrpcServe> {
+    fn options(&self) -> Option<GrpcServe> {
         let port = self.grpc_port?;
         Some(GrpcServe {
-            host: self.grpc_host,
+            host: self.grpc_host.clone(),
             port,
-            tls: match (self.grpc_tls_certificate, self.grpc_tls_key) {
-                (Some(cert), Some(key)) => Some(brevis::tls::TlsFiles { cert, key }),
+            tls: match (&self.grpc_tls_certificate, &self.grpc_tls_key) {
+                (Some(cert), Some(key)) => Some(brevis::tls::TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
                 _ => None,
             },
         })
@@ -179,6 +186,7 @@ impl ServeArgs {
             protection: self.protection.options()?,
             tls: self.tls.files(),
             grpc: self.grpc.options(),
+            grpc_on_api_port: self.grpc.grpc_on_api_port,
         })
     }
 }

@@ -118,6 +118,9 @@ fn print_summary(summary: &Summary, server: &Server) {
     if let Some(g) = addrs.grpc {
         println!("  gRPC listening on {g}");
     }
+    if addrs.grpc_shared {
+        println!("  gRPC also on {} (HTTP/2 prior knowledge)", addrs.api);
+    }
     println!(
         "  CA: {} ({} certificates, root SHA-256 {})",
         summary.ca, summary.chain_len, summary.root_fingerprint

@@ -262,6 +262,9 @@ pub struct ServeOptions {
     pub tls: Option<TlsFiles>,
     /// Fulcio's gRPC API on a listener of its own (`--grpc-port`).
     pub grpc: Option<GrpcServe>,
+    /// Serve gRPC on the API's port too (plaintext only: HTTP/2 prior-knowledge
+    /// connections go to gRPC, everything else to REST).
+    pub grpc_on_api_port: bool,
 }
 
 /// Where and how the gRPC API is served.
@@ -307,6 +310,7 @@ impl ServeOptions {
             reload: ReloadOptions::default(),
             tls: None,
             grpc: None,
+            grpc_on_api_port: true,
         }
     }
 }
@@ -407,6 +411,8 @@ pub struct Addrs {
     pub tls: bool,
     /// The gRPC listener, when `--grpc-port` is given.
     pub grpc: Option<SocketAddr>,
+    /// Whether gRPC is served on the API's (plaintext) port too.
+    pub grpc_shared: bool,
 }
 
 impl Addrs {
@@ -455,6 +461,7 @@ pub struct Server {
     api_listener: TcpListener,
     metrics_listener: TcpListener,
     grpc: Option<crate::grpc::GrpcListener>,
+    handoff: Option<crate::grpc::Handoff>,
     tls: Option<rustls::ServerConfig>,
     http: HttpOptions,
     limits: api::Limits,
@@ -529,29 +536,38 @@ impl Server {
         let api_listener = bind(&opts.host, opts.port)?;
         let metrics_listener = bind(&opts.host, opts.metrics_port)?;
         let tls = opts.tls.as_ref().map(TlsSide::load).transpose()?;
-        let grpc = opts
+        let own_grpc = opts
             .grpc
             .as_ref()
-            .map(|g| -> Result<crate::grpc::GrpcListener, StartupError> {
-                let listener = bind(g.host.as_deref().unwrap_or(&opts.host), g.port)?;
-                let tls = g
-                    .tls
-                    .as_ref()
-                    .map(|files| -> Result<_, StartupError> {
-                        let mut config = TlsSide::load(files)?.config;
-                        config.alpn_protocols = vec![b"h2".to_vec()];
-                        Ok(Arc::new(config))
-                    })
-                    .transpose()?;
-                Ok(crate::grpc::GrpcListener::new(
-                    listener,
-                    crate::grpc::GrpcOptions {
-                        tls,
-                        shutdown_timeout: opts.http.shutdown_timeout,
-                    },
-                ))
+            .map(|g| bind(g.host.as_deref().unwrap_or(&opts.host), g.port))
+            .transpose()?;
+        let grpc_tls = opts
+            .grpc
+            .as_ref()
+            .and_then(|g| g.tls.as_ref())
+            .map(|files| -> Result<_, StartupError> {
+                let mut config = TlsSide::load(files)?.config;
+                config.alpn_protocols = vec![b"h2".to_vec()];
+                Ok(Arc::new(config))
             })
             .transpose()?;
+        // gRPC shares the plaintext REST port unless turned off; with TLS on the API it
+        // needs --grpc-port.
+        let shared = opts.grpc_on_api_port && tls.is_none();
+        let mut grpc = (own_grpc.is_some() || shared).then(|| {
+            crate::grpc::GrpcListener::new(
+                own_grpc,
+                crate::grpc::GrpcOptions {
+                    tls: grpc_tls,
+                    shutdown_timeout: opts.http.shutdown_timeout,
+                },
+            )
+        });
+        let handoff = if shared {
+            grpc.as_mut().map(|g| g.handoff())
+        } else {
+            None
+        };
         let addrs = Addrs {
             api: local_addr(&api_listener)?,
             metrics: local_addr(&metrics_listener)?,
@@ -563,13 +579,13 @@ impl Server {
             tls: tls.is_some(),
             grpc: grpc
                 .as_ref()
-                .map(|g| {
-                    g.local_addr().map_err(|source| StartupError::Bind {
-                        addr: "the gRPC listener".into(),
-                        source,
-                    })
-                })
-                .transpose()?,
+                .and_then(|g| g.local_addr())
+                .transpose()
+                .map_err(|source| StartupError::Bind {
+                    addr: "the gRPC listener".into(),
+                    source,
+                })?,
+            grpc_shared: shared,
         };
         let summary = Summary::new(&identity, &provisioned, &ct);
         let accepted_roots = ct
@@ -617,6 +633,7 @@ impl Server {
             api_listener,
             metrics_listener,
             grpc,
+            handoff,
             tls: tls.map(|t| t.config),
             http: opts.http,
             limits: limits(&opts.protection)?,
@@ -676,6 +693,7 @@ impl Server {
                 http: self.http,
                 max_connections: self.max_connections,
                 tls: self.tls,
+                handoff: self.handoff,
             },
             self.api_listener,
             stopping.clone(),
@@ -752,6 +770,8 @@ struct ApiSide {
     http: HttpOptions,
     max_connections: Option<usize>,
     tls: Option<rustls::ServerConfig>,
+    /// Hands HTTP/2 prior-knowledge connections to gRPC (the shared port).
+    handoff: Option<crate::grpc::Handoff>,
 }
 
 /// Starts the API's HTTP server on `listener` (not yet polled: the caller spawns it).
@@ -776,16 +796,25 @@ fn serve_api(
         limits: side.limits,
     });
     let state = web::Data::from(shared.clone());
-    let mut api = HttpServer::new(move || {
+    let app = move || {
         App::new()
             .app_data(state.clone())
             .wrap(from_fn(api::observe))
             .configure(api::configure)
-    })
-    .keep_alive(side.http.idle_timeout)
-    .client_request_timeout(side.http.request_timeout)
-    .shutdown_timeout(side.http.shutdown_timeout.as_secs().max(1))
-    .disable_signals();
+    };
+    if let Some(handoff) = side.handoff {
+        let server = shared_api_server(app, listener, &side.http, side.max_connections, handoff)
+            .map_err(|source| StartupError::Serve {
+                listener: "API",
+                source,
+            })?;
+        return Ok((server, shared));
+    }
+    let mut api = HttpServer::new(app)
+        .keep_alive(side.http.idle_timeout)
+        .client_request_timeout(side.http.request_timeout)
+        .shutdown_timeout(side.http.shutdown_timeout.as_secs().max(1))
+        .disable_signals();
     if let Some(w) = side.http.workers {
         api = api.workers(w);
     }
@@ -803,6 +832,80 @@ fn serve_api(
         })?
         .run();
     Ok((server, shared))
+}
+
+/// The API on a plaintext port shared with gRPC: actix's HTTP service with the settings
+/// `HttpServer` would apply, behind a look at each connection's first bytes. A connection
+/// that opens with the HTTP/2 preface (gRPC with prior knowledge) is handed to the gRPC
+/// runtime; every other one is HTTP/1 for actix.
+fn shared_api_server<F, A, B>(
+    app: F,
+    listener: TcpListener,
+    http: &HttpOptions,
+    max_connections: Option<usize>,
+    handoff: crate::grpc::Handoff,
+) -> std::io::Result<actix_web::dev::Server>
+where
+    F: Fn() -> App<A> + Send + Clone + 'static,
+    A: actix_service::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: actix_web::body::MessageBody + 'static,
+{
+    use actix_service::{IntoServiceFactory, Service, ServiceFactory, fn_factory, fn_service};
+    let addr = listener.local_addr()?;
+    let (keep_alive, request_timeout) = (http.idle_timeout, http.request_timeout);
+    let mut builder = actix_server::Server::build()
+        .disable_signals()
+        .shutdown_timeout(http.shutdown_timeout.as_secs().max(1));
+    if let Some(w) = http.workers {
+        builder = builder.workers(w);
+    }
+    if let Some(n) = max_connections {
+        builder = builder.max_concurrent_connections(n);
+    }
+    let server = builder
+        .listen("api", listener, move || {
+            let http = actix_http::HttpService::build()
+                .keep_alive(keep_alive)
+                .client_request_timeout(request_timeout)
+                .local_addr(addr)
+                .finish(actix_service::map_config(app().into_factory(), |_| {
+                    actix_web::dev::AppConfig::default()
+                }))
+                .tcp();
+            let handoff = handoff.clone();
+            fn_factory(move || {
+                let http = http.new_service(());
+                let handoff = handoff.clone();
+                async move {
+                    let http = std::rc::Rc::new(http.await?);
+                    Ok::<_, ()>(fn_service(move |stream: actix_web::rt::net::TcpStream| {
+                        let (http, handoff) = (http.clone(), handoff.clone());
+                        async move {
+                            if crate::grpc::opens_with_h2_preface(&stream, request_timeout).await {
+                                let peer = stream.peer_addr().map_err(|_| {
+                                    actix_http::error::DispatchError::Io(std::io::Error::other(
+                                        "no peer address",
+                                    ))
+                                })?;
+                                if let Ok(std) = stream.into_std() {
+                                    let _ = handoff.send((std, peer));
+                                }
+                                return Ok(());
+                            }
+                            http.call(stream).await
+                        }
+                    }))
+                }
+            })
+        })?
+        .run();
+    Ok(server)
 }
 
 /// Starts the embedded log's listener; returns the handle that stops it.

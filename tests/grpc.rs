@@ -268,3 +268,237 @@ async fn grpc_over_tls() {
     let r = py(&target, json!({"call": "bundle", "timeout": 5}));
     assert_eq!(r["ok"], false, "{r}");
 }
+
+/// The API's host:port, where REST and gRPC share the (plaintext) listener.
+fn api_target(b: &Brevis) -> String {
+    b.url.trim_start_matches("http://").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_and_rest_share_the_api_port_under_load() {
+    let op = Op::start();
+    let b = Brevis::start(&email_config(&op), &[]);
+    assert!(
+        b.stdout_lines.iter().any(|l| l.contains("gRPC also on")),
+        "{:?}",
+        b.stdout_lines
+    );
+    let target = api_target(&b);
+    // A generated client pointed at the REST URL's host and port, as sigstore-java does.
+    let r = py(
+        &target,
+        json!({"call": "create", "token": token(&op).await, "key": "public", "challenge": ALICE}),
+    );
+    assert_eq!(r["ok"], true, "{r}");
+
+    // REST (HTTP/1.1) and gRPC (HTTP/2) clients at once on the one port: every request
+    // answered by its own protocol, none lost.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{target}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let token = token(&op).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (channel, token) = (channel.clone(), token.clone());
+        tasks.spawn(async move {
+            let mut client = CaClient::new(channel);
+            for _ in 0..25 {
+                let key = ClientKey::generate(Kind::P256);
+                let mut req = tonic::Request::new(CreateSigningCertificateRequest {
+                    credentials: None,
+                    key: Some(Key::PublicKeyRequest(PublicKeyRequest {
+                        public_key: Some(PublicKey {
+                            algorithm: 2,
+                            content: key.public_pem(),
+                        }),
+                        proof_of_possession: key.prove(ALICE),
+                    })),
+                });
+                req.metadata_mut()
+                    .insert("oidcidentitytoken", token.parse().unwrap());
+                client.create_signing_certificate(req).await.unwrap();
+            }
+            ("grpc", i)
+        });
+    }
+    for i in 0..8 {
+        let (url, token) = (b.url.clone(), token.clone());
+        tasks.spawn(async move {
+            let http = reqwest::Client::new();
+            for _ in 0..25 {
+                let key = ClientKey::generate(Kind::P256);
+                let r = http
+                    .post(format!("{url}/api/v2/signingCert"))
+                    .json(&key.v2_key_body(&token, ALICE))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 200);
+            }
+            ("rest", i)
+        });
+    }
+    let mut done = 0;
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+        done += 1;
+    }
+    assert_eq!(done, 16);
+    let m = b.metrics().await;
+    assert!(
+        m.contains("grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"CreateSigningCertificate\",grpc_service=\"dev.sigstore.fulcio.v2.CA\",grpc_type=\"unary\"} 201"),
+        "{m}"
+    );
+    // The REST side is still plain HTTP/1.1 with its usual answers.
+    assert_eq!(b.get("/healthz").await.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn sharing_can_be_turned_off() {
+    let op = Op::start();
+    let b = Brevis::start(&email_config(&op), &["--grpc-on-api-port=false"]);
+    assert!(!b.stdout_lines.iter().any(|l| l.contains("gRPC")));
+    let r = py(&api_target(&b), json!({"call": "bundle", "timeout": 5}));
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(b.get("/healthz").await.status().as_u16(), 200);
+}
+
+/// The GitHub Actions token of the upstream vector: (sub, claims).
+fn github_claims() -> (String, Value) {
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            common::repo_root().join("tests/vectors/fulcio/github-actions-full-token.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut c = v["token_claims"].clone();
+    let m = c.as_object_mut().unwrap();
+    let sub = m.remove("sub").unwrap().as_str().unwrap().to_string();
+    m.remove("iss");
+    m.remove("aud");
+    (sub, c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issuer_types_over_grpc() {
+    let op = Op::start_with(&[("TENANTS", "github,k8s")]);
+    let (gh, k8s) = (op.tenant("github"), op.tenant("k8s"));
+    let config = format!(
+        "oidc-issuers:\n  {iss}:\n    issuer-url: {iss}\n    client-id: sigstore\n    type: email\n  {gh}:\n    issuer-url: {gh}\n    client-id: sigstore\n    type: github-workflow\n  {k8s}:\n    issuer-url: {k8s}\n    client-id: sigstore\n    type: kubernetes\n",
+        iss = op.issuer
+    );
+    let b = Brevis::start(&config, &[]);
+    let target = api_target(&b);
+    let (sub, claims) = github_claims();
+    let k8s_sub = "system:serviceaccount:foo:baz";
+    for (issuer, sub, claims, san) in [
+        (
+            gh.as_str(),
+            sub.as_str(),
+            claims,
+            // Fulcio's legacy profile: github.com + the token's job_workflow_ref.
+            "https://github.com/job/workflow/ref".to_string(),
+        ),
+        (
+            k8s.as_str(),
+            k8s_sub,
+            json!({"kubernetes.io": {"namespace": "foo", "serviceaccount": {"name": "baz", "uid": "u"}}}),
+            "https://kubernetes.io/namespaces/foo/serviceaccounts/baz".to_string(),
+        ),
+    ] {
+        let token = op.mint_at(issuer, "sigstore", sub, claims).await;
+        let r = py(
+            &target,
+            json!({"call": "create", "token": token, "key": "public", "challenge": sub}),
+        );
+        assert_eq!(r["ok"], true, "{issuer}: {r}");
+        let leaf = r["chain"][0].as_str().unwrap();
+        let text = common::openssl_text(leaf);
+        assert!(text.contains(&format!("URI:{san}")), "{issuer}: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_code_over_grpc() {
+    let op = Op::start();
+    let dir = tempfile::tempdir().unwrap();
+    let create = |token: String| json!({"call": "create", "token": token, "key": "public", "challenge": ALICE});
+    // ResourceExhausted: the per-client rate limit.
+    let b = Brevis::start(
+        &email_config(&op),
+        &[
+            "--rate-limit-client",
+            "1/h",
+            "--rate-limit-client-burst",
+            "1",
+        ],
+    );
+    let target = api_target(&b);
+    assert_eq!(py(&target, create(token(&op).await))["ok"], true);
+    let r = py(&target, create(token(&op).await));
+    assert_eq!(r["code"], "RESOURCE_EXHAUSTED", "{r}");
+    drop(b);
+
+    // PermissionDenied: an issuance policy.
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "policies:\n  - name: others\n    issuer: {}\n    allow:\n      email: ['*@other.example']\n",
+            op.issuer
+        ),
+    )
+    .unwrap();
+    let b = Brevis::start(
+        &email_config(&op),
+        &["--issuance-policy", policy.to_str().unwrap()],
+    );
+    let r = py(&api_target(&b), create(token(&op).await));
+    assert_eq!(r["code"], "PERMISSION_DENIED", "{r}");
+    assert!(r["message"].as_str().unwrap().contains("\"others\""), "{r}");
+    drop(b);
+
+    // Internal: the only CT log refuses (nothing listens there).
+    let b = Brevis::start(
+        &email_config(&op),
+        &[
+            "--ct-log-url",
+            "http://127.0.0.1:1",
+            "--ct-log-timeout",
+            "2s",
+        ],
+    );
+    let r = py(&api_target(&b), create(token(&op).await));
+    assert_eq!(r["code"], "INTERNAL", "{r}");
+    assert_eq!(r["message"], "Error entering certificate in CTL", "{r}");
+    drop(b);
+
+    // Unavailable: too few of several logs answer (worth a retry).
+    let b = Brevis::start(
+        &email_config(&op),
+        &[
+            "--ct-log-url",
+            "http://127.0.0.1:1",
+            "--ct-log-embedded",
+            "--ct-log-timeout",
+            "2s",
+        ],
+    );
+    let r = py(&api_target(&b), create(token(&op).await));
+    assert_eq!(r["code"], "UNAVAILABLE", "{r}");
+    drop(b);
+
+    // DeadlineExceeded: a CT log that never answers, past the issuance deadline.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let b = Brevis::start(
+        &email_config(&op),
+        &["--ct-log-url", &url, "--issuance-timeout", "1s"],
+    );
+    let r = py(&api_target(&b), create(token(&op).await));
+    assert_eq!(r["code"], "DEADLINE_EXCEEDED", "{r}");
+    drop(silent);
+}

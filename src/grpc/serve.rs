@@ -205,21 +205,38 @@ impl Routes {
     }
 }
 
-/// A bound gRPC listener, not serving yet.
+/// Where the REST listener hands over connections that opened with the HTTP/2 preface.
+pub(crate) type Handoff = tokio::sync::mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>;
+
+/// The gRPC side, not serving yet: a listener of its own (`--grpc-port`), connections
+/// handed over by the REST listener (the shared port), or both.
 pub struct GrpcListener {
-    listener: std::net::TcpListener,
+    listener: Option<std::net::TcpListener>,
+    inbox: Option<tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>>,
     options: GrpcOptions,
 }
 
 impl GrpcListener {
-    /// Wraps a bound listener.
-    pub fn new(listener: std::net::TcpListener, options: GrpcOptions) -> GrpcListener {
-        GrpcListener { listener, options }
+    /// Serves on `listener` when given; connections may also be handed over through
+    /// [`GrpcListener::handoff`].
+    pub fn new(listener: Option<std::net::TcpListener>, options: GrpcOptions) -> GrpcListener {
+        GrpcListener {
+            listener,
+            inbox: None,
+            options,
+        }
     }
 
-    /// The bound address.
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+    /// The own listener's address, if it has one.
+    pub fn local_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.listener.as_ref().map(|l| l.local_addr())
+    }
+
+    /// A sender the REST listener hands HTTP/2 connections to.
+    pub(crate) fn handoff(&mut self) -> Handoff {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.inbox = Some(rx);
+        tx
     }
 
     /// Serves on a runtime of its own until `stop` is notified, then lets in-flight RPCs
@@ -253,14 +270,17 @@ impl GrpcListener {
                     .map_err(std::io::Error::other)?,
             ),
         };
-        self.listener.set_nonblocking(true)?;
+        if let Some(l) = &self.listener {
+            l.set_nonblocking(true)?;
+        }
         let options = self.options;
         let listener = self.listener;
+        let inbox = self.inbox;
         let done = Arc::new(tokio::sync::Notify::new());
         let finished = done.clone();
         let readiness = state.readiness.clone();
         runtime.handle().spawn(async move {
-            let listener = match tokio::net::TcpListener::from_std(listener) {
+            let listener = match listener.map(tokio::net::TcpListener::from_std).transpose() {
                 Ok(l) => l,
                 Err(e) => {
                     tracing::error!(error = %e, "the gRPC listener cannot start");
@@ -276,7 +296,7 @@ impl GrpcListener {
                 )
                 .await;
             let health = tokio::spawn(report_health(reporter, readiness));
-            accept_loop(listener, routes, options, stop).await;
+            accept_loop(listener, inbox, routes, options, stop).await;
             health.abort();
             finished.notify_one();
         });
@@ -321,8 +341,32 @@ async fn report_health(
     }
 }
 
+/// The next connection of the own listener, or never without one.
+async fn accept(
+    listener: &Option<tokio::net::TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next connection the REST listener handed over (plaintext), or never.
+async fn handed_over(
+    inbox: &mut Option<tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>>,
+) -> Option<(std::net::TcpStream, SocketAddr)> {
+    match inbox {
+        Some(rx) => match rx.recv().await {
+            Some(c) => Some(c),
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
 async fn accept_loop(
-    listener: tokio::net::TcpListener,
+    listener: Option<tokio::net::TcpListener>,
+    mut inbox: Option<tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>>,
     routes: Routes,
     options: GrpcOptions,
     stop: Arc<tokio::sync::Notify>,
@@ -330,25 +374,34 @@ async fn accept_loop(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let tls = options.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+        let (stream, peer, own) = tokio::select! {
+            accepted = accept(&listener) => match accepted {
+                Ok((s, p)) => (s, p, true),
                 Err(e) => {
                     tracing::warn!(error = %e, "gRPC accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
+            Some((s, p)) = handed_over(&mut inbox) => match tokio::net::TcpStream::from_std(s) {
+                Ok(s) => (s, p, false),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a handed-over gRPC connection failed");
+                    continue;
+                }
+            },
             _ = stop.notified() => break,
         };
         let _ = stream.set_nodelay(true);
+        // TLS is the own listener's; the shared REST port hands over plaintext only.
+        let tls = if own { tls.as_ref() } else { None };
         let routes = routes.clone();
         let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
             req.extensions_mut().insert(Peer(peer));
             routes.clone().dispatch(req)
         });
         let builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-        match &tls {
+        match tls {
             None => {
                 let conn = builder.serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
@@ -380,10 +433,40 @@ async fn accept_loop(
         }
     }
     drop(listener);
+    drop(inbox);
     if tokio::time::timeout(options.shutdown_timeout, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("gRPC connections still open after the shutdown timeout; closing them");
+    }
+}
+
+/// The HTTP/2 connection preface a gRPC client (prior knowledge) opens with.
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether a new connection opens with the HTTP/2 preface, looking without consuming:
+/// decided as soon as the bytes received differ from it (an HTTP/1 request differs by its
+/// second byte at the latest), or when all 24 bytes match. A client that sends nothing
+/// within `wait` is left to the HTTP/1 server's own timeouts.
+pub(crate) async fn opens_with_h2_preface(stream: &tokio::net::TcpStream, wait: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut buf = [0u8; 24];
+    loop {
+        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
+            Ok(Ok(n)) => n,
+            _ => return false,
+        };
+        if n == 0 || buf[..n] != PREFACE[..n] {
+            return false;
+        }
+        if n == PREFACE.len() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        // The rest of the preface is on its way.
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
