@@ -132,8 +132,8 @@ pub struct GrpcArgs {
     /// PEM private key for --grpc-tls-certificate.
     #[arg(long, requires = "grpc_tls_certificate")]
     pub grpc_tls_key: Option<PathBuf>,
-    /// Also serve gRPC on the (plaintext) API port: connections that open with the HTTP/2
-    /// preface go to gRPC, the rest to REST. With --tls-cert gRPC needs --grpc-port.
+    /// Also serve gRPC on the API port: connections that open with the HTTP/2 preface (or,
+    /// under TLS, whose ClientHello offers only ALPN h2) go to gRPC, the rest to REST.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true")]
     pub grpc_on_api_port: bool,
 }

@@ -119,7 +119,7 @@ fn print_summary(summary: &Summary, server: &Server) {
         println!("  gRPC listening on {g}");
     }
     if addrs.grpc_shared {
-        println!("  gRPC also on {} (HTTP/2 prior knowledge)", addrs.api);
+        println!("  gRPC also on {}", addrs.api);
     }
     println!(
         "  CA: {} ({} certificates, root SHA-256 {})",

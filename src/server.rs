@@ -262,8 +262,8 @@ pub struct ServeOptions {
     pub tls: Option<TlsFiles>,
     /// Fulcio's gRPC API on a listener of its own (`--grpc-port`).
     pub grpc: Option<GrpcServe>,
-    /// Serve gRPC on the API's port too (plaintext only: HTTP/2 prior-knowledge
-    /// connections go to gRPC, everything else to REST).
+    /// Serve gRPC on the API's port too: HTTP/2 prior-knowledge connections (under TLS,
+    /// a ClientHello offering only `h2`) go to gRPC, everything else to REST.
     pub grpc_on_api_port: bool,
 }
 
@@ -411,7 +411,7 @@ pub struct Addrs {
     pub tls: bool,
     /// The gRPC listener, when `--grpc-port` is given.
     pub grpc: Option<SocketAddr>,
-    /// Whether gRPC is served on the API's (plaintext) port too.
+    /// Whether gRPC is served on the API's port too.
     pub grpc_shared: bool,
 }
 
@@ -551,9 +551,8 @@ impl Server {
                 Ok(Arc::new(config))
             })
             .transpose()?;
-        // gRPC shares the plaintext REST port unless turned off; with TLS on the API it
-        // needs --grpc-port.
-        let shared = opts.grpc_on_api_port && tls.is_none();
+        // gRPC shares the REST port unless turned off: h2c in plaintext, ALPN h2 under TLS.
+        let shared = opts.grpc_on_api_port;
         let mut grpc = (own_grpc.is_some() || shared).then(|| {
             crate::grpc::GrpcListener::new(
                 own_grpc,
@@ -564,7 +563,14 @@ impl Server {
             )
         });
         let handoff = if shared {
-            grpc.as_mut().map(|g| g.handoff())
+            // Under TLS the gRPC runtime finishes the handshake with the API's certificate
+            // (the same resolver, so reloads reach both) and ALPN h2.
+            let shared_tls = tls.as_ref().map(|t| {
+                let mut config = t.config.clone();
+                config.alpn_protocols = vec![b"h2".to_vec()];
+                Arc::new(config)
+            });
+            grpc.as_mut().map(|g| g.handoff(shared_tls))
         } else {
             None
         };
@@ -803,11 +809,18 @@ fn serve_api(
             .configure(api::configure)
     };
     if let Some(handoff) = side.handoff {
-        let server = shared_api_server(app, listener, &side.http, side.max_connections, handoff)
-            .map_err(|source| StartupError::Serve {
-                listener: "API",
-                source,
-            })?;
+        let server = shared_api_server(
+            app,
+            listener,
+            &side.http,
+            side.max_connections,
+            side.tls,
+            handoff,
+        )
+        .map_err(|source| StartupError::Serve {
+            listener: "API",
+            source,
+        })?;
         return Ok((server, shared));
     }
     let mut api = HttpServer::new(app)
@@ -834,15 +847,18 @@ fn serve_api(
     Ok((server, shared))
 }
 
-/// The API on a plaintext port shared with gRPC: actix's HTTP service with the settings
-/// `HttpServer` would apply, behind a look at each connection's first bytes. A connection
-/// that opens with the HTTP/2 preface (gRPC with prior knowledge) is handed to the gRPC
-/// runtime; every other one is HTTP/1 for actix.
+/// The API on a port shared with gRPC: actix's HTTP service with the settings
+/// `HttpServer` would apply, behind a look at each connection's first bytes. In plaintext
+/// a connection that opens with the HTTP/2 preface (gRPC with prior knowledge) is handed
+/// to the gRPC runtime; under TLS one whose ClientHello offers only `h2` (what gRPC
+/// clients offer; browsers, curl and HTTP libraries also offer `http/1.1`) is. Every
+/// other connection is HTTP/1 for actix.
 fn shared_api_server<F, A, B>(
     app: F,
     listener: TcpListener,
     http: &HttpOptions,
     max_connections: Option<usize>,
+    tls: Option<rustls::ServerConfig>,
     handoff: crate::grpc::Handoff,
 ) -> std::io::Result<actix_web::dev::Server>
 where
@@ -856,7 +872,10 @@ where
         > + 'static,
     B: actix_web::body::MessageBody + 'static,
 {
-    use actix_service::{IntoServiceFactory, Service, ServiceFactory, fn_factory, fn_service};
+    use actix_service::{
+        IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt, boxed, fn_factory,
+        fn_service,
+    };
     let addr = listener.local_addr()?;
     let (keep_alive, request_timeout) = (http.idle_timeout, http.request_timeout);
     let mut builder = actix_server::Server::build()
@@ -870,14 +889,25 @@ where
     }
     let server = builder
         .listen("api", listener, move || {
-            let http = actix_http::HttpService::build()
-                .keep_alive(keep_alive)
-                .client_request_timeout(request_timeout)
-                .local_addr(addr)
-                .finish(actix_service::map_config(app().into_factory(), |_| {
-                    actix_web::dev::AppConfig::default()
-                }))
-                .tcp();
+            // The same HTTP service over TCP or over TLS (the IO type differs).
+            macro_rules! service {
+                () => {
+                    actix_http::HttpService::build()
+                        .keep_alive(keep_alive)
+                        .client_request_timeout(request_timeout)
+                        .local_addr(addr)
+                        .finish(actix_service::map_config(app().into_factory(), |_| {
+                            actix_web::dev::AppConfig::default()
+                        }))
+                };
+            }
+            let secure = tls.is_some();
+            let http = match &tls {
+                None => boxed::factory(service!().tcp().map_err(|_| ())),
+                Some(config) => {
+                    boxed::factory(service!().rustls_0_23(config.clone()).map_err(|_| ()))
+                }
+            };
             let handoff = handoff.clone();
             fn_factory(move || {
                 let http = http.new_service(());
@@ -887,14 +917,20 @@ where
                     Ok::<_, ()>(fn_service(move |stream: actix_web::rt::net::TcpStream| {
                         let (http, handoff) = (http.clone(), handoff.clone());
                         async move {
-                            if crate::grpc::opens_with_h2_preface(&stream, request_timeout).await {
-                                let peer = stream.peer_addr().map_err(|_| {
-                                    actix_http::error::DispatchError::Io(std::io::Error::other(
-                                        "no peer address",
-                                    ))
-                                })?;
-                                if let Ok(std) = stream.into_std() {
-                                    let _ = handoff.send((std, peer));
+                            let grpc = if secure {
+                                crate::grpc::offers_only_h2(&stream, request_timeout).await
+                            } else {
+                                crate::grpc::opens_with_h2_preface(&stream, request_timeout).await
+                            };
+                            if grpc {
+                                if let (Ok(peer), Ok(stream)) =
+                                    (stream.peer_addr(), stream.into_std())
+                                {
+                                    let _ = handoff.send(crate::grpc::HandedOver {
+                                        stream,
+                                        peer,
+                                        tls: secure,
+                                    });
                                 }
                                 return Ok(());
                             }

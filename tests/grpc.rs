@@ -502,3 +502,71 @@ async fn every_error_code_over_grpc() {
     assert_eq!(r["code"], "DEADLINE_EXCEEDED", "{r}");
     drop(silent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_shares_the_tls_api_port_by_alpn() {
+    let op = Op::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = common::server_cert(dir.path(), "api");
+    let b = Brevis::start(
+        &email_config(&op),
+        &["--tls-cert", &cert, "--tls-key", &key],
+    );
+    assert!(b.url.starts_with("https://"), "{}", b.url);
+    let port = b.url.rsplit(':').next().unwrap().to_string();
+    // A gRPC client offers only h2: it reaches gRPC on the REST port.
+    let r = py(
+        &format!("localhost:{port}"),
+        json!({"call": "create", "token": token(&op).await, "key": "public",
+               "challenge": ALICE, "tls_ca": ca}),
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    // An HTTPS client offering http/1.1 reaches REST.
+    let pem = std::fs::read(&ca).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("https://127.0.0.1:{port}/api/v2/configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // One offering h2 and http/1.1 (as curl and browsers do) is answered in http/1.1 by
+    // REST, not taken for gRPC.
+    let out = std::process::Command::new("openssl")
+        .args(["s_client", "-alpn", "h2,http/1.1", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ALPN protocol: http/1.1"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_deadlines_are_honoured() {
+    let op = Op::start();
+    // A CT log that never answers: only the client's deadline ends the call.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let b = Brevis::start(&email_config(&op), &["--ct-log-url", &url]);
+    let r = py(
+        &api_target(&b),
+        json!({"call": "create", "token": token(&op).await, "key": "public",
+               "challenge": ALICE, "timeout": 1}),
+    );
+    assert_eq!(r["code"], "DEADLINE_EXCEEDED", "{r}");
+    // brevis ended the call at the client's grpc-timeout, long before its own 60 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let m = b.metrics().await;
+        if m.contains("grpc_server_handled_total{grpc_code=\"DeadlineExceeded\",grpc_method=\"CreateSigningCertificate\"") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{m}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    drop(silent);
+}

@@ -7,7 +7,7 @@
 mod serve;
 
 pub use serve::{GrpcListener, GrpcOptions};
-pub(crate) use serve::{Handoff, opens_with_h2_preface};
+pub(crate) use serve::{HandedOver, Handoff, offers_only_h2, opens_with_h2_preface};
 
 /// The code generated from `proto/fulcio.proto` (messages, server and client).
 #[allow(missing_docs, clippy::all, clippy::pedantic, unreachable_pub)]

@@ -205,14 +205,25 @@ impl Routes {
     }
 }
 
-/// Where the REST listener hands over connections that opened with the HTTP/2 preface.
-pub(crate) type Handoff = tokio::sync::mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>;
+/// A connection the REST listener hands over: nothing read from it yet.
+pub(crate) struct HandedOver {
+    pub stream: std::net::TcpStream,
+    pub peer: SocketAddr,
+    /// The client is about to start TLS (its ClientHello offered only `h2`).
+    pub tls: bool,
+}
+
+/// Where the REST listener hands over gRPC connections.
+pub(crate) type Handoff = tokio::sync::mpsc::UnboundedSender<HandedOver>;
+type Inbox = tokio::sync::mpsc::UnboundedReceiver<HandedOver>;
 
 /// The gRPC side, not serving yet: a listener of its own (`--grpc-port`), connections
 /// handed over by the REST listener (the shared port), or both.
 pub struct GrpcListener {
     listener: Option<std::net::TcpListener>,
-    inbox: Option<tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>>,
+    inbox: Option<Inbox>,
+    /// TLS for handed-over connections (the API's certificate, ALPN h2).
+    shared_tls: Option<Arc<rustls::ServerConfig>>,
     options: GrpcOptions,
 }
 
@@ -223,6 +234,7 @@ impl GrpcListener {
         GrpcListener {
             listener,
             inbox: None,
+            shared_tls: None,
             options,
         }
     }
@@ -232,10 +244,12 @@ impl GrpcListener {
         self.listener.as_ref().map(|l| l.local_addr())
     }
 
-    /// A sender the REST listener hands HTTP/2 connections to.
-    pub(crate) fn handoff(&mut self) -> Handoff {
+    /// A sender the REST listener hands gRPC connections to; `tls` finishes the handshake
+    /// of those that start one.
+    pub(crate) fn handoff(&mut self, tls: Option<Arc<rustls::ServerConfig>>) -> Handoff {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         self.inbox = Some(rx);
+        self.shared_tls = tls;
         tx
     }
 
@@ -276,6 +290,7 @@ impl GrpcListener {
         let options = self.options;
         let listener = self.listener;
         let inbox = self.inbox;
+        let shared_tls = self.shared_tls;
         let done = Arc::new(tokio::sync::Notify::new());
         let finished = done.clone();
         let readiness = state.readiness.clone();
@@ -296,7 +311,7 @@ impl GrpcListener {
                 )
                 .await;
             let health = tokio::spawn(report_health(reporter, readiness));
-            accept_loop(listener, inbox, routes, options, stop).await;
+            accept_loop(listener, inbox, shared_tls, routes, options, stop).await;
             health.abort();
             finished.notify_one();
         });
@@ -351,10 +366,8 @@ async fn accept(
     }
 }
 
-/// The next connection the REST listener handed over (plaintext), or never.
-async fn handed_over(
-    inbox: &mut Option<tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>>,
-) -> Option<(std::net::TcpStream, SocketAddr)> {
+/// The next connection the REST listener handed over, or never.
+async fn handed_over(inbox: &mut Option<Inbox>) -> Option<HandedOver> {
     match inbox {
         Some(rx) => match rx.recv().await {
             Some(c) => Some(c),
@@ -366,25 +379,27 @@ async fn handed_over(
 
 async fn accept_loop(
     listener: Option<tokio::net::TcpListener>,
-    mut inbox: Option<tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>>,
+    mut inbox: Option<Inbox>,
+    shared_tls: Option<Arc<rustls::ServerConfig>>,
     routes: Routes,
     options: GrpcOptions,
     stop: Arc<tokio::sync::Notify>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let tls = options.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let shared_tls = shared_tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
-        let (stream, peer, own) = tokio::select! {
+        let (stream, peer, tls) = tokio::select! {
             accepted = accept(&listener) => match accepted {
-                Ok((s, p)) => (s, p, true),
+                Ok((s, p)) => (s, p, tls.as_ref()),
                 Err(e) => {
                     tracing::warn!(error = %e, "gRPC accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
-            Some((s, p)) = handed_over(&mut inbox) => match tokio::net::TcpStream::from_std(s) {
-                Ok(s) => (s, p, false),
+            Some(h) = handed_over(&mut inbox) => match tokio::net::TcpStream::from_std(h.stream) {
+                Ok(s) => (s, h.peer, if h.tls { shared_tls.as_ref() } else { None }),
                 Err(e) => {
                     tracing::warn!(error = %e, "a handed-over gRPC connection failed");
                     continue;
@@ -393,8 +408,6 @@ async fn accept_loop(
             _ = stop.notified() => break,
         };
         let _ = stream.set_nodelay(true);
-        // TLS is the own listener's; the shared REST port hands over plaintext only.
-        let tls = if own { tls.as_ref() } else { None };
         let routes = routes.clone();
         let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
             req.extensions_mut().insert(Peer(peer));
@@ -468,5 +481,149 @@ pub(crate) async fn opens_with_h2_preface(stream: &tokio::net::TcpStream, wait: 
         }
         // The rest of the preface is on its way.
         tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Whether a TLS client's ClientHello offers `h2` and not `http/1.1` in ALPN (gRPC
+/// clients offer only `h2`), looking without consuming. Anything that is not a readable
+/// ClientHello within `wait` is left to the HTTP/1 server.
+pub(crate) async fn offers_only_h2(stream: &tokio::net::TcpStream, wait: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut buf = vec![0u8; 5 + 16_384];
+    loop {
+        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
+            Ok(Ok(n)) => n,
+            _ => return false,
+        };
+        // A handshake record: type 22, then its length.
+        if n == 0 || buf[0] != 22 {
+            return false;
+        }
+        if n >= 5 {
+            let len = 5 + usize::from(u16::from_be_bytes([buf[3], buf[4]]));
+            if n >= len.min(buf.len()) {
+                return match alpn_offer(&buf[5..len.min(n)]) {
+                    Some(protocols) => {
+                        protocols.iter().any(|p| p == b"h2")
+                            && !protocols.iter().any(|p| p == b"http/1.1")
+                    }
+                    None => false,
+                };
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// The ALPN protocol names a ClientHello handshake message offers (`None`: not a
+/// ClientHello, or no ALPN extension).
+fn alpn_offer(handshake: &[u8]) -> Option<Vec<Vec<u8>>> {
+    struct Reader<'a>(&'a [u8]);
+    impl<'a> Reader<'a> {
+        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+            if self.0.len() < n {
+                return None;
+            }
+            let (a, b) = self.0.split_at(n);
+            self.0 = b;
+            Some(a)
+        }
+        fn u8(&mut self) -> Option<usize> {
+            self.take(1).map(|b| usize::from(b[0]))
+        }
+        fn u16(&mut self) -> Option<usize> {
+            self.take(2)
+                .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        }
+        fn vec8(&mut self) -> Option<&'a [u8]> {
+            let n = self.u8()?;
+            self.take(n)
+        }
+        fn vec16(&mut self) -> Option<&'a [u8]> {
+            let n = self.u16()?;
+            self.take(n)
+        }
+    }
+    let mut r = Reader(handshake);
+    if r.u8()? != 1 {
+        return None; // not a ClientHello
+    }
+    let len = r.take(3)?;
+    let len = (usize::from(len[0]) << 16) | (usize::from(len[1]) << 8) | usize::from(len[2]);
+    let mut r = Reader(r.take(len)?);
+    r.take(2 + 32)?; // version, random
+    r.vec8()?; // session id
+    r.vec16()?; // cipher suites
+    r.vec8()?; // compression methods
+    let mut exts = Reader(r.vec16()?);
+    while !exts.0.is_empty() {
+        let kind = exts.u16()?;
+        let data = exts.vec16()?;
+        if kind == 16 {
+            let mut list = Reader(Reader(data).vec16()?);
+            let mut out = Vec::new();
+            while !list.0.is_empty() {
+                out.push(list.vec8()?.to_vec());
+            }
+            return Some(out);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ClientHello as rustls writes it, with the given ALPN offer.
+    fn client_hello(alpn: &[&[u8]]) -> Vec<u8> {
+        let roots = rustls::RootCertStore::empty();
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let mut conn =
+            rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap())
+                .unwrap();
+        let mut out = Vec::new();
+        conn.write_tls(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn alpn_offers_are_read_from_real_client_hellos() {
+        let parse = |hello: &[u8]| alpn_offer(&hello[5..]);
+        assert_eq!(parse(&client_hello(&[b"h2"])), Some(vec![b"h2".to_vec()]));
+        assert_eq!(
+            parse(&client_hello(&[b"h2", b"http/1.1"])),
+            Some(vec![b"h2".to_vec(), b"http/1.1".to_vec()])
+        );
+        assert_eq!(parse(&client_hello(&[])), None);
+        // Truncated or foreign bytes are not a ClientHello.
+        let hello = client_hello(&[b"h2"]);
+        assert_eq!(alpn_offer(&hello[5..40]), None);
+        assert_eq!(alpn_offer(b"GET / HTTP/1.1"), None);
+    }
+
+    #[test]
+    fn grpc_timeouts_parse_as_the_spec_says() {
+        let t = |v: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert("grpc-timeout", v.parse().unwrap());
+            grpc_timeout(&h)
+        };
+        assert_eq!(t("5S"), Some(Duration::from_secs(5)));
+        assert_eq!(t("100m"), Some(Duration::from_millis(100)));
+        assert_eq!(t("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(t("7x"), None);
+        assert_eq!(t("S"), None);
+        assert_eq!(t("123456789S"), None);
     }
 }
