@@ -159,12 +159,33 @@ async fn grpc_clients_get_certificates_real_verifiers_accept() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
-    let bundle = client
-        .get_trust_bundle(GetTrustBundleRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    // The request id: the client's, echoed and in the call's log lines.
+    let mut request = tonic::Request::new(GetTrustBundleRequest {});
+    request
+        .metadata_mut()
+        .insert("x-request-id", "grpc-test-0042".parse().unwrap());
+    let response = client.get_trust_bundle(request).await.unwrap();
+    assert_eq!(
+        response.metadata().get("x-request-id").unwrap(),
+        "grpc-test-0042"
+    );
+    let bundle = response.into_inner();
     assert_eq!(bundle.chains.len(), 1);
+    // Messages beyond 4 MiB are refused by the server, which keeps serving.
+    let huge = client
+        .create_signing_certificate(CreateSigningCertificateRequest {
+            credentials: None,
+            key: Some(Key::CertificateSigningRequest(vec![b'a'; 5 << 20])),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            huge.code(),
+            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+        ),
+        "{huge:?}"
+    );
     let config = client
         .get_configuration(GetConfigurationRequest {})
         .await

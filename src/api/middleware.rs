@@ -14,9 +14,13 @@ use tracing::Instrument;
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 fn request_id(req: &ServiceRequest) -> String {
-    req.headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
+    request_id_from(req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()))
+}
+
+/// The request id: the client's `X-Request-Id` when it is a sane token, else a new
+/// random one (REST and gRPC alike).
+pub(crate) fn request_id_from(given: Option<&str>) -> String {
+    given
         .filter(|v| {
             !v.is_empty()
                 && v.len() <= 128

@@ -6,7 +6,7 @@
 pub(crate) mod ctlog;
 pub(crate) mod error;
 pub mod json;
-mod middleware;
+pub(crate) mod middleware;
 
 use crate::authority::{Authority, IssueError, Issued, KeyProof, SigningRequest};
 use crate::metrics;

@@ -163,7 +163,16 @@ impl Routes {
             .inc();
         let started = Instant::now();
         let deadline = grpc_timeout(req.headers());
-        let call = self.call(service, req);
+        // The same request id as REST: the client's x-request-id, or a new one; in every
+        // log line of the call and echoed in the response headers.
+        let id = crate::api::middleware::request_id_from(
+            req.headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok()),
+        );
+        let span =
+            tracing::info_span!("request", id = %id, method = "POST", path = %req.uri().path());
+        let call = tracing::Instrument::instrument(self.call(service, req), span);
         let response = match deadline {
             None => call.await,
             Some(d) => match tokio::time::timeout(d, call).await {
@@ -185,6 +194,10 @@ impl Routes {
         metrics::GRPC_HANDLED
             .with_label_values(&[kind, service, method, code_name(code)])
             .inc();
+        let mut response = response;
+        if let Ok(v) = http::HeaderValue::from_str(&id) {
+            response.headers_mut().insert("x-request-id", v);
+        }
         metrics::GRPC_HANDLING_SECONDS
             .with_label_values(&[kind, service, method])
             .observe(started.elapsed().as_secs_f64());
