@@ -591,3 +591,84 @@ async fn client_deadlines_are_honoured() {
     }
     drop(silent);
 }
+
+/// A TCP proxy to `upstream` that holds every new connection for `delay` first (a slow
+/// CT log).
+fn slow_proxy(upstream: &str, delay: std::time::Duration) -> String {
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let upstream = upstream.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    return;
+                };
+                let pump = |mut from: TcpStream, mut to: TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Write);
+                    })
+                };
+                pump(client.try_clone().unwrap(), server.try_clone().unwrap());
+                pump(server, client);
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rpc_in_flight_at_shutdown_finishes() {
+    let op = Op::start();
+    let work = tempfile::tempdir().unwrap();
+    common::succeed(
+        std::process::Command::new(common::brevis_bin())
+            .args(["ca", "create", "--out"])
+            .arg(work.path().join("ca")),
+    );
+    let log_dir = work.path().join("log");
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let log = common::CtLog::start(&log_dir, &work.path().join("ca/root.pem"), &[]);
+    let slow = slow_proxy(&log.url, std::time::Duration::from_millis(1500));
+    let ca = work.path().join("ca");
+    let mut b = Brevis::start(
+        &email_config(&op),
+        &[
+            "--fileca-cert",
+            ca.join("chain.pem").to_str().unwrap(),
+            "--fileca-key",
+            ca.join("intermediate-key.pem").to_str().unwrap(),
+            "--ct-log-url",
+            &slow,
+            "--ct-log-public-key-path",
+            log_dir.join("log/log-public-key.pem").to_str().unwrap(),
+        ],
+    );
+    let target = api_target(&b);
+    let spec = json!({"call": "create", "token": token(&op).await, "key": "public",
+                      "challenge": ALICE});
+    let call = tokio::task::spawn_blocking(move || py(&target, spec));
+    // The call is waiting for the slow log; stop brevis now.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let pid = b.pid().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let r = call.await.unwrap();
+    assert_eq!(r["ok"], true, "the call in flight finished: {r}");
+    // And brevis exits by itself.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while b.child().try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "brevis did not exit");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
