@@ -6,7 +6,7 @@
 mod common;
 
 use common::keys::{ClientKey, Kind};
-use common::{Brevis, Op, repo_root, run_python};
+use common::{Brevis, Op, github_claims, repo_root, run_python};
 use serde_json::{Value, json};
 
 const TENANTS: &str = "github,gitlab,buildkite,codefresh,circleci,buddy,legacy-github,legacy-gitlab,legacy-buildkite,legacy-codefresh,chainguard,ghe-acme";
@@ -147,22 +147,6 @@ fn expect(issuer: &str, sub: &str, pairs: &[(u32, &str)]) -> Vec<(u32, String)> 
     );
     v.push((24, sub.to_string()));
     v
-}
-
-fn github_claims() -> (String, Value) {
-    let v: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            repo_root().join("tests/vectors/fulcio/github-actions-full-token.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let mut c = v["token_claims"].clone();
-    let m = c.as_object_mut().unwrap();
-    let sub = m.remove("sub").unwrap().as_str().unwrap().to_string();
-    m.remove("iss");
-    m.remove("aud");
-    (sub, c)
 }
 
 #[tokio::test]

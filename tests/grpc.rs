@@ -14,7 +14,7 @@ use brevis::grpc::proto::{
 };
 use common::clients::{js_verify, python_verify_identity, trust_config};
 use common::keys::{ClientKey, Kind};
-use common::{Brevis, Op, email_config, line_after_in, run_python};
+use common::{Brevis, Op, email_config, github_claims, line_after_in, run_python};
 use serde_json::{Value, json};
 
 const ALICE: &str = "alice@example.com";
@@ -384,23 +384,6 @@ async fn sharing_can_be_turned_off() {
     let r = py(&api_target(&b), json!({"call": "bundle", "timeout": 5}));
     assert_eq!(r["ok"], false, "{r}");
     assert_eq!(b.get("/healthz").await.status().as_u16(), 200);
-}
-
-/// The GitHub Actions token of the upstream vector: (sub, claims).
-fn github_claims() -> (String, Value) {
-    let v: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            common::repo_root().join("tests/vectors/fulcio/github-actions-full-token.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let mut c = v["token_claims"].clone();
-    let m = c.as_object_mut().unwrap();
-    let sub = m.remove("sub").unwrap().as_str().unwrap().to_string();
-    m.remove("iss");
-    m.remove("aud");
-    (sub, c)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

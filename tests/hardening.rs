@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use common::fake::{Fake, Reply};
 use common::keys::{ClientKey, Kind};
 use common::prom;
-use common::{Brevis, InProcess, Op, email_config, now_secs};
+use common::{Brevis, InProcess, Op, email_config, eventually, now_secs};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,19 +21,6 @@ fn email(who: &str) -> Value {
 
 async fn scrape(b: &Brevis) -> prom::Metrics {
     prom::parse(&b.metrics().await)
-}
-
-/// Polls `check` until it holds; the deadline only bounds a broken run.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn rss_bytes(pid: u32) -> u64 {

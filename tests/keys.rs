@@ -56,12 +56,9 @@ fn sample(metrics: &str, name: &str, labels: &[&str]) -> f64 {
         .sum()
 }
 
-#[tokio::test]
-async fn pkcs11_keys_are_made_in_the_token_and_real_clients_verify_what_they_sign() {
-    let hsm = SoftHsm::new("brevis-test");
-    let env = hsm.env();
-    let work = tempfile::tempdir().unwrap();
-    let ca_dir = work.path().join("ca");
+/// `brevis ca create` with the issuing and root keys generated in `hsm`'s token (and the
+/// chain stored there under `caroot_id`, when given); its stdout.
+fn create_in_token(hsm: &SoftHsm, out: &Path, caroot_id: Option<&str>) -> String {
     let mut create = vec![
         "ca",
         "create",
@@ -69,15 +66,26 @@ async fn pkcs11_keys_are_made_in_the_token_and_real_clients_verify_what_they_sig
         "brevis-ca",
         "--hsm-root-key-label",
         "brevis-root",
-        "--hsm-caroot-id",
-        "brevis-chain",
         "--out",
-        ca_dir.to_str().unwrap(),
+        out.to_str().unwrap(),
     ];
+    if let Some(id) = caroot_id {
+        create.extend(["--hsm-caroot-id", id]);
+    }
     let flags = hsm.flags();
     create.extend(flags.iter().map(String::as_str));
-    let out = String::from_utf8(succeed(&mut brevis(&create, &env))).unwrap();
+    String::from_utf8(succeed(&mut brevis(&create, &hsm.env()))).unwrap()
+}
+
+#[tokio::test]
+async fn pkcs11_keys_are_made_in_the_token_and_real_clients_verify_what_they_sign() {
+    let hsm = SoftHsm::new("brevis-test");
+    let env = hsm.env();
+    let work = tempfile::tempdir().unwrap();
+    let ca_dir = work.path().join("ca");
+    let out = create_in_token(&hsm, &ca_dir, Some("brevis-chain"));
     assert!(out.contains("--ca pkcs11ca"), "{out}");
+    let flags = hsm.flags();
     // Only certificates were written: both private keys stay in the token.
     let mut written: Vec<String> = std::fs::read_dir(&ca_dir)
         .unwrap()
@@ -87,9 +95,10 @@ async fn pkcs11_keys_are_made_in_the_token_and_real_clients_verify_what_they_sig
     assert_eq!(written, ["chain.pem", "root.pem"]);
     // The label is taken now: a second create refuses rather than replacing the key.
     let again = work.path().join("again");
-    let mut second = create.clone();
-    let i = second.iter().position(|a| *a == "--out").unwrap();
-    second[i + 1] = again.to_str().unwrap();
+    let mut second = vec!["ca", "create", "--hsm-key-label", "brevis-ca", "--out"];
+    second.push(again.to_str().unwrap());
+    second.extend(flags.iter().map(String::as_str));
+    second.extend(["--hsm-root-key-label", "brevis-root-2"]);
     let err = fails(brevis(&second, &env));
     assert!(err.contains("already holds a key labelled"), "{err}");
 
@@ -409,19 +418,8 @@ async fn a_token_that_goes_away_fails_closed_and_is_used_again_when_it_returns()
     let env = hsm.env();
     let work = tempfile::tempdir().unwrap();
     let ca_dir = work.path().join("ca");
-    let mut create = vec![
-        "ca",
-        "create",
-        "--hsm-key-label",
-        "brevis-ca",
-        "--hsm-root-key-label",
-        "brevis-root",
-        "--out",
-        ca_dir.to_str().unwrap(),
-    ];
+    create_in_token(&hsm, &ca_dir, None);
     let flags = hsm.flags();
-    create.extend(flags.iter().map(String::as_str));
-    succeed(&mut brevis(&create, &env));
     let op = Op::start();
     let dir = work.path().join("serve");
     std::fs::create_dir_all(&dir).unwrap();

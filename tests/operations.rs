@@ -6,7 +6,7 @@ mod common;
 
 use common::keys::{ClientKey, Kind};
 use common::prom;
-use common::{Brevis, CtLog, Op, email_config, now_secs};
+use common::{Brevis, CtLog, Op, email_config, eventually, now_secs};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::process::Command;
@@ -20,20 +20,6 @@ fn email(who: &str) -> Value {
 
 async fn scrape(b: &Brevis) -> prom::Metrics {
     prom::parse(&b.metrics().await)
-}
-
-/// Polls `check` until it returns true; fails after a generous deadline. Waiting for an
-/// event, not a duration: the deadline only bounds a broken run.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// `brevis_config_reloads_total{component, outcome}`.

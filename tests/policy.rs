@@ -6,26 +6,9 @@
 mod common;
 
 use common::keys::{ClientKey, Kind};
-use common::{Brevis, Op, brevis_bin, repo_root};
+use common::{Brevis, Op, brevis_bin, eventually, github_claims, repo_root};
 use serde_json::{Value, json};
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-fn github_claims() -> (String, Value) {
-    let v: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            repo_root().join("tests/vectors/fulcio/github-actions-full-token.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let mut c = v["token_claims"].clone();
-    let m = c.as_object_mut().unwrap();
-    let sub = m.remove("sub").unwrap().as_str().unwrap().to_string();
-    m.remove("iss");
-    m.remove("aud");
-    (sub, c)
-}
 
 fn identity_config(op: &Op) -> String {
     format!(
@@ -107,18 +90,6 @@ fn refused(r: &(u16, Value), policy: &str, claim: &str, how: &str) {
         m.contains(&format!("policy {policy:?}")) && m.contains(&format!("claim {claim:?} {how}")),
         "{m}"
     );
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test]

@@ -858,3 +858,32 @@ pub fn server_cert(dir: &Path, name: &str) -> (String, String, String) {
 pub fn line_after_in(lines: &[String], prefix: &str) -> Option<String> {
     line_after(lines, prefix)
 }
+
+/// Polls `check` until it returns true; fails after a generous deadline. Waiting for an
+/// event, not a duration: the deadline only bounds a broken run.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The GitHub Actions token of the upstream vector
+/// (`tests/vectors/fulcio/github-actions-full-token.json`): (sub, the other claims).
+pub fn github_claims() -> (String, Value) {
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(vectors().join("fulcio/github-actions-full-token.json")).unwrap(),
+    )
+    .unwrap();
+    let mut c = v["token_claims"].clone();
+    let m = c.as_object_mut().unwrap();
+    let sub = m.remove("sub").unwrap().as_str().unwrap().to_string();
+    m.remove("iss");
+    m.remove("aud");
+    (sub, c)
+}
