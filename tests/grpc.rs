@@ -388,40 +388,81 @@ async fn sharing_can_be_turned_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issuer_types_over_grpc() {
-    let op = Op::start_with(&[("TENANTS", "github,k8s")]);
-    let (gh, k8s) = (op.tenant("github"), op.tenant("k8s"));
+    let op = Op::start_with(&[("TENANTS", "github,k8s,uri,user,spiffe")]);
+    let t = |n: &str| op.tenant(n);
     let config = format!(
-        "oidc-issuers:\n  {iss}:\n    issuer-url: {iss}\n    client-id: sigstore\n    type: email\n  {gh}:\n    issuer-url: {gh}\n    client-id: sigstore\n    type: github-workflow\n  {k8s}:\n    issuer-url: {k8s}\n    client-id: sigstore\n    type: kubernetes\n",
-        iss = op.issuer
+        "oidc-issuers:
+  {gh}:
+    issuer-url: {gh}
+    client-id: sigstore
+    type: github-workflow
+  {k8s}:
+    issuer-url: {k8s}
+    client-id: sigstore
+    type: kubernetes
+  {uri}:
+    issuer-url: {uri}
+    client-id: sigstore
+    type: uri
+    subject-domain: http://127.0.0.1
+  {user}:
+    issuer-url: {user}
+    client-id: sigstore
+    type: username
+    subject-domain: 127.0.0.1
+  {spiffe}:
+    issuer-url: {spiffe}
+    client-id: sigstore
+    type: spiffe
+    spiffe-trust-domain: example.org
+",
+        gh = t("github"),
+        k8s = t("k8s"),
+        uri = t("uri"),
+        user = t("user"),
+        spiffe = t("spiffe"),
     );
     let b = Brevis::start(&config, &[]);
     let target = api_target(&b);
-    let (sub, claims) = github_claims();
-    let k8s_sub = "system:serviceaccount:foo:baz";
-    for (issuer, sub, claims, san) in [
+    let (gh_sub, gh_claims) = github_claims();
+    // (tenant, sub, claims, what `openssl x509 -text` shows of the SAN)
+    let cases = [
         (
-            gh.as_str(),
-            sub.as_str(),
-            claims,
+            "github",
+            gh_sub.as_str(),
+            gh_claims,
             // Fulcio's legacy profile: github.com + the token's job_workflow_ref.
-            "https://github.com/job/workflow/ref".to_string(),
+            "URI:https://github.com/job/workflow/ref",
         ),
         (
-            k8s.as_str(),
-            k8s_sub,
+            "k8s",
+            "system:serviceaccount:foo:baz",
             json!({"kubernetes.io": {"namespace": "foo", "serviceaccount": {"name": "baz", "uid": "u"}}}),
-            "https://kubernetes.io/namespaces/foo/serviceaccounts/baz".to_string(),
+            "URI:https://kubernetes.io/namespaces/foo/serviceaccounts/baz",
         ),
-    ] {
-        let token = op.mint_at(issuer, "sigstore", sub, claims).await;
+        (
+            "uri",
+            "http://127.0.0.1/users/alice",
+            json!({}),
+            "URI:http://127.0.0.1/users/alice",
+        ),
+        ("user", "robot", json!({}), "robot!127.0.0.1"),
+        (
+            "spiffe",
+            "spiffe://example.org/ns/foo/sa/bar",
+            json!({}),
+            "URI:spiffe://example.org/ns/foo/sa/bar",
+        ),
+    ];
+    for (tenant, sub, claims, san) in cases {
+        let token = op.mint_at(&t(tenant), "sigstore", sub, claims).await;
         let r = py(
             &target,
             json!({"call": "create", "token": token, "key": "public", "challenge": sub}),
         );
-        assert_eq!(r["ok"], true, "{issuer}: {r}");
-        let leaf = r["chain"][0].as_str().unwrap();
-        let text = common::openssl_text(leaf);
-        assert!(text.contains(&format!("URI:{san}")), "{issuer}: {text}");
+        assert_eq!(r["ok"], true, "{tenant}: {r}");
+        let text = common::openssl_text(r["chain"][0].as_str().unwrap());
+        assert!(text.contains(san), "{tenant}: {text}");
     }
 }
 
