@@ -103,6 +103,7 @@ impl std::fmt::Debug for LogPublicKey {
 impl LogPublicKey {
     /// From a DER SubjectPublicKeyInfo: ECDSA P-256 or RSA (both with SHA-256), per RFC 6962.
     pub fn from_spki_der(spki: &[u8]) -> Result<LogPublicKey, LogKeyError> {
+        crate::model::count::record(crate::model::count::CryptoOp::ParsePublicKey);
         use crate::model::oid;
         let outer = der::read_single(spki, der::TAG_SEQUENCE).map_err(LogKeyError::NotSpki)?;
         let fields = der::children(outer.content).map_err(LogKeyError::NotSpki)?;
@@ -162,6 +163,7 @@ impl LogPublicKey {
 
     /// Verifies a signature over `message` made by this log.
     pub(crate) fn verify(&self, message: &[u8], signed: &sct::DigitallySigned) -> bool {
+        crate::model::count::record(crate::model::count::CryptoOp::VerifyLogSignature);
         signed.hash_algorithm == sct::HASH_SHA256
             && signed.signature_algorithm == self.signature_algorithm
             && UnparsedPublicKey::new(self.alg, &self.key_bits)

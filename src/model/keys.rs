@@ -182,6 +182,7 @@ impl PublicKey {
 
     /// Parses and validates a DER SubjectPublicKeyInfo.
     pub fn from_spki_der(spki: &[u8]) -> Result<PublicKey, KeyError> {
+        super::count::record(super::count::CryptoOp::ParsePublicKey);
         let outer = der::read_single(spki, TAG_SEQUENCE)
             .map_err(|_| KeyError::Malformed("not a SubjectPublicKeyInfo"))?;
         let fields = der::children(outer.content)
@@ -259,6 +260,7 @@ impl PublicKey {
     /// Verifies a proof of possession over `message`: the curve's hash for ECDSA with a DER
     /// or raw `r||s` signature, PKCS#1 v1.5 with SHA-256 for RSA, pure Ed25519.
     pub fn verify_proof(&self, message: &[u8], signature: &[u8]) -> bool {
+        super::count::record(super::count::CryptoOp::VerifyProof);
         if self.kind == KeyKind::Ed25519 && !ed25519::signature_ok(signature) {
             return false;
         }
@@ -280,6 +282,7 @@ impl PublicKey {
 
     /// Verifies a signature made with an explicit scheme (a CSR's self-signature).
     pub(crate) fn verify(&self, scheme: SignatureScheme, message: &[u8], signature: &[u8]) -> bool {
+        super::count::record(super::count::CryptoOp::VerifyProof);
         let Some(alg) = verification_algorithm(self.kind, scheme) else {
             return false;
         };

@@ -2,6 +2,7 @@
 //! time. No IO, no async, no HTTP.
 
 pub(crate) mod clock;
+pub mod count;
 pub mod der;
 pub mod extensions;
 pub mod keys;

@@ -260,6 +260,7 @@ impl Signer for LocalSigner {
     }
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
+        crate::model::count::record(crate::model::count::CryptoOp::Sign);
         let rng = SystemRandom::new();
         match &self.key {
             Key::Ecdsa(kp) => kp

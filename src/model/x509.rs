@@ -16,6 +16,7 @@ pub(crate) fn verify_with_spki(
     message: &[u8],
     signature: &[u8],
 ) -> bool {
+    super::count::record(super::count::CryptoOp::VerifyCertificate);
     let key_alg = spki.algorithm.algorithm.as_bytes();
     let curve = spki
         .algorithm

@@ -118,6 +118,7 @@ impl VerificationKey {
     /// Whether `signature_b64` (base64url, as in a compact JWS) is a valid `alg` signature over
     /// `signing_input` (`header.payload`); any error counts as `false`.
     pub fn verify(&self, signing_input: &str, signature_b64: &str, alg: Algorithm) -> bool {
+        crate::model::count::record(crate::model::count::CryptoOp::VerifyToken);
         jsonwebtoken::crypto::verify(signature_b64, signing_input.as_bytes(), &self.key, alg)
             .unwrap_or(false)
     }

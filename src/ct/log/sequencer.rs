@@ -271,6 +271,7 @@ pub(crate) fn sign_tree_head(
     timestamp: u64,
     root: Hash,
 ) -> Result<SignedTreeHead, SignerError> {
+    crate::model::count::record(crate::model::count::CryptoOp::SignTreeHead);
     let input = sct::tree_head_signature_input(timestamp, tree_size, &root);
     let sig = signer.sign(&input)?;
     Ok(SignedTreeHead {
