@@ -111,6 +111,7 @@ async fn one_issuance_costs_the_crypto_floor_and_nothing_else() {
     std::fs::create_dir_all(&log_dir).unwrap();
     let log = CtLog::start(&log_dir, &work.path().join("ca/root.pem"), &[]);
     let mut opts = InProcess::options(work.path(), &email_config(&op));
+    opts.http.shutdown_timeout = std::time::Duration::from_secs(1);
     opts.ca = brevis::ca::provision::CaChoice::File {
         cert: Some(work.path().join("ca/chain.pem")),
         key: Some(work.path().join("ca/intermediate-key.pem")),
