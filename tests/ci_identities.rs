@@ -1,7 +1,9 @@
 //! Every Fulcio identity type beyond the core ones, with realistic token shapes minted by
 //! the real provider: CI providers through `ci-provider` templates (brevis's public-good
 //! equivalent), the hard-coded legacy types, chainguard, meta-issuers; SAN and every
-//! extension decoded by pyca/cryptography and compared with what Fulcio issues.
+//! extension decoded by pyca/cryptography and compared with what Fulcio issues. Every
+//! token also goes through the gRPC API, which must certify the same identity (or refuse
+//! with the same message).
 
 mod common;
 
@@ -107,27 +109,59 @@ async fn issue_token(
     let (s, r) = brevis
         .post_json("/api/v2/signingCert", &key.v2_key_body(token, challenge))
         .await;
+    // The same token over gRPC (a client generated from the proto, on the shared port):
+    // the same answer, and the same identity field for field.
+    let grpc = run_python(
+        "grpc_client.py",
+        &[brevis.url.trim_start_matches("http://")],
+        &serde_json::json!({"call": "create", "token": token, "key": "public",
+                            "challenge": challenge})
+        .to_string(),
+    );
     if s != 200 {
+        assert_eq!(
+            (grpc["ok"].as_bool(), grpc["code"].as_str()),
+            (Some(false), Some("INVALID_ARGUMENT")),
+            "REST {s} {r}, gRPC {grpc}"
+        );
+        assert_eq!(grpc["message"], r["message"], "the same message over gRPC");
         return Err((s, r));
     }
+    assert_eq!(grpc["ok"], true, "REST issued, gRPC: {grpc}");
+    let identity = |chain: &[String]| {
+        let py = run_python("inspect_cert.py", &[], &chain.concat());
+        assert_eq!(py["signed_by_issuer"], true);
+        let san: Vec<String> = py["san"]["uris"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u.as_str().unwrap().to_string())
+            .collect();
+        Issued {
+            san,
+            ext: sigstore_extensions(&py),
+        }
+    };
     let chain: Vec<String> = r["signedCertificateEmbeddedSct"]["chain"]["certificates"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c.as_str().unwrap().to_string())
         .collect();
-    let py = run_python("inspect_cert.py", &[], &chain.concat());
-    assert_eq!(py["signed_by_issuer"], true);
-    let san = py["san"]["uris"]
+    let rest = identity(&chain);
+    let over_grpc: Vec<String> = grpc["chain"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|u| u.as_str().unwrap().to_string())
+        .map(|c| c.as_str().unwrap().to_string())
         .collect();
-    Ok(Issued {
-        san,
-        ext: sigstore_extensions(&py),
-    })
+    let over_grpc = identity(&over_grpc);
+    assert_eq!(
+        (&over_grpc.san, &over_grpc.ext),
+        (&rest.san, &rest.ext),
+        "gRPC and REST certify the same identity"
+    );
+    Ok(rest)
 }
 
 fn expect(issuer: &str, sub: &str, pairs: &[(u32, &str)]) -> Vec<(u32, String)> {
@@ -434,10 +468,11 @@ async fn ci_providers_get_fulcios_san_and_extensions() {
         );
     }
     assert_eq!(op.jwks_fetches().await, fetches);
+    // One certificate over REST and one over gRPC for the one accepted token.
     let m = brevis.metrics().await;
     assert!(
         m.contains(&format!(
-            "brevis_certificates_issued_total{{issuer=\"{}/ghe-*\",type=\"ci-provider\"}} 1",
+            "brevis_certificates_issued_total{{issuer=\"{}/ghe-*\",type=\"ci-provider\"}} 2",
             op.issuer
         )),
         "{m}"
