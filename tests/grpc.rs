@@ -257,8 +257,8 @@ async fn health_and_reflection() {
         "{names:?}"
     );
     // An unknown service is Unimplemented, not a hang.
-    let r = py(&target, json!({"call": "bundle"}));
-    assert_eq!(r["ok"], true);
+    let r = py(&target, json!({"call": "unknown", "timeout": 10}));
+    assert_eq!(r["code"], "UNIMPLEMENTED", "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -616,36 +616,6 @@ async fn client_deadlines_are_honoured() {
     drop(silent);
 }
 
-/// A TCP proxy to `upstream` that holds every new connection for `delay` first (a slow
-/// CT log).
-fn slow_proxy(upstream: &str, delay: std::time::Duration) -> String {
-    use std::net::{Shutdown, TcpListener, TcpStream};
-    let upstream = upstream.trim_start_matches("http://").to_string();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { return };
-            let upstream = upstream.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(delay);
-                let Ok(server) = TcpStream::connect(&upstream) else {
-                    return;
-                };
-                let pump = |mut from: TcpStream, mut to: TcpStream| {
-                    std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
-                        let _ = to.shutdown(Shutdown::Write);
-                    })
-                };
-                pump(client.try_clone().unwrap(), server.try_clone().unwrap());
-                pump(server, client);
-            });
-        }
-    });
-    url
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_rpc_in_flight_at_shutdown_finishes() {
     let op = Op::start();
@@ -658,7 +628,7 @@ async fn an_rpc_in_flight_at_shutdown_finishes() {
     let log_dir = work.path().join("log");
     std::fs::create_dir_all(&log_dir).unwrap();
     let log = common::CtLog::start(&log_dir, &work.path().join("ca/root.pem"), &[]);
-    let slow = slow_proxy(&log.url, std::time::Duration::from_millis(1500));
+    let slow = common::custody::slow_proxy(&log.url, std::time::Duration::from_millis(1500));
     let ca = work.path().join("ca");
     let mut b = Brevis::start(
         &email_config(&op),

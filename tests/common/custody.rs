@@ -254,6 +254,29 @@ impl StallProxy {
     }
 }
 
+/// A TCP proxy to `upstream` that holds every new connection for `delay` before
+/// connecting it (a slow CT log); returns its URL.
+pub fn slow_proxy(upstream: &str, delay: Duration) -> String {
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let upstream = upstream.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    return;
+                };
+                pump(client.try_clone().unwrap(), server.try_clone().unwrap());
+                pump(server, client);
+            });
+        }
+    });
+    url
+}
+
 fn pump(mut from: TcpStream, mut to: TcpStream) {
     std::thread::spawn(move || {
         let _ = std::io::copy(&mut from, &mut to);

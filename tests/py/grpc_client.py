@@ -2,7 +2,7 @@
 (at run time, into a temporary directory), as any client generated from Fulcio's proto is.
 
 usage: grpc_client.py TARGET  (host:port), with a JSON request on stdin:
-  {"call": "create" | "bundle" | "config",
+  {"call": "create" | "bundle" | "config" | "unknown" (a service nobody serves),
    "token": "...", "token_in": "field" | "metadata",
    "key": "public" | "csr" | "none", "challenge": "alice@example.com",
    "tls_ca": "/path/ca.pem" or null, "timeout": 30}
@@ -45,6 +45,13 @@ def main() -> None:
     stub = rpc.CAStub(channel)
     timeout = spec.get("timeout", 30)
     try:
+        if spec["call"] == "unknown":
+            call = channel.unary_unary(
+                "/no.such.Service/Method", request_serializer=lambda b: b, response_deserializer=lambda b: b
+            )
+            call(b"", timeout=timeout)
+            json.dump({"ok": True}, sys.stdout)
+            return
         if spec["call"] == "bundle":
             r = stub.GetTrustBundle(pb.GetTrustBundleRequest(), timeout=timeout)
             json.dump({"ok": True, "chains": [list(c.certificates) for c in r.chains]}, sys.stdout)
