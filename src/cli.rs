@@ -71,6 +71,9 @@ pub enum Command {
     /// The Certificate Transparency log on its own.
     #[command(subcommand)]
     Ctlog(CtlogCommand),
+    /// Follow a CT log: verify every tree head and report certificates matching a watch
+    /// file (events as JSON lines on stdout).
+    Monitor(Box<MonitorArgs>),
     /// Print the Sigstore TrustedRoot (CA chain, CT log key, validity windows) that
     /// clients load to trust this deployment.
     TrustRoot(TrustArgs),
@@ -943,6 +946,55 @@ impl CtlogServeArgs {
             metrics_port: self.metrics_port,
         })
     }
+}
+
+// ---- monitor ---------------------------------------------------------------------------------
+
+#[derive(Args)]
+pub struct MonitorArgs {
+    /// The log's base URL (RFC 6962: the part before /ct/v1; static-ct-api: the
+    /// monitoring prefix before /checkpoint).
+    #[arg(long)]
+    pub log: String,
+    /// The log's public key (PEM SubjectPublicKeyInfo).
+    #[arg(long, conflicts_with = "trust_root")]
+    pub log_public_key: Option<PathBuf>,
+    /// A Sigstore TrustedRoot (or ClientTrustConfig) to take the log's key from: the CT log
+    /// whose baseUrl is --log, or its only CT log.
+    #[arg(long)]
+    pub trust_root: Option<PathBuf>,
+    /// The watch file (YAML or JSON).
+    #[arg(long)]
+    pub watch: PathBuf,
+    /// Where the monitor keeps its state (state.json).
+    #[arg(long)]
+    pub state_dir: PathBuf,
+    /// Run one cycle and exit: 0 when the log checked out, 2 when the state holds an
+    /// inconsistency, 1 on an error.
+    #[arg(long)]
+    pub once: bool,
+    /// Time between cycles.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Where a new state starts reading (0: the whole log). Default: the current tree
+    /// size. Ignored once the state has a position.
+    #[arg(long)]
+    pub from_index: Option<u64>,
+    /// Serve Prometheus metrics on this port.
+    #[arg(long)]
+    pub metrics_port: Option<u16>,
+    /// Address of the metrics listener.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub metrics_host: String,
+    /// POST every event (JSON) to this URL too, retrying until it answers 2xx.
+    #[arg(long)]
+    pub webhook: Option<String>,
+    /// Read through the static-ct-api (checkpoint and tiles) instead of RFC 6962.
+    #[arg(long)]
+    pub static_ct: bool,
+    /// Entries per get-entries request.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub batch: u64,
 }
 
 // ---- ca --------------------------------------------------------------------------------------

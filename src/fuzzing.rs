@@ -200,6 +200,8 @@ pub fn checkpoint(data: &[u8]) {
 pub fn ct_entry(data: &[u8]) {
     if let Ok(e) = entry::parse_leaf_input(data) {
         let _ = e.leaf_hash();
+        // What the monitor and the explorer read from it.
+        let _ = crate::ct::facts::of_entry(&e);
     }
     for cut in [data.len() / 2, data.len() / 3] {
         let (leaf, extra) = data.split_at(cut);
@@ -207,7 +209,17 @@ pub fn ct_entry(data: &[u8]) {
             let _ = entry::parse_extra_data(&e.entry, extra);
         }
     }
-    let _ = entry::parse_data_tile(data);
+    let whole = entry::parse_data_tile(data);
+    // The monitor's per-leaf split agrees with the strict parse wherever that succeeds.
+    if let Ok(leaves) = &whole {
+        let split = entry::split_data_tile(data).expect("a tile that parses also splits");
+        assert_eq!(split.len(), leaves.len());
+        for (a, b) in split.iter().zip(leaves) {
+            assert_eq!(a.as_ref().ok(), Some(b));
+        }
+    } else {
+        let _ = entry::split_data_tile(data);
+    }
 }
 
 /// The identity configuration (YAML or JSON), compiled as `brevis serve` does.

@@ -25,6 +25,7 @@ pub mod grpc;
 pub mod identity;
 pub mod metrics;
 pub mod model;
+pub mod monitor;
 pub mod oidc;
 pub mod ratelimit;
 pub mod reload;

@@ -15,7 +15,7 @@ use clap::Parser;
 use cli::{
     CaCommand, CaCreateArgs, CaIntermediateArgs, CertCommand, CertRequestArgs, CertVerifyArgs, Cli,
     Command, ConfigCheckArgs, ConfigCommand, CtlogCommand, CtlogKeyArgs, CtlogMigrateArgs,
-    CtlogServeArgs, KeyPathArg, ServeArgs, TrustArgs, TrustConfigArgs,
+    CtlogServeArgs, KeyPathArg, MonitorArgs, ServeArgs, TrustArgs, TrustConfigArgs,
 };
 use std::path::PathBuf;
 
@@ -52,6 +52,7 @@ fn main() -> Result<()> {
         Command::Ctlog(CtlogCommand::Key(args)) => ctlog_key(args),
         Command::Ctlog(CtlogCommand::Migrate(args)) => ctlog_migrate(args),
         Command::Ctlog(CtlogCommand::Freeze(args)) => ctlog_freeze(args),
+        Command::Monitor(args) => monitor(*args),
         Command::TrustRoot(args) => emit(&trust_material(&args)?.0, &args.out),
         Command::SigningConfig(args) => emit(&trust_material(&args)?.1, &args.out),
         Command::TrustConfig(args) => trust_config(args),
@@ -242,6 +243,90 @@ fn ctlog_serve(args: CtlogServeArgs) -> Result<()> {
         server.run(stop_signal(signals, None)).await?;
         Ok(())
     })
+}
+
+// ---- monitor ---------------------------------------------------------------------------------
+
+fn monitor_key(args: &MonitorArgs) -> Result<brevis::ct::LogPublicKey> {
+    if let Some(p) = &args.log_public_key {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        return brevis::ct::LogPublicKey::from_pem(&text)
+            .with_context(|| format!("{}: not a CT log public key", p.display()));
+    }
+    let Some(p) = &args.trust_root else {
+        bail!("give the log's key with --log-public-key or --trust-root");
+    };
+    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    let view = brevis::trust::parse_trust_root(&text)
+        .with_context(|| format!("{}: not a TrustedRoot", p.display()))?;
+    let want = args.log.trim_end_matches('/');
+    if let Some((k, _)) = view
+        .ctlogs
+        .iter()
+        .find(|(_, url)| url.trim_end_matches('/') == want)
+    {
+        return Ok(k.clone());
+    }
+    match view.ctlogs.as_slice() {
+        [(k, _)] => Ok(k.clone()),
+        [] => bail!("{}: the TrustedRoot lists no CT log", p.display()),
+        many => bail!(
+            "{}: no CT log with baseUrl {want}; it lists {}",
+            p.display(),
+            many.iter()
+                .map(|(_, u)| u.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn monitor(args: MonitorArgs) -> Result<()> {
+    use brevis::monitor::{Monitor, MonitorOptions, Outcome, source::ReadPath, watch::WatchFile};
+    let key = monitor_key(&args)?;
+    let text = std::fs::read_to_string(&args.watch)
+        .with_context(|| format!("reading {}", args.watch.display()))?;
+    let watch = WatchFile::parse(&text).with_context(|| format!("{}", args.watch.display()))?;
+    let opts = MonitorOptions {
+        log_url: args.log.trim_end_matches('/').to_string(),
+        key,
+        read_path: if args.static_ct {
+            ReadPath::StaticCt
+        } else {
+            ReadPath::Rfc6962
+        },
+        watch,
+        state_dir: args.state_dir,
+        once: args.once,
+        interval: args.interval,
+        from_index: args.from_index,
+        webhook: args.webhook,
+        batch: args.batch,
+    };
+    let outcome = actix_web::rt::System::new().block_on(async move {
+        let signals = Signals::new().context("installing signal handlers")?;
+        let mut m = Monitor::open(opts, std::io::stdout().lock())?;
+        let metrics = match args.metrics_port {
+            Some(port) => {
+                let (server, addr) = brevis::server::metrics_listener(&args.metrics_host, port)?;
+                tracing::info!(%addr, "monitor metrics on /metrics");
+                let handle = server.handle();
+                actix_web::rt::spawn(server);
+                Some(handle)
+            }
+            None => None,
+        };
+        let r = m.run(stop_signal(signals, None)).await;
+        if let Some(h) = metrics {
+            h.stop(true).await;
+        }
+        anyhow::Ok(r?)
+    })?;
+    if outcome == Outcome::Inconsistent {
+        std::process::exit(2);
+    }
+    Ok(())
 }
 
 // ---- CA material ---------------------------------------------------------------------------

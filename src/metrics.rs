@@ -444,3 +444,119 @@ pub(crate) fn render() -> String {
     let _ = TextEncoder::new().encode(&REGISTRY.gather(), &mut buf);
     String::from_utf8(buf).unwrap_or_default()
 }
+
+// ---- brevis monitor ----------------------------------------------------------------------
+
+fn monitor_gauge(name: &str, help: &str) -> IntGauge {
+    register(IntGauge::new(name, help).expect("valid metric definition"))
+}
+
+fn monitor_fgauge(name: &str, help: &str) -> Gauge {
+    register(Gauge::new(name, help).expect("valid metric definition"))
+}
+
+/// Entries the monitor read and examined.
+pub(crate) static MONITOR_SCANNED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "brevis_monitor_entries_scanned_total",
+            "Log entries the monitor read and examined",
+        )
+        .expect("valid metric definition"),
+    )
+});
+
+/// Matches by watch name (names come from the watch file).
+pub(crate) static MONITOR_MATCHES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "brevis_monitor_matches_total",
+        "Entries that matched a watch, by watch name",
+        &["watch"],
+    )
+});
+
+/// Entries whose certificate could not be read.
+pub(crate) static MONITOR_UNPARSED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register(
+        IntCounter::new(
+            "brevis_monitor_unparsed_total",
+            "Log entries the monitor could not parse (each is an `unparsed` event)",
+        )
+        .expect("valid metric definition"),
+    )
+});
+
+/// Consistency checks by outcome: consistent, inconsistent, error.
+pub(crate) static MONITOR_CONSISTENCY: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "brevis_monitor_consistency_checks_total",
+        "Checks of a new tree head against the stored one, by outcome (consistent, inconsistent, error)",
+        &["outcome"],
+    )
+});
+
+/// Webhook delivery attempts by outcome.
+pub(crate) static MONITOR_WEBHOOK: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "brevis_monitor_webhook_deliveries_total",
+        "Webhook deliveries by outcome (delivered, failed_attempt)",
+        &["outcome"],
+    )
+});
+
+/// The latest verified tree size.
+pub(crate) static MONITOR_TREE_SIZE: LazyLock<IntGauge> = LazyLock::new(|| {
+    monitor_gauge(
+        "brevis_monitor_tree_size",
+        "Tree size of the latest verified tree head",
+    )
+});
+
+/// Age of the latest tree head.
+pub(crate) static MONITOR_CHECKPOINT_AGE: LazyLock<Gauge> = LazyLock::new(|| {
+    monitor_fgauge(
+        "brevis_monitor_checkpoint_age_seconds",
+        "Age of the log's latest tree head when it was fetched",
+    )
+});
+
+/// Entries behind the log.
+pub(crate) static MONITOR_LAG: LazyLock<IntGauge> = LazyLock::new(|| {
+    monitor_gauge(
+        "brevis_monitor_lag_entries",
+        "Entries of the latest tree head the monitor has not read yet",
+    )
+});
+
+/// Inconsistencies recorded in the state.
+pub(crate) static MONITOR_INCONSISTENCIES: LazyLock<IntGauge> = LazyLock::new(|| {
+    monitor_gauge(
+        "brevis_monitor_inconsistencies",
+        "Inconsistencies recorded in the monitor's state (never cleared by the monitor)",
+    )
+});
+
+/// When a cycle last finished with the log fully verified.
+pub(crate) static MONITOR_LAST_SUCCESS: LazyLock<Gauge> = LazyLock::new(|| {
+    monitor_fgauge(
+        "brevis_monitor_last_success_timestamp_seconds",
+        "Unix time of the last cycle that verified the log up to its latest tree head",
+    )
+});
+
+/// Touches every monitor metric so it appears before its first event.
+pub(crate) fn init_monitor() {
+    LazyLock::force(&MONITOR_SCANNED);
+    LazyLock::force(&MONITOR_UNPARSED);
+    for o in ["consistent", "inconsistent", "error"] {
+        MONITOR_CONSISTENCY.with_label_values(&[o]);
+    }
+    for o in ["delivered", "failed_attempt"] {
+        MONITOR_WEBHOOK.with_label_values(&[o]);
+    }
+    LazyLock::force(&MONITOR_TREE_SIZE);
+    LazyLock::force(&MONITOR_CHECKPOINT_AGE);
+    LazyLock::force(&MONITOR_LAG);
+    LazyLock::force(&MONITOR_INCONSISTENCIES);
+    LazyLock::force(&MONITOR_LAST_SUCCESS);
+}

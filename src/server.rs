@@ -1359,6 +1359,22 @@ fn readiness(
     }
 }
 
+/// A listener serving only `/metrics` (for `brevis monitor`): the server (not yet
+/// spawned) and its bound address.
+pub fn metrics_listener(
+    host: &str,
+    port: u16,
+) -> Result<(actix_web::dev::Server, SocketAddr), StartupError> {
+    let listener = bind(host, port)?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| StartupError::Serve {
+            listener: "metrics",
+            source,
+        })?;
+    Ok((metrics_server(listener)?, addr))
+}
+
 fn metrics_server(listener: TcpListener) -> Result<actix_web::dev::Server, StartupError> {
     Ok(
         HttpServer::new(|| App::new().configure(api::configure_metrics))

@@ -113,6 +113,12 @@ const RULES: &[(&str, &[&str])] = &[
     ),
     ("grpc", &["api", "authority", "metrics", "runtime"]),
     (
+        "monitor",
+        &[
+            "config", "ct", "errors", "files", "metrics", "model", "trust",
+        ],
+    ),
+    (
         "server",
         &[
             "grpc",
@@ -176,7 +182,14 @@ const CONFINED: &[(&str, &[&str])] = &[
     ("aws_config", &["signers/kms.rs"]),
     (
         "reqwest",
-        &["oidc/fetch.rs", "ct/client.rs", "client.rs", "main.rs"],
+        &[
+            "oidc/fetch.rs",
+            "ct/client.rs",
+            "client.rs",
+            "main.rs",
+            "monitor/mod.rs",
+            "monitor/source.rs",
+        ],
     ),
 ];
 

@@ -620,7 +620,66 @@ async fn dashboard_and_alerts_query_metrics_brevis_exports() {
         .await;
     assert_eq!(s, 400);
     let _ = brevis.get("/readyz").await;
-    let m = common::prom::parse(&brevis.metrics().await);
+    // The monitor rows and alerts read `brevis monitor`'s metrics: a monitor following
+    // this brevis's log, scraped too.
+    let work = tempfile::tempdir().unwrap();
+    let watch = work.path().join("watch.yaml");
+    std::fs::write(
+        &watch,
+        "watches:\n  - name: staff\n    identity-pattern: \"*@example.com\"\n",
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut monitor = Command::new(common::brevis_bin())
+        .args(["monitor", "--log", brevis.ctlog_url.as_ref().unwrap()])
+        .arg("--log-public-key")
+        .arg(brevis.dir.join("data/ctlog/log-public-key.pem"))
+        .arg("--watch")
+        .arg(&watch)
+        .arg("--state-dir")
+        .arg(work.path().join("state"))
+        .args([
+            "--from-index",
+            "0",
+            "--interval",
+            "1h",
+            "--metrics-host",
+            "127.0.0.1",
+        ])
+        .args(["--metrics-port", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let monitor_url = format!("http://127.0.0.1:{port}/metrics");
+    let mut monitor_text = String::new();
+    common::eventually("the monitor's first cycle", || {
+        let url = monitor_url.clone();
+        async move {
+            match reqwest::get(&url).await {
+                Ok(r) => r
+                    .text()
+                    .await
+                    .is_ok_and(|t| t.contains("brevis_monitor_matches_total{watch=\"staff\"} 1")),
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+    monitor_text.push_str(
+        &reqwest::get(&monitor_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let m = common::prom::parse(&format!("{}\n{monitor_text}", brevis.metrics().await));
     let check = |where_: &str, expr: &str| {
         let found = metrics_in(expr);
         assert!(
@@ -725,6 +784,8 @@ async fn dashboard_and_alerts_query_metrics_brevis_exports() {
         "BrevisTLSCertificateExpiring",
         "BrevisSignerFailing",
         "BrevisSignerSlow",
+        "BrevisMonitorInconsistency",
+        "BrevisMonitorLagging",
     ] {
         assert!(alerts.contains(a), "missing alert {a}");
     }
@@ -905,5 +966,152 @@ fn compose_postgres_runs_three_replicas_behind_a_balancer() {
                 assert_command_line("compose init", &words);
             }
         }
+    }
+}
+
+/// The monitor's deploy files: the Kubernetes objects fit together and pass only flags
+/// `brevis monitor` has, the watch file in the ConfigMap is one it accepts, and the systemd
+/// unit is hardened like brevis's own.
+#[test]
+fn monitor_deploy_files_fit_together() {
+    let dir = deploy().join("kubernetes-monitor");
+    let k = yaml_docs(&dir.join("kustomization.yaml")).remove(0);
+    let mut objects = Vec::new();
+    for r in strings(&k["resources"]) {
+        objects.extend(yaml_docs(&dir.join(&r)));
+    }
+    let d = find(&objects, "Deployment", "brevis-monitor");
+    assert_eq!(d["spec"]["replicas"], 1, "one writer of the state");
+    assert_eq!(d["spec"]["strategy"]["type"], "Recreate");
+    let pod = &d["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let c = &pod["containers"][0];
+    let flags = assert_command_line("monitor", &strings(&c["args"]));
+    let sc = &c["securityContext"];
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    let mounts = c["volumeMounts"].as_array().unwrap();
+    let volumes = pod["volumes"].as_array().unwrap();
+    let mut watch_text = None;
+    for f in &flags {
+        let Some((flag, value)) = f.split_once('=') else {
+            continue;
+        };
+        if !value.starts_with('/') {
+            continue;
+        }
+        let mount = mounts
+            .iter()
+            .find(|m| value.starts_with(m["mountPath"].as_str().unwrap()))
+            .unwrap_or_else(|| panic!("{flag}: {value} is not under a volume mount"));
+        let vol = volumes.iter().find(|v| v["name"] == mount["name"]).unwrap();
+        if let Some(pvc) = vol.get("persistentVolumeClaim") {
+            assert_eq!(flag, "--state-dir");
+            find(
+                &objects,
+                "PersistentVolumeClaim",
+                pvc["claimName"].as_str().unwrap(),
+            );
+            continue;
+        }
+        let file = value[mount["mountPath"].as_str().unwrap().len()..].trim_start_matches('/');
+        let (kind, name, items, data) = match vol.get("secret") {
+            Some(s) => (
+                "Secret",
+                s["secretName"].as_str().unwrap(),
+                &s["items"],
+                "stringData",
+            ),
+            None => {
+                let cm = &vol["configMap"];
+                (
+                    "ConfigMap",
+                    cm["name"].as_str().unwrap(),
+                    &cm["items"],
+                    "data",
+                )
+            }
+        };
+        let key = items
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["path"] == file)
+            .unwrap_or_else(|| panic!("{kind} {name} projects no {file}"))["key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let text = find(&objects, kind, name)[data][&key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{kind} {name} has no key {key}"))
+            .to_string();
+        if flag == "--watch" {
+            watch_text = Some(text);
+        }
+    }
+    let port = c["livenessProbe"]["httpGet"]["port"].as_str().unwrap();
+    assert!(
+        c["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == port)
+    );
+    let svc = find(&objects, "Service", "brevis-monitor");
+    assert!(selects(
+        &svc["spec"]["selector"],
+        &d["spec"]["template"]["metadata"]["labels"]
+    ));
+    let sm = find(&objects, "ServiceMonitor", "brevis-monitor");
+    assert!(selects(
+        &sm["spec"]["selector"]["matchLabels"],
+        &svc["metadata"]["labels"]
+    ));
+
+    // The watch file is one the monitor accepts: it gets as far as reading the log.
+    let tmp = tempfile::tempdir().unwrap();
+    let watch = tmp.path().join("watch.yaml");
+    std::fs::write(&watch, watch_text.expect("a --watch flag")).unwrap();
+    let key = tmp.path().join("key.pem");
+    let signer =
+        brevis::ca::LocalSigner::generate(brevis::ca::SigningAlgorithm::EcdsaP256Sha256).unwrap();
+    std::fs::write(
+        &key,
+        brevis::model::pem::encode("PUBLIC KEY", brevis::ca::Signer::public_key_spki(&signer)),
+    )
+    .unwrap();
+    let out = Command::new(common::brevis_bin())
+        .args(["monitor", "--once", "--log", "http://127.0.0.1:1"])
+        .arg("--log-public-key")
+        .arg(&key)
+        .arg("--watch")
+        .arg(&watch)
+        .arg("--state-dir")
+        .arg(tmp.path().join("state"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("reading the log"), "{err}");
+
+    let unit = unit_file(
+        &std::fs::read_to_string(deploy().join("systemd/brevis-monitor.service")).unwrap(),
+    );
+    let service = &unit["Service"];
+    let one = |k: &str| service.get(k).unwrap_or_else(|| panic!("no {k}"))[0].clone();
+    let exec: Vec<String> = one("ExecStart")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(exec[0], "/usr/local/bin/brevis");
+    assert_command_line("systemd ExecStart", &exec[1..]);
+    for (k, v) in [
+        ("NoNewPrivileges", "yes"),
+        ("DynamicUser", "yes"),
+        ("ProtectSystem", "strict"),
+        ("StateDirectory", "brevis-monitor"),
+        ("CapabilityBoundingSet", ""),
+        ("MemoryDenyWriteExecute", "yes"),
+    ] {
+        assert_eq!(one(k), v, "{k}");
     }
 }

@@ -33,6 +33,9 @@ pub enum EntryError {
     /// A precert entry's `tbs_certificate` is not exactly one DER `TBSCertificate`.
     #[error("failed to parse precertificate TBS")]
     PrecertTbs,
+    /// A data tile's entry does not hash to the leaf hash the tree commits to.
+    #[error("the data tile's entry does not hash to the tree's leaf hash")]
+    HashMismatch,
     /// A `TileLeaf`'s `certificate_chain` fingerprint list length is not a multiple of 32.
     #[error("TileLeaf: fingerprint list is not a multiple of 32 bytes")]
     Fingerprints,
@@ -121,22 +124,35 @@ impl<'a> Cursor<'a> {
 }
 
 fn parse_timestamped_entry(c: &mut Cursor<'_>) -> Result<ParsedEntry, EntryError> {
+    let e = frame_timestamped_entry(c)?;
+    check_entry(&e)?;
+    Ok(e)
+}
+
+/// Checks that the certificate (or precertificate TBS) an entry carries is valid DER.
+fn check_entry(e: &ParsedEntry) -> Result<(), EntryError> {
+    match &e.entry {
+        SignedEntry::X509 { certificate: cert } => certificate("certificate", cert),
+        SignedEntry::Precert { tbs, .. } => match TbsCertificate::from_der(tbs) {
+            Ok(([], _)) => Ok(()),
+            _ => Err(EntryError::PrecertTbs),
+        },
+    }
+}
+
+/// Reads a `TimestampedEntry`'s framing without looking inside the certificate.
+fn frame_timestamped_entry(c: &mut Cursor<'_>) -> Result<ParsedEntry, EntryError> {
     let start = c.b;
     let timestamp = c.uint(8)?;
     let entry = match c.uint(2)? {
         0 => {
             let cert = c.vec(3)?.to_vec();
-            certificate("certificate", &cert)?;
             SignedEntry::X509 { certificate: cert }
         }
         1 => {
             let mut ikh: Hash = [0; merkle::HASH_LEN];
             ikh.copy_from_slice(c.take(merkle::HASH_LEN)?);
             let tbs = c.vec(3)?.to_vec();
-            match TbsCertificate::from_der(&tbs) {
-                Ok(([], _)) => {}
-                _ => return Err(EntryError::PrecertTbs),
-            }
             SignedEntry::Precert {
                 issuer_key_hash: ikh,
                 tbs,
@@ -229,6 +245,32 @@ pub struct TileLeaf {
     pub precertificate: Option<Vec<u8>>,
     /// SHA-256 fingerprints of the chain certificates (`certificate_chain`), issuer first.
     pub chain_fingerprints: Vec<Hash>,
+}
+
+/// Splits a data tile into its `TileLeaf`s, checking each leaf's certificate on its own: the
+/// outer error means the tile's framing is broken; an inner one, that leaf's certificate
+/// (what a monitor reports as one unparsed entry, without losing its neighbours).
+pub fn split_data_tile(b: &[u8]) -> Result<Vec<Result<TileLeaf, EntryError>>, EntryError> {
+    let mut c = Cursor {
+        b,
+        what: "TileLeaf",
+    };
+    let mut out = Vec::new();
+    while !c.b.is_empty() {
+        let entry = frame_timestamped_entry(&mut c)?;
+        let precertificate = match entry.entry {
+            SignedEntry::Precert { .. } => Some(c.vec(3)?.to_vec()),
+            SignedEntry::X509 { .. } => None,
+        };
+        let chain_fingerprints =
+            merkle::hashes_from(c.vec(2)?).map_err(|_| EntryError::Fingerprints)?;
+        out.push(check_entry(&entry).map(|()| TileLeaf {
+            entry,
+            precertificate,
+            chain_fingerprints,
+        }));
+    }
+    Ok(out)
 }
 
 /// Parses a data tile into its `TileLeaf`s.

@@ -372,6 +372,41 @@ pub fn verify_consistency(
     Ok(())
 }
 
+/// The frontier of the tree of `index + 1` leaves, from a verified inclusion proof of leaf
+/// `index` in a larger tree: the proof's left-hand nodes are exactly the complete subtrees
+/// covering `[0, index)`. Verifies the proof against `root` first.
+pub fn frontier_from_inclusion(
+    index: u64,
+    size: u64,
+    leaf: &[u8],
+    proof: &[Vec<u8>],
+    root: &[u8],
+) -> Result<Frontier, ProofError> {
+    verify_inclusion(index, size, leaf, proof, root)?;
+    let (mut fn_, mut sn) = (index, size - 1);
+    let mut lefts: Vec<&[u8]> = Vec::new();
+    for p in proof {
+        if fn_ & 1 == 1 || fn_ == sn {
+            lefts.push(p);
+            if fn_ & 1 == 0 {
+                while fn_ & 1 == 0 && fn_ != 0 {
+                    fn_ >>= 1;
+                    sn >>= 1;
+                }
+            }
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    let mut bytes = index.to_be_bytes().to_vec();
+    for l in lefts.iter().rev() {
+        bytes.extend_from_slice(l);
+    }
+    let mut f = Frontier::from_bytes(&bytes).ok_or(ProofError::WrongLength)?;
+    f.push(leaf.try_into().map_err(|_| ProofError::BadHash)?);
+    Ok(f)
+}
+
 /// Subtree hashes computed from a plain list of leaf hashes (tests, small trees).
 pub struct InMemory(pub Vec<Hash>);
 
@@ -386,6 +421,32 @@ impl SubtreeHashes for InMemory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frontier_from_an_inclusion_proof_is_the_frontier() {
+        let leaves: Vec<Hash> = (0..70u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let tree = InMemory(leaves.clone());
+        for size in 1..=70u64 {
+            let root = root_of(&leaves[..size as usize]);
+            for index in 0..size {
+                let proof: Vec<Vec<u8>> = inclusion_proof(&tree, index, size)
+                    .unwrap()
+                    .into_iter()
+                    .map(|h| h.to_vec())
+                    .collect();
+                let f =
+                    frontier_from_inclusion(index, size, &leaves[index as usize], &proof, &root)
+                        .unwrap();
+                let mut want = Frontier::default();
+                for l in &leaves[..=index as usize] {
+                    want.push(*l);
+                }
+                assert_eq!(f, want, "index {index} size {size}");
+            }
+            let bad = [0u8; 32];
+            assert!(frontier_from_inclusion(0, size, &leaves[0], &[], &bad).is_err());
+        }
+    }
 
     #[test]
     fn frontier_matches_recursive_root_and_round_trips() {

@@ -205,6 +205,7 @@ pub(crate) trait Submitter: Send + Sync {
 pub mod checkpoint;
 pub mod client;
 pub mod entry;
+pub mod facts;
 pub mod log;
 pub mod merkle;
 pub mod tiles;

@@ -1388,8 +1388,8 @@ impl<S: TileSource> SubtreeHashes for TileHashes<'_, S> {
 
 /// A dry run of a proof: records which tiles it reads.
 #[derive(Default)]
-struct TileRecorder {
-    tiles: RefCell<HashSet<(u8, u64)>>,
+pub(crate) struct TileRecorder {
+    pub(crate) tiles: RefCell<HashSet<(u8, u64)>>,
 }
 
 impl SubtreeHashes for TileRecorder {
