@@ -20,6 +20,8 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresq
 # tests/keys.rs: a PKCS#11 token (SoftHSM2) and pkcs11-tool to inspect it.
 command -v softhsm2-util >/dev/null || need_apt+=(softhsm2)
 command -v pkcs11-tool >/dev/null || need_apt+=(opensc)
+# tests/explorer.rs: the log explorer in headless Chromium (driven by playwright-core).
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   SUDO=""
@@ -28,9 +30,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 
-log "test OIDC provider and sigstore-js (npm ci in tests/oidc, tests/interop)"
+log "test OIDC provider, sigstore-js, playwright-core (npm ci in tests/oidc, tests/interop, tests/ui)"
 (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
 (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
 
 log "Python test environment (.venv-test, pinned in tests/py/requirements.txt)"
 stamp=.venv-test/.requirements.sha256

@@ -601,6 +601,15 @@ pub struct LogArgs {
     /// Full tiles (8 KiB each) the log keeps in memory for reads; 0 keeps none.
     #[arg(long = "ctlog-tile-cache", default_value_t = brevis::ct::log::DEFAULT_TILE_CACHE)]
     pub tile_cache: usize,
+    /// Keep the explorer's search index (search.sqlite in the log's directory, built from
+    /// the log as entries are sequenced). `false` turns /ui/ search off.
+    #[arg(
+        long = "ctlog-search-index",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        default_value = "true"
+    )]
+    pub search_index: bool,
 }
 
 impl LogArgs {
@@ -639,6 +648,7 @@ impl LogArgs {
             },
             checkpoint_poll: self.checkpoint_poll,
             tile_cache: self.tile_cache,
+            search_index: self.search_index,
             ..LogOptions::default()
         })
     }

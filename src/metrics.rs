@@ -560,3 +560,14 @@ pub(crate) fn init_monitor() {
     LazyLock::force(&MONITOR_INCONSISTENCIES);
     LazyLock::force(&MONITOR_LAST_SUCCESS);
 }
+
+/// Entries of the log not yet in its search index.
+pub(crate) static CTLOG_SEARCH_LAG: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "brevis_ctlog_search_index_lag_entries",
+            "Committed entries of the log not yet in its search index (the explorer's searches)",
+        )
+        .expect("valid metric definition"),
+    )
+});

@@ -49,6 +49,7 @@ pub(crate) fn configure(prefix: &str) -> impl FnOnce(&mut web::ServiceConfig) + 
             .route(&p("/tile/{level}/{rest:.*}"), web::get().to(hash_tile))
             .route(&p("/issuer/{fingerprint}"), web::get().to(issuer))
             .route(&p("/log.v3.json"), web::get().to(log_info));
+        super::explorer::configure(cfg, prefix);
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub(crate) mod ctlog;
 pub(crate) mod error;
+pub(crate) mod explorer;
 pub mod json;
 pub(crate) mod middleware;
 

@@ -25,7 +25,7 @@ pub fn vectors() -> PathBuf {
     repo_root().join("tests/vectors")
 }
 
-fn require(path: &Path, what: &str) {
+pub fn require(path: &Path, what: &str) {
     assert!(
         path.exists(),
         "{} is missing ({what}); run the README's test command (scripts/test.sh), which installs it",

@@ -67,9 +67,67 @@ pub fn append_synthetic(
     count: u64,
     batch: usize,
     sign: bool,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<u64, BulkError> {
     let rng = SystemRandom::new();
+    let random = |_| {
+        let mut cert = vec![0u8; ENTRY_BYTES];
+        rng.fill(&mut cert)
+            .map_err(|_| StoreError::Corrupt("no randomness"))?;
+        Ok(cert)
+    };
+    append_with(writer, signer, count, batch, sign, random, progress)
+}
+
+/// Opens (creating if needed) the log in `dir` and appends `count` `x509_entry`s whose
+/// certificates `make(index)` builds (real certificates, for tests and benchmarks of
+/// what reads them: the monitor, the explorer's search).
+pub fn fill_with(
+    dir: &std::path::Path,
+    storage: &super::Storage,
+    origin: &str,
+    count: u64,
+    batch: usize,
+    mut make: impl FnMut(u64) -> Vec<u8>,
+    progress: impl FnMut(u64),
+) -> Result<u64, BulkError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| StoreError::Config(format!("creating {}: {e}", dir.display())))?;
+    let signer = super::load_or_create_key(dir)
+        .map_err(|e| BulkError::Store(StoreError::Config(format!("the log key: {e}"))))?;
+    let public_key = crate::ct::LogPublicKey::from_spki_der(signer.public_key_spki())
+        .map_err(|_| StoreError::Corrupt("the log key"))?;
+    let (mut writer, _) =
+        super::open_store(storage, dir, super::store::lookup::DEFAULT_INDEX_EVERY)?;
+    super::initialize(
+        writer.as_mut(),
+        &signer,
+        &public_key,
+        origin,
+        &crate::model::SystemClock,
+    )
+    .map_err(|e| BulkError::Store(StoreError::Config(format!("opening the log: {e}"))))?;
+    append_with(
+        writer.as_mut(),
+        &signer,
+        count,
+        batch,
+        true,
+        |i| Ok(make(i)),
+        progress,
+    )
+}
+
+/// [`append_synthetic`] with the certificate of each index from `make`.
+fn append_with(
+    writer: &mut dyn LogWriter,
+    signer: &dyn Signer,
+    count: u64,
+    batch: usize,
+    sign: bool,
+    mut make: impl FnMut(u64) -> Result<Vec<u8>, StoreError>,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, BulkError> {
     let fixed = signer.sign(b"a fixed signature for unsigned bulk entries")?;
     let issuer_der = vec![0x30u8, 0x03, 0x02, 0x01, 0x01];
     let issuer_fp: Hash = crate::ct::sha256(&issuer_der);
@@ -86,9 +144,7 @@ pub fn append_synthetic(
             let mut leaves = Vec::with_capacity(n as usize);
             for i in 0..n {
                 let index = cp.tree_size + i;
-                let mut cert = vec![0u8; ENTRY_BYTES];
-                rng.fill(&mut cert)
-                    .map_err(|_| StoreError::Corrupt("no randomness"))?;
+                let cert = make(index)?;
                 let extensions = sct::leaf_index_extension(index);
                 let entry = Entry::X509 { certificate: &cert };
                 let te = sct::timestamped_entry(timestamp, &entry, &extensions);

@@ -8,6 +8,7 @@
 
 #[cfg(feature = "test-support")]
 pub mod bulk;
+pub(crate) mod indexer;
 pub mod migrate;
 mod sequencer;
 pub mod store;
@@ -310,6 +311,8 @@ pub struct LogOptions {
     pub tile_cache: usize,
     /// The time: SCT timestamps, checkpoints, validity checks of submissions.
     pub clock: Arc<dyn Clock>,
+    /// Keep a search index (`search.sqlite` in the log's directory) for the explorer.
+    pub search_index: bool,
 }
 
 impl std::fmt::Debug for LogOptions {
@@ -339,6 +342,7 @@ impl Default for LogOptions {
             last_published: None,
             tile_cache: DEFAULT_TILE_CACHE,
             clock: Arc::new(SystemClock),
+            search_index: true,
         }
     }
 }
@@ -421,6 +425,10 @@ pub struct Log {
     key_check: signers::KeyCheck,
     /// When the log was frozen (ms since the epoch): no submissions from then on.
     frozen: Option<u64>,
+    /// The explorer's search index, when kept.
+    search: Option<Arc<store::search::SearchIndex>>,
+    /// The thread that fills `search`; stopped at shutdown.
+    indexer: Mutex<Option<indexer::Indexer>>,
 }
 
 /// Full tiles by (level, index).
@@ -628,7 +636,51 @@ impl Log {
             source,
         })?;
         let (writer, reader) = open_store(&options.storage, dir, options.index_every)?;
-        Log::with_store(writer, reader, signer, options)
+        let search = options.search_index;
+        let mut log = Log::with_store(writer, reader, signer, options)?;
+        if search {
+            let index = Arc::new(store::search::SearchIndex::open(
+                &dir.join("search.sqlite"),
+                log.public_key.log_id(),
+                log.sth().tree_size,
+            )?);
+            let indexer = indexer::Indexer::start(log.reader.clone(), index.clone())
+                .map_err(OpenError::Thread)?;
+            log.search = Some(index);
+            log.indexer = Mutex::new(Some(indexer));
+        }
+        Ok(log)
+    }
+
+    /// The explorer's search index, when the log keeps one.
+    pub(crate) fn search_index(&self) -> Option<&store::search::SearchIndex> {
+        self.search.as_deref()
+    }
+
+    /// The stored entry at `index` of the current tree, the tree head, and the entry's
+    /// inclusion proof in it.
+    pub(crate) async fn entry_with_proof(
+        &self,
+        index: u64,
+    ) -> Result<(StoredEntry, Arc<SignedTreeHead>, Vec<Hash>), LogError> {
+        let sth = self.sth();
+        if index >= sth.tree_size {
+            return Err(LogError::NotFound(
+                "no entry with that index in the current tree",
+            ));
+        }
+        let entry = self
+            .reader
+            .entries(index, index)
+            .await
+            .map_err(LogError::Storage)?
+            .into_iter()
+            .next()
+            .ok_or(LogError::Storage(StoreError::Corrupt(
+                "an entry of the current tree is missing",
+            )))?;
+        let proof = self.proof_by_index(index, sth.tree_size).await?;
+        Ok((entry, sth, proof))
     }
 
     /// Opens a log over any storage backend (tests inject faults or keep it in memory).
@@ -696,6 +748,8 @@ impl Log {
             None
         };
         Ok(Log {
+            search: None,
+            indexer: Mutex::new(None),
             frozen,
             key_check,
             poller: Mutex::new(poller),
@@ -836,6 +890,7 @@ impl Log {
         if let Some(p) = poller {
             p.stop();
         }
+        drop(self.indexer.lock().ok().and_then(|mut i| i.take()));
     }
 
     /// The latest signed tree head.

@@ -13,6 +13,7 @@ pub(crate) mod lookup;
 #[cfg(test)]
 pub(crate) mod memory;
 pub mod postgres;
+pub mod search;
 pub mod sqlite;
 
 use crate::ct::merkle::Hash;
