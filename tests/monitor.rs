@@ -634,6 +634,82 @@ async fn entries_that_do_not_parse_are_reported_not_skipped() {
     }
 }
 
+/// A one-route test server: answers every request with `body` (JSON).
+fn serve_json(body: String) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { break };
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let _ = s.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_head_older_than_the_stored_one_is_inconsistent() {
+    // The log's own key signs a tree head of the same tree with an earlier timestamp,
+    // served by a test server standing in for the log.
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("monitor time");
+    let log = CtLog::start(dir.path(), &ca.write_root(dir.path()), &[]);
+    fill(&log, &ca, 0..3).await;
+    let key = dir.path().join("log/log-public-key.pem");
+    let watch = dir.path().join("watch.yaml");
+    std::fs::write(&watch, EXAMPLE_WATCH).unwrap();
+    let state = dir.path().join("state");
+    let run = monitor_once(
+        &log.url,
+        &strs(&key_arg(&key)),
+        &watch,
+        &state,
+        &["--from-index", "0"],
+    );
+    assert_eq!(matches(&run).len(), 3);
+    let sth: Value = reqwest::get(format!("{}/ct/v1/get-sth", log.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let signer = brevis::ct::log::load_or_create_key(&dir.path().join("log")).unwrap();
+    let old = sth["timestamp"].as_u64().unwrap() - 60_000;
+    let root: [u8; 32] = STANDARD
+        .decode(sth["sha256_root_hash"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let input = brevis::model::sct::tree_head_signature_input(old, 3, &root);
+    let signature = brevis::ca::Signer::sign(&signer, &input).unwrap();
+    // TLS DigitallySigned: SHA-256 (4), ECDSA (3), a 16-bit length, the signature.
+    let mut ds = vec![4u8, 3];
+    ds.extend_from_slice(&(signature.len() as u16).to_be_bytes());
+    ds.extend_from_slice(&signature);
+    let forged = json!({
+        "tree_size": 3,
+        "timestamp": old,
+        "sha256_root_hash": sth["sha256_root_hash"],
+        "tree_head_signature": STANDARD.encode(&ds),
+    });
+    let url = serve_json(forged.to_string());
+    let run = monitor_once(&url, &strs(&key_arg(&key)), &watch, &state, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.events.len(), 1, "{:?}", run.events);
+    assert_eq!(run.events[0]["reason"], "timestamp_went_backwards");
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
