@@ -91,6 +91,8 @@ impl SearchIndex {
     /// entries; an index of another log, or ahead of the log, is emptied to be rebuilt.
     pub fn open(path: &Path, log_id: &[u8], tree_size: u64) -> Result<SearchIndex, StoreError> {
         let w = open_conn(path)?;
+        // Large transactions keep their dirty pages in memory until they commit.
+        w.pragma_update(None, "cache_size", -65536)?;
         w.execute_batch(SCHEMA)?;
         let stored: Option<Vec<u8>> = w
             .query_row("SELECT v FROM meta WHERE k = 'log_id'", [], |r| r.get(0))
