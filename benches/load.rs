@@ -18,7 +18,9 @@
 mod common;
 
 use brevis::ca::{LocalSigner, Signer, SigningAlgorithm};
-use common::issuance::{Checker, Issuer, Prepared, memory, prepare, run_level, start_brevis};
+use common::issuance::{
+    Checker, Issuer, PHASES, Prepared, memory, phase_totals, prepare, run_level, start_brevis,
+};
 use common::percentile_ms;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -188,7 +190,8 @@ fn main() {
         .map(|p| (p.clone(), Arc::new(prepare(&issuer, p, 2048, lifetime))))
         .collect();
 
-    let (mut child, addr, pid, _) = start_brevis(dir.path(), &issuer, &a.log_level, &a.serve_args);
+    let (mut child, addr, pid, _, metrics_url) =
+        start_brevis(dir.path(), &issuer, &a.log_level, &a.serve_args);
     let key = std::fs::read_to_string(dir.path().join("data/ctlog/log-public-key.pem")).unwrap();
     let checker = Arc::new(Checker {
         ctlog: brevis::ct::LogPublicKey::from_pem(&key).unwrap(),
@@ -215,8 +218,12 @@ fn main() {
         "\n| path | clients | certs/s | p50 ms | p99 ms | p99.9 ms | errors | checked | brevis CPU s/s | certs per CPU-s | % of floor | KiB written per cert |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    // One client's latency by phase (brevis's own timers; "HTTP and the rest" is the
+    // client-side mean minus the phases).
+    let mut breakdown = Vec::new();
     for (path, pool) in &pools {
         for &c in &a.levels {
+            let before = rt.block_on(phase_totals(&metrics_url));
             let l = run_level(
                 &rt,
                 std::slice::from_ref(&addr),
@@ -243,6 +250,43 @@ fn main() {
             if let Some(e) = l.first_error {
                 println!("    first error: {e}");
             }
+            if c == 1 {
+                let after = rt.block_on(phase_totals(&metrics_url));
+                let mean_ms = |(s1, n1): (f64, f64), (s0, n0): (f64, f64)| {
+                    (s1 - s0) / (n1 - n0).max(1.0) * 1000.0
+                };
+                let phases: Vec<f64> = after
+                    .iter()
+                    .zip(&before)
+                    .map(|(a, b)| mean_ms(*a, *b))
+                    .collect();
+                let total = l.latencies.iter().map(|d| d.as_secs_f64()).sum::<f64>()
+                    / (l.latencies.len().max(1) as f64)
+                    * 1000.0;
+                breakdown.push((path.clone(), phases, total));
+            }
+        }
+    }
+    if !breakdown.is_empty() {
+        println!(
+            "\none client, mean ms per issuance by phase (log = queue + batch commit with fsync):"
+        );
+        println!(
+            "| path | {} | HTTP and the rest | total (client) |",
+            PHASES.join(" | ")
+        );
+        println!("|---|{}---|---|", "---|".repeat(PHASES.len()));
+        for (path, phases, total) in &breakdown {
+            let sum: f64 = phases.iter().sum();
+            println!(
+                "| {path} | {} | {:.3} | {total:.3} |",
+                phases
+                    .iter()
+                    .map(|p| format!("{p:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+                total - sum
+            );
         }
     }
 

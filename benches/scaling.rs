@@ -97,7 +97,7 @@ impl Drop for Running {
 fn start(dir: &Path, issuer: &Issuer, extra: &[&str]) -> Running {
     std::fs::create_dir_all(dir).unwrap();
     let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-    let (child, addr, pid, ctlog) = start_brevis(dir, issuer, "info", &extra);
+    let (child, addr, pid, ctlog, _) = start_brevis(dir, issuer, "info", &extra);
     Running {
         child,
         addr,

@@ -380,7 +380,7 @@ pub fn start_brevis(
     issuer: &Issuer,
     log_level: &str,
     extra: &[String],
-) -> (Child, String, u32, Option<String>) {
+) -> (Child, String, u32, Option<String>, String) {
     let config = dir.join("identity.yaml");
     std::fs::write(
         &config,
@@ -414,11 +414,15 @@ pub fn start_brevis(
         .unwrap();
     let mut url = String::new();
     let mut ctlog = None;
+    let mut metrics = String::new();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(u) = line.trim().strip_prefix("API listening on http://") {
             url = u.to_string();
+        }
+        if let Some(u) = line.trim().strip_prefix("metrics on ") {
+            metrics = u.to_string();
         }
         if let Some(u) = line.trim().strip_prefix("CT log listening on ") {
             ctlog = Some(u.to_string());
@@ -430,5 +434,34 @@ pub fn start_brevis(
     // Keep reading: brevis prints more (the issuer list), and a closed pipe would kill it.
     std::thread::spawn(move || for _ in lines {});
     let pid = child.id();
-    (child, url, pid, ctlog)
+    (child, url, pid, ctlog, metrics)
+}
+
+/// The phases of one issuance as brevis times them (`brevis_issuance_phase_duration_seconds`).
+pub const PHASES: [&str; 6] = [
+    "authenticate",
+    "identify",
+    "prove",
+    "prepare",
+    "log",
+    "issue",
+];
+
+/// (sum seconds, count) of each phase in [`PHASES`] order, from brevis's metrics.
+pub async fn phase_totals(metrics_url: &str) -> Vec<(f64, f64)> {
+    let text = match reqwest::get(metrics_url).await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let value = |name: &str, phase: &str| -> f64 {
+        let prefix = format!("brevis_issuance_phase_duration_seconds_{name}{{phase=\"{phase}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    PHASES
+        .iter()
+        .map(|p| (value("sum", p), value("count", p)))
+        .collect()
 }

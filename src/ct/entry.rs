@@ -184,6 +184,21 @@ pub fn parse_leaf_input(b: &[u8]) -> Result<ParsedEntry, EntryError> {
     Ok(e)
 }
 
+/// [`parse_leaf_input`] without parsing the certificate inside: for callers that parse it
+/// themselves next (the search indexer), so it is parsed once.
+pub(crate) fn frame_leaf_input(b: &[u8]) -> Result<ParsedEntry, EntryError> {
+    let mut c = Cursor {
+        b,
+        what: "MerkleTreeLeaf",
+    };
+    if c.uint(1)? != 0 || c.uint(1)? != 0 {
+        return Err(EntryError::LeafType);
+    }
+    let e = frame_timestamped_entry(&mut c)?;
+    c.done()?;
+    Ok(e)
+}
+
 /// `extra_data` of an entry: the precertificate (for precert entries) and the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtraData {

@@ -116,7 +116,7 @@ impl Default for Pending {
 }
 
 /// Rows gathered before a write at most (a few MiB of keys).
-const MAX_PENDING: usize = 32_768;
+const MAX_PENDING: usize = 16_384;
 /// Longest rows wait before they are written (and searchable).
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
@@ -169,7 +169,8 @@ async fn step(
 pub(crate) fn row(e: &StoredEntry) -> IndexRow {
     let mut leaf = vec![0, 0];
     leaf.extend_from_slice(&e.timestamped_entry);
-    let parsed = entry::parse_leaf_input(&leaf).ok();
+    // Framing only: `facts` parses the certificate (once).
+    let parsed = entry::frame_leaf_input(&leaf).ok();
     let f = parsed.as_ref().and_then(|p| facts::of_entry(p).ok());
     let mut keys = Vec::new();
     if let Some(f) = &f {

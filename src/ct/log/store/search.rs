@@ -80,19 +80,38 @@ CREATE TABLE IF NOT EXISTS keys (
 fn open_conn(path: &Path) -> Result<Connection, StoreError> {
     let c = Connection::open(path)?;
     c.pragma_update(None, "journal_mode", "WAL")?;
-    // Derived data: a crash may lose the last writes, which the indexer redoes.
-    c.pragma_update(None, "synchronous", "NORMAL")?;
+    // Derived data: never synced, so its writes never queue in front of the log's fsyncs.
+    // A crash may lose the last writes (the indexer redoes them); a power loss may leave
+    // the file unreadable, and then it is rebuilt from the log (`SearchIndex::open`).
+    c.pragma_update(None, "synchronous", "OFF")?;
     c.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(c)
 }
 
 impl SearchIndex {
     /// Opens (or creates) the index at `path` for the log `log_id` of `tree_size`
-    /// entries; an index of another log, or ahead of the log, is emptied to be rebuilt.
+    /// entries; an index of another log, or ahead of the log, is emptied to be rebuilt,
+    /// and one that cannot be read (a power loss while it was being written) is deleted
+    /// and rebuilt.
     pub fn open(path: &Path, log_id: &[u8], tree_size: u64) -> Result<SearchIndex, StoreError> {
+        match SearchIndex::open_as_is(path, log_id, tree_size) {
+            Ok(i) => Ok(i),
+            Err(e) => {
+                tracing::warn!(error = %crate::errors::Chain(&e), path = %path.display(), "CT log search index unreadable: rebuilding it");
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = path.as_os_str().to_owned();
+                    p.push(suffix);
+                    let _ = std::fs::remove_file(p);
+                }
+                SearchIndex::open_as_is(path, log_id, tree_size)
+            }
+        }
+    }
+
+    fn open_as_is(path: &Path, log_id: &[u8], tree_size: u64) -> Result<SearchIndex, StoreError> {
         let w = open_conn(path)?;
         // Large transactions keep their dirty pages in memory until they commit.
-        w.pragma_update(None, "cache_size", -65536)?;
+        w.pragma_update(None, "cache_size", -16384)?;
         w.execute_batch(SCHEMA)?;
         let stored: Option<Vec<u8>> = w
             .query_row("SELECT v FROM meta WHERE k = 'log_id'", [], |r| r.get(0))
