@@ -155,6 +155,36 @@ fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
     })
 }
 
+/// Counts a call whose future is dropped before it answered: `DeadlineExceeded` when the
+/// client's `grpc-timeout` had passed, `Canceled` otherwise.
+struct Unfinished {
+    labels: [&'static str; 3],
+    started: Instant,
+    deadline: Option<Duration>,
+    done: bool,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let elapsed = self.started.elapsed();
+        let code = if self.deadline.is_some_and(|d| elapsed >= d) {
+            "DeadlineExceeded"
+        } else {
+            "Canceled"
+        };
+        let [kind, service, method] = self.labels;
+        metrics::GRPC_HANDLED
+            .with_label_values(&[kind, service, method, code])
+            .inc();
+        metrics::GRPC_HANDLING_SECONDS
+            .with_label_values(&[kind, service, method])
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
 impl Routes {
     async fn dispatch(self, req: http::Request<Incoming>) -> Result<HttpResponse, Infallible> {
         let (service, method, kind) = labels(req.uri().path());
@@ -172,6 +202,14 @@ impl Routes {
         );
         let span =
             tracing::info_span!("request", id = %id, method = "POST", path = %req.uri().path());
+        // A call the client abandons (its own deadline, a reset) is dropped mid-way by
+        // hyper: still counted, as gRPC servers count it.
+        let mut unfinished = Unfinished {
+            labels: [kind, service, method],
+            started,
+            deadline,
+            done: false,
+        };
         let call = tracing::Instrument::instrument(self.call(service, req), span);
         let response = match deadline {
             None => call.await,
@@ -201,6 +239,7 @@ impl Routes {
         metrics::GRPC_HANDLING_SECONDS
             .with_label_values(&[kind, service, method])
             .observe(started.elapsed().as_secs_f64());
+        unfinished.done = true;
         Ok(response)
     }
 
