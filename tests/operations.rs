@@ -725,7 +725,8 @@ async fn identity_rate_limit_is_per_issuer_under_a_meta_issuer() {
 }
 
 /// The embedded log's sequencer thread runs under SCHED_BATCH (its wake-ups do not preempt
-/// the API workers); every other thread keeps the policy brevis was started with.
+/// the API workers), its search indexer under SCHED_IDLE (only spare CPU); every other
+/// thread keeps the policy brevis was started with.
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn the_ct_log_sequencer_runs_under_sched_batch() {
@@ -763,10 +764,17 @@ async fn the_ct_log_sequencer_runs_under_sched_batch() {
         .collect();
     assert_eq!(sequencers.len(), 1, "{policies:?}");
     assert_eq!(sequencers[0].1, SCHED_BATCH, "{policies:?}");
+    // The explorer's search indexer runs only on idle CPU (SCHED_IDLE, policy 5).
+    let indexers: Vec<_> = policies
+        .iter()
+        .filter(|(comm, _)| comm == "ctlog-indexer")
+        .collect();
+    assert_eq!(indexers.len(), 1, "{policies:?}");
+    assert_eq!(indexers[0].1, "5", "{policies:?}");
     assert!(
         policies
             .iter()
-            .filter(|(comm, _)| comm != "ctlog-sequencer")
+            .filter(|(comm, _)| comm != "ctlog-sequencer" && comm != "ctlog-indexer")
             .all(|(_, p)| *p == inherited),
         "{policies:?}"
     );
