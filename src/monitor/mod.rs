@@ -330,13 +330,11 @@ impl<W: Write> Monitor<W> {
                     )
                     .await;
             }
-            let old_sth = SignedTreeHead {
-                tree_size: old.tree_size,
-                timestamp: old.timestamp,
-                root: old.root,
-                signature: new.signature.clone(),
-            };
-            match self.source.consistent(&old_sth, &new).await {
+            match self
+                .source
+                .consistent((old.tree_size, &old.root), &new)
+                .await
+            {
                 Ok(Ok(())) => {
                     metrics::MONITOR_CONSISTENCY
                         .with_label_values(&["consistent"])

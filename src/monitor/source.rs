@@ -130,11 +130,6 @@ impl Source {
         })
     }
 
-    /// The log's base URL.
-    pub fn url(&self) -> &str {
-        &self.base
-    }
-
     async fn get(&self, path: &str, cap: usize) -> Result<Vec<u8>, SourceError> {
         let url = format!("{}/{path}", self.base);
         let resp = self
@@ -206,15 +201,17 @@ impl Source {
         }
     }
 
-    /// Whether `new` extends `old`: a consistency proof from the log (RFC 6962) or one
-    /// recomputed from the new tree's tiles (static-ct-api), verified against both roots.
+    /// Whether `new` extends the tree of `old` (size, root) verified earlier: a consistency
+    /// proof from the log (RFC 6962) or one recomputed from the new tree's tiles
+    /// (static-ct-api), verified against both roots.
     pub async fn consistent(
         &self,
-        old: &SignedTreeHead,
+        old: (u64, &Hash),
         new: &SignedTreeHead,
     ) -> Result<Result<(), ProofError>, SourceError> {
-        if old.tree_size == 0 || old.tree_size == new.tree_size {
-            return Ok(if old.tree_size == new.tree_size && old.root != new.root {
+        let (old_size, old_root) = old;
+        if old_size == 0 || old_size == new.tree_size {
+            return Ok(if old_size == new.tree_size && *old_root != new.root {
                 Err(ProofError::RootMismatch)
             } else {
                 Ok(())
@@ -224,7 +221,7 @@ impl Source {
             ReadPath::Rfc6962 => {
                 let p = format!(
                     "ct/v1/get-sth-consistency?first={}&second={}",
-                    old.tree_size, new.tree_size
+                    old_size, new.tree_size
                 );
                 let body = self.get(&p, MAX_SMALL).await?;
                 let j: Consistency = serde_json::from_slice(&body)
@@ -232,7 +229,7 @@ impl Source {
                 decode_all(&j.consistency).ok_or_else(|| self.malformed(&p, "bad base64"))?
             }
             ReadPath::StaticCt => {
-                let (o, n) = (old.tree_size, new.tree_size);
+                let (o, n) = (old_size, new.tree_size);
                 self.over_tiles(n, |h| merkle::consistency_proof(h, o, n))
                     .await?
                     .into_iter()
@@ -241,10 +238,10 @@ impl Source {
             }
         };
         Ok(merkle::verify_consistency(
-            old.tree_size,
+            old_size,
             new.tree_size,
             &proof,
-            &old.root,
+            old_root,
             &new.root,
         ))
     }

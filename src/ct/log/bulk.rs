@@ -37,6 +37,16 @@ pub fn fill(
     sign: bool,
     progress: impl FnMut(u64),
 ) -> Result<u64, BulkError> {
+    let (mut writer, signer) = open(dir, storage, origin)?;
+    append_synthetic(writer.as_mut(), &signer, count, batch, sign, progress)
+}
+
+/// Opens (creating if needed) the log in `dir` on `storage`, with its key kept in `dir`.
+fn open(
+    dir: &std::path::Path,
+    storage: &super::Storage,
+    origin: &str,
+) -> Result<(Box<dyn LogWriter>, crate::model::signer::LocalSigner), BulkError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| StoreError::Config(format!("creating {}: {e}", dir.display())))?;
     let signer = super::load_or_create_key(dir)
@@ -53,7 +63,7 @@ pub fn fill(
         &crate::model::SystemClock,
     )
     .map_err(|e| BulkError::Store(StoreError::Config(format!("opening the log: {e}"))))?;
-    append_synthetic(writer.as_mut(), &signer, count, batch, sign, progress)
+    Ok((writer, signer))
 }
 
 /// Bytes of the synthetic certificate of each entry (a typical Sigstore leaf).
@@ -91,22 +101,7 @@ pub fn fill_with(
     mut make: impl FnMut(u64) -> Vec<u8>,
     progress: impl FnMut(u64),
 ) -> Result<u64, BulkError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| StoreError::Config(format!("creating {}: {e}", dir.display())))?;
-    let signer = super::load_or_create_key(dir)
-        .map_err(|e| BulkError::Store(StoreError::Config(format!("the log key: {e}"))))?;
-    let public_key = crate::ct::LogPublicKey::from_spki_der(signer.public_key_spki())
-        .map_err(|_| StoreError::Corrupt("the log key"))?;
-    let (mut writer, _) =
-        super::open_store(storage, dir, super::store::lookup::DEFAULT_INDEX_EVERY)?;
-    super::initialize(
-        writer.as_mut(),
-        &signer,
-        &public_key,
-        origin,
-        &crate::model::SystemClock,
-    )
-    .map_err(|e| BulkError::Store(StoreError::Config(format!("opening the log: {e}"))))?;
+    let (mut writer, signer) = open(dir, storage, origin)?;
     append_with(
         writer.as_mut(),
         &signer,
