@@ -391,7 +391,11 @@ pub fn start_brevis(
     )
     .unwrap();
     let stderr = std::fs::File::create(dir.join("brevis.log")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_brevis"))
+    // BREVIS_BENCH_BINARY runs another build of brevis under the same load (A/B runs of
+    // two commits, docs/benchmarks.md).
+    let binary = std::env::var_os("BREVIS_BENCH_BINARY")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_brevis").into());
+    let mut child = Command::new(binary)
         .args([
             "serve",
             "--host",

@@ -633,7 +633,7 @@ async fn submit_verified(
 ) -> Result<Sct, CtError> {
     let start = Instant::now();
     let result = log
-        .add_pre_chain(chain)
+        .add_own_pre_chain(chain, issuer_key_hash, unpoisoned_tbs)
         .await
         .and_then(|sct| match log.public_key() {
             None => Ok(sct),

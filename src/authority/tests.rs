@@ -130,6 +130,23 @@ impl Submitter for FakeLog {
             })
         })
     }
+
+    /// What the embedded log relies on: the entry the CA hands over with its chain is the
+    /// one a log derives from the chain (issuer key hash, TBS without the poison).
+    fn add_own_pre_chain<'a>(
+        &'a self,
+        chain: &'a [Vec<u8>],
+        issuer_key_hash: &'a [u8; 32],
+        unpoisoned_tbs: &'a [u8],
+    ) -> BoxFuture<'a, Result<Sct, CtError>> {
+        let (_, issuer) = x509_parser::parse_x509_certificate(&chain[1]).unwrap();
+        assert_eq!(*issuer_key_hash, ct::sha256(issuer.public_key().raw));
+        assert_eq!(
+            unpoisoned_tbs,
+            crate::model::x509::precert_tbs(&chain[0]).unwrap()
+        );
+        self.add_pre_chain(chain)
+    }
 }
 
 /// A signer whose key is fine but which cannot sign (an HSM gone away).
@@ -883,5 +900,104 @@ async fn several_logs_need_a_quorum_and_embed_in_the_configured_order() {
             assert!(e.is_transient());
         }
         other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
+/// The embedded log's path for the CA's own precertificates (no parse of the leaf).
+mod own_precertificate {
+    use crate::ca::CertificateAuthority;
+    use crate::ct::log::validate::*;
+    use crate::ct::merkle::Hash;
+    use crate::ct::sha256;
+    use crate::model::extensions::{Extensions, Field};
+    use crate::model::keys::PublicKey;
+    use crate::model::principal::{Principal, SubjectAltName};
+    use crate::model::signer::{LocalSigner, Signer, SigningAlgorithm};
+
+    /// The CA's chain (precertificate first) and the entry the CA holds for it.
+    fn own_precertificate() -> (Vec<Vec<u8>>, Hash, Vec<u8>) {
+        let now = std::time::SystemTime::now();
+        let ca = CertificateAuthority::ephemeral(now).unwrap();
+        let secs = now_secs();
+        let client = LocalSigner::generate(SigningAlgorithm::EcdsaP256Sha256).unwrap();
+        let key = PublicKey::from_spki_der(client.public_key_spki()).unwrap();
+        let mut extensions = Extensions::default();
+        extensions.set(Field::Issuer, "https://issuer.example.com");
+        let principal = Principal {
+            challenge: "alice@example.com".into(),
+            san: SubjectAltName::email("alice@example.com").unwrap(),
+            extensions,
+        };
+        let leaf = ca.prepare(&principal, &key, secs).unwrap();
+        let precert = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(ca.sign_precertificate(&leaf))
+            .unwrap();
+        let mut chain = vec![precert.der.clone()];
+        chain.extend(ca.chain_der().iter().cloned());
+        (chain, sha256(ca.issuer_spki()), leaf.tbs(None))
+    }
+
+    fn now_secs() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    fn validator_for(chain: &[Vec<u8>]) -> Validator {
+        let root = Root::new(chain.last().unwrap().clone()).unwrap();
+        Validator::new(vec![root], true)
+    }
+
+    #[test]
+    fn the_cas_own_entry_is_the_one_a_full_validation_derives() {
+        let (chain, ikh, tbs) = own_precertificate();
+        let v = validator_for(&chain);
+        let fast = v.own_precertificate(&chain, &ikh, &tbs).unwrap().unwrap();
+        let full = v
+            .validate(&chain, Kind::Precert, now_secs(), Origin::OwnCa)
+            .unwrap();
+        assert_eq!(fast.signed_entry(), full.signed_entry());
+        assert_eq!(fast.leaf, full.leaf);
+        assert_eq!(fast.dedup, full.dedup);
+        assert_eq!(fast.issuers, full.issuers);
+        assert_eq!(fast.issuer_fingerprints, full.issuer_fingerprints);
+        assert_eq!(fast.origin, Origin::OwnCa);
+    }
+
+    #[test]
+    fn the_cas_own_entry_still_checks_its_issuer_chain() {
+        let (chain, ikh, tbs) = own_precertificate();
+        let v = validator_for(&chain);
+        // Another issuer's key hash than the chain's intermediate.
+        let other = [7u8; 32];
+        assert!(matches!(
+            v.own_precertificate(&chain, &other, &tbs),
+            Some(Err(Rejection::WrongIssuer))
+        ));
+        // A chain under a root this log does not accept.
+        let (foreign, foreign_ikh, foreign_tbs) = own_precertificate();
+        assert!(
+            v.own_precertificate(&foreign, &foreign_ikh, &foreign_tbs)
+                .is_none(),
+            "a chain not ending at an accepted root goes through the full validation"
+        );
+        assert!(matches!(
+            v.validate(&foreign, Kind::Precert, now_secs(), Origin::OwnCa),
+            Err(Rejection::UnknownRoot | Rejection::WrongIssuer | Rejection::BrokenChain(_))
+        ));
+        // The foreign CA's precertificate under this log's root.
+        let mut spliced = foreign.clone();
+        *spliced.last_mut().unwrap() = chain.last().unwrap().clone();
+        let r = v.own_precertificate(&spliced, &foreign_ikh, &foreign_tbs);
+        assert!(matches!(r, Some(Err(Rejection::WrongIssuer))), "{r:?}");
+        // No issuer at all, or too long: the full validation answers.
+        assert!(v.own_precertificate(&chain[..1], &ikh, &tbs).is_none());
+        let long: Vec<Vec<u8>> = std::iter::repeat_n(chain[0].clone(), MAX_CHAIN)
+            .chain(chain[1..].iter().cloned())
+            .collect();
+        assert!(v.own_precertificate(&long, &ikh, &tbs).is_none());
     }
 }

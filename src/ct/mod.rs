@@ -200,6 +200,18 @@ pub(crate) trait Submitter: Send + Sync {
     fn public_key(&self) -> Option<&LogPublicKey>;
     /// `add-pre-chain`: `chain[0]` is the precertificate, then its issuer(s) up to the root.
     fn add_pre_chain<'a>(&'a self, chain: &'a [Vec<u8>]) -> BoxFuture<'a, Result<Sct, CtError>>;
+    /// `add-pre-chain` for a precertificate this process's CA just signed, with the entry
+    /// the CA already holds: the SHA-256 of its issuer's key and its TBS without the
+    /// poison. A log in another process is sent the chain alone.
+    fn add_own_pre_chain<'a>(
+        &'a self,
+        chain: &'a [Vec<u8>],
+        issuer_key_hash: &'a [u8; 32],
+        unpoisoned_tbs: &'a [u8],
+    ) -> BoxFuture<'a, Result<Sct, CtError>> {
+        let _ = (issuer_key_hash, unpoisoned_tbs);
+        self.add_pre_chain(chain)
+    }
 }
 
 pub mod checkpoint;
@@ -224,6 +236,20 @@ impl Submitter for EmbeddedLog {
 
     fn add_pre_chain<'a>(&'a self, chain: &'a [Vec<u8>]) -> BoxFuture<'a, Result<Sct, CtError>> {
         Box::pin(async move { Ok(self.0.submit_own_precertificate(chain).await?) })
+    }
+
+    fn add_own_pre_chain<'a>(
+        &'a self,
+        chain: &'a [Vec<u8>],
+        issuer_key_hash: &'a [u8; 32],
+        unpoisoned_tbs: &'a [u8],
+    ) -> BoxFuture<'a, Result<Sct, CtError>> {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .submit_own_prepared_precertificate(chain, issuer_key_hash, unpoisoned_tbs)
+                .await?)
+        })
     }
 }
 

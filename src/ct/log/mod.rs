@@ -847,6 +847,24 @@ impl Log {
         self.enqueue(sub).await
     }
 
+    /// [`Log::submit_own_precertificate`] with the entry the CA already holds (its issuer
+    /// key hash and unpoisoned TBS), so the precertificate is not parsed back
+    /// ([`validate::Validator::own_precertificate`]).
+    pub(crate) async fn submit_own_prepared_precertificate(
+        &self,
+        chain: &[Vec<u8>],
+        issuer_key_hash: &Hash,
+        unpoisoned_tbs: &[u8],
+    ) -> Result<Sct, LogError> {
+        match self
+            .validator
+            .own_precertificate(chain, issuer_key_hash, unpoisoned_tbs)
+        {
+            Some(sub) => self.enqueue(sub?).await,
+            None => self.submit_own_precertificate(chain).await,
+        }
+    }
+
     async fn enqueue(&self, submission: validate::Submission) -> Result<Sct, LogError> {
         if let Some(at) = self.frozen {
             return Err(LogError::Frozen(at));

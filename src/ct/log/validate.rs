@@ -380,6 +380,52 @@ impl Validator {
         })
     }
 
+    /// A precertificate the in-process CA signed a moment ago, with what the CA already
+    /// knows about it: the SHA-256 of its issuer's key and its TBS without the poison
+    /// (the entry an SCT signs). The leaf is not parsed again: the CA built it from the
+    /// same prepared TBS, on the same clock, with the poison and codeSigning its profile
+    /// always carries. The issuer chain is checked as for any submission (cached once
+    /// verified) and must be the one whose key `issuer_key_hash` names. `None` when the
+    /// chain does not end at an accepted root itself: the caller then validates it fully.
+    pub(crate) fn own_precertificate(
+        &self,
+        chain: &[Vec<u8>],
+        issuer_key_hash: &Hash,
+        unpoisoned_tbs: &[u8],
+    ) -> Option<Result<Submission, Rejection>> {
+        if chain.len() < 2 || chain.len() > MAX_CHAIN {
+            return None;
+        }
+        if !self.roots.iter().any(|r| Some(&r.der) == chain.last()) {
+            return None;
+        }
+        let issuers = chain[1..].to_vec();
+        Some(self.verify_issuers(&issuers).and_then(|info| {
+            if info.spki_hash != *issuer_key_hash {
+                return Err(Rejection::WrongIssuer);
+            }
+            if info.precert_signing {
+                return Err(Rejection::PrecertSigningCertificate);
+            }
+            debug_assert_eq!(
+                x509::precert_tbs(&chain[0]).ok().as_deref(),
+                Some(unpoisoned_tbs),
+                "the CA's unpoisoned TBS is its precertificate's TBS without the poison"
+            );
+            Ok(Submission {
+                entry: Logged::Precert {
+                    issuer_key_hash: *issuer_key_hash,
+                    tbs: unpoisoned_tbs.to_vec(),
+                },
+                leaf: chain[0].clone(),
+                dedup: sha256(&chain[0]),
+                issuers,
+                issuer_fingerprints: info.fingerprints.clone(),
+                origin: Origin::OwnCa,
+            })
+        }))
+    }
+
     /// Verifies an issuer chain (each certificate a CA signed by the next, ending at an
     /// accepted root) and returns what leaf checks need from it; remembers chains already
     /// verified.
