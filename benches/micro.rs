@@ -5,8 +5,10 @@
 //! token verification (parse + RS256 signature), certificate building and signing
 //! (prepare the TBS, sign the precertificate, sign the final certificate with its SCT list
 //! and check it against the precertificate), SCT signing, Merkle tile updates (appending a
-//! batch of leaves to the tree state and producing the tiles to store), and the request
-//! JSON round trip (parse a v2 request, serialize the response).
+//! batch of leaves to the tree state and producing the tiles to store), the request
+//! JSON round trip (parse a v2 request, serialize the response), and signature
+//! verification with the public key parsed on every call (as brevis verifies tokens and
+//! SCTs) against parsed once (`aws_lc_rs::signature::ParsedPublicKey`).
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -194,8 +196,60 @@ fn json_round_trip(c: &mut Criterion) {
     });
 }
 
+/// What parsing the public key on every verification costs: RS256 (an OIDC issuer's key)
+/// and ECDSA P-256 (the CT log's key), per call against parsed once.
+fn verification_key_parsing(c: &mut Criterion) {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{
+        self as sig, EcdsaKeyPair, KeyPair, ParsedPublicKey, RsaKeyPair, UnparsedPublicKey,
+    };
+    let rng = SystemRandom::new();
+    let message = vec![0xa5u8; 700];
+    let rsa = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let mut rsa_sig = vec![0u8; rsa.public_modulus_len()];
+    rsa.sign(&sig::RSA_PKCS1_SHA256, &rng, &message, &mut rsa_sig)
+        .unwrap();
+    let rsa_public = rsa.public_key().as_ref().to_vec();
+    let rsa_parsed = ParsedPublicKey::new(&sig::RSA_PKCS1_2048_8192_SHA256, &rsa_public).unwrap();
+    c.bench_function("RS256 verify, key parsed per call", |b| {
+        b.iter(|| {
+            UnparsedPublicKey::new(&sig::RSA_PKCS1_2048_8192_SHA256, &rsa_public)
+                .verify(black_box(&message), &rsa_sig)
+                .unwrap()
+        })
+    });
+    c.bench_function("RS256 verify, key parsed once", |b| {
+        b.iter(|| {
+            rsa_parsed
+                .verify_sig(black_box(&message), &rsa_sig)
+                .unwrap()
+        })
+    });
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&sig::ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+    let ec =
+        EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
+    let ec_sig = ec.sign(&rng, &message).unwrap();
+    let ec_public = ec.public_key().as_ref().to_vec();
+    let ec_parsed = ParsedPublicKey::new(&sig::ECDSA_P256_SHA256_ASN1, &ec_public).unwrap();
+    c.bench_function("ECDSA P-256 verify, key parsed per call", |b| {
+        b.iter(|| {
+            UnparsedPublicKey::new(&sig::ECDSA_P256_SHA256_ASN1, &ec_public)
+                .verify(black_box(&message), ec_sig.as_ref())
+                .unwrap()
+        })
+    });
+    c.bench_function("ECDSA P-256 verify, key parsed once", |b| {
+        b.iter(|| {
+            ec_parsed
+                .verify_sig(black_box(&message), ec_sig.as_ref())
+                .unwrap()
+        })
+    });
+}
+
 criterion_group!(
     benches,
+    verification_key_parsing,
     token_verification,
     certificate_building_and_signing,
     sct_signing,
