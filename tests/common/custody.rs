@@ -122,15 +122,6 @@ impl SoftHsm {
     }
 }
 
-/// A loopback port nobody listens on now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// moto's server (KMS among its services) on loopback.
 pub struct Moto {
     child: Child,
@@ -161,15 +152,37 @@ impl Moto {
         );
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("moto.log");
-        let port = free_port();
-        let child = Command::new(server)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // Port 0: moto binds a port of its own and prints it. (A port picked here and
+        // released before moto binds it can be taken meanwhile by another test's
+        // listener, which then answered the readiness probe in moto's place.)
+        let mut child = Command::new(server)
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
+        const PREFIX: &str = "Running on http://127.0.0.1:";
         let deadline = Instant::now() + Duration::from_secs(60);
+        let port = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let port = text.lines().find_map(|l| {
+                let rest = &l[l.find(PREFIX)? + PREFIX.len()..];
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse::<u16>().ok()
+            });
+            if let Some(port) = port {
+                break port;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("moto_server exited ({status}): {text}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let url = format!("http://127.0.0.1:{port}");
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "moto_server did not start");
             std::thread::sleep(Duration::from_millis(100));
